@@ -1,0 +1,159 @@
+//! `SharedArray`: an n-dimensional array whose bytes live in shared memory.
+
+use crate::element::{DType, Element};
+use crate::error::{Error, Result};
+use crate::segment::{HEADER_BYTES, Header, Segment};
+use ndarray::{ArrayBase, ArrayView, ArrayViewMut, Data, Dimension, IntoDimension};
+use std::fmt;
+use std::marker::PhantomData;
+
+/// An n-dimensional array of `A` held in one shared-memory segment.
+///
+/// Workers of a [`Pool`](crate::Pool) map the same pages, so a job never
+/// copies the array: it is written once, here, and read in place by every
+/// worker. The array is always in standard (C, row-major) layout.
+///
+/// The segment is anonymous: it has no name in `/dev/shm`, so nothing is left
+/// behind if the program crashes.
+///
+/// # Example
+/// ```
+/// use ndarray::array;
+/// let mut a = shmr::SharedArray::<f64, _>::zeros((2, 3))?;
+/// a.view_mut()[[1, 2]] = 5.0;
+/// assert_eq!(a.view().sum(), 5.0);
+///
+/// let b = shmr::SharedArray::from_array(&array![[1_i32, 2], [3, 4]])?;
+/// assert_eq!(b.shape(), &[2, 2]);
+/// assert_eq!(b.view(), array![[1, 2], [3, 4]]);
+/// # Ok::<(), shmr::Error>(())
+/// ```
+pub struct SharedArray<A: Element, D: Dimension> {
+    segment: Segment,
+    dim: D,
+    _elem: PhantomData<A>,
+}
+
+impl<A: Element, D: Dimension> SharedArray<A, D> {
+    /// A new array of zeros (fresh shared pages are zero, which is `0` for
+    /// every element type).
+    pub fn zeros<Sh: IntoDimension<Dim = D>>(shape: Sh) -> Result<Self> {
+        let dim = shape.into_dimension();
+        let header = Header::new(A::DTYPE, dim.slice())?;
+        let segment = Segment::create(HEADER_BYTES + header.data_len())?;
+        let bytes = header.encode();
+        // SAFETY: the segment was just created by us, is at least
+        // HEADER_BYTES long (> bytes.len(), since ndim <= MAX_NDIM), and no
+        // other process has its descriptor yet, so nothing else can access it.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), segment.ptr(), bytes.len()) };
+        Ok(SharedArray {
+            segment,
+            dim,
+            _elem: PhantomData,
+        })
+    }
+
+    /// A shared copy of `array` (the one copy into shared memory; after this
+    /// the bytes never move). Any layout is accepted; the copy is in
+    /// standard layout.
+    pub fn from_array<S: Data<Elem = A>>(array: &ArrayBase<S, D>) -> Result<Self> {
+        let mut shared = Self::zeros(array.raw_dim())?;
+        match (array.as_slice(), shared.view_mut().as_slice_mut()) {
+            (Some(src), Some(dst)) => dst.copy_from_slice(src),
+            _ => shared.view_mut().assign(array),
+        }
+        Ok(shared)
+    }
+
+    /// A read-only view of the whole array, without copying.
+    pub fn view(&self) -> ArrayView<'_, A, D> {
+        // SAFETY: the data starts HEADER_BYTES (a page) into a live mapping
+        // of at least HEADER_BYTES + len * size_of::<A>() bytes, so it is
+        // aligned and in bounds for the standard-layout shape `dim`. The
+        // borrow of `self` keeps the mapping alive. Workers only read it
+        // (they map it read-only), and `view_mut` needs `&mut self`, so no
+        // one writes while this view lives.
+        unsafe { ArrayView::from_shape_ptr(self.dim.clone(), self.data_ptr()) }
+    }
+
+    /// A mutable view of the whole array, without copying.
+    pub fn view_mut(&mut self) -> ArrayViewMut<'_, A, D> {
+        // SAFETY: as for `view`; `&mut self` guarantees this is the only view
+        // in this process, and jobs (which borrow the array) cannot run while
+        // it lives, so no worker reads it either.
+        unsafe { ArrayViewMut::from_shape_ptr(self.dim.clone(), self.data_ptr()) }
+    }
+
+    /// The shape, axis 0 first.
+    pub fn shape(&self) -> &[usize] {
+        self.dim.slice()
+    }
+    /// The dimension value (`Ix1`, `Ix2`, `IxDyn`, ...).
+    pub fn raw_dim(&self) -> D {
+        self.dim.clone()
+    }
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.dim.ndim()
+    }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.dim.size()
+    }
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        A::DTYPE
+    }
+
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.segment
+    }
+
+    fn data_ptr(&self) -> *mut A {
+        // SAFETY: HEADER_BYTES is within the segment (it is at least that
+        // long), and the result is page-aligned.
+        unsafe { self.segment.ptr().add(HEADER_BYTES).cast::<A>() }
+    }
+}
+
+impl<A: Element, D: Dimension> Drop for SharedArray<A, D> {
+    fn drop(&mut self) {
+        // Workers keep their mappings between jobs; tell them to let go so
+        // the memory is freed now, not when the pool ends.
+        crate::pool::forget_segment(self.segment.id());
+    }
+}
+
+impl<A: Element, D: Dimension> fmt::Debug for SharedArray<A, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedArray")
+            .field("dtype", &A::DTYPE)
+            .field("shape", &self.shape())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks that a header describes an array of `A` with `D`'s dimensionality,
+/// and builds the `D` value for it.
+pub(crate) fn dim_for<A: Element, D: Dimension>(header: &Header) -> Result<D> {
+    if header.dtype() != A::DTYPE {
+        return Err(Error::TypeMismatch {
+            expected: format!("elements of {}", A::DTYPE),
+            found: format!("elements of {}", header.dtype()),
+        });
+    }
+    let shape = header.shape();
+    let mut dim = D::zeros(D::NDIM.unwrap_or(shape.len()));
+    if dim.ndim() != shape.len() {
+        return Err(Error::TypeMismatch {
+            expected: format!("{} dimensions", dim.ndim()),
+            found: format!("{} dimensions (shape {shape:?})", shape.len()),
+        });
+    }
+    dim.slice_mut().copy_from_slice(shape);
+    Ok(dim)
+}

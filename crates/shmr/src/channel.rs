@@ -1,0 +1,189 @@
+//! The control channel between the coordinator and one worker.
+//!
+//! A `SOCK_SEQPACKET` Unix socket pair: each message is one packet (no
+//! framing to get wrong), the kernel says when the peer is gone (end of file),
+//! and file descriptors of shared-memory segments travel alongside as
+//! `SCM_RIGHTS` ancillary data. Messages are small `serde` values encoded
+//! with `postcard`; array data never crosses this channel.
+
+use crate::error::{Error, Result};
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
+    SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::time::Duration;
+
+/// Largest control message, in bytes. Well under the default socket buffer
+/// (about 208 KiB), so one packet always fits.
+pub(crate) const MAX_MESSAGE: usize = 128 * 1024;
+/// Most descriptors attached to one message.
+const MAX_FDS: usize = 4;
+
+#[derive(Debug)]
+pub(crate) struct Channel {
+    fd: OwnedFd,
+}
+
+impl Channel {
+    /// A connected pair: `(this end, the end to hand to the other process)`.
+    pub(crate) fn pair() -> Result<(Channel, OwnedFd)> {
+        let (a, b) = rustix::net::socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(Error::os("creating a control socket pair"))?;
+        Ok((Channel { fd: a }, b))
+    }
+
+    pub(crate) fn from_fd(fd: OwnedFd) -> Channel {
+        Channel { fd }
+    }
+
+    /// Sends one message with `fds` attached.
+    pub(crate) fn send<M: Serialize>(&self, msg: &M, fds: &[BorrowedFd<'_>]) -> Result<()> {
+        let bytes = postcard::to_allocvec(msg)?;
+        if bytes.len() > MAX_MESSAGE {
+            return Err(Error::ParamsTooLarge {
+                bytes: bytes.len(),
+                limit: MAX_MESSAGE,
+            });
+        }
+        assert!(fds.len() <= MAX_FDS, "internal: too many descriptors in one message");
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+            return Err(Error::Protocol("ancillary buffer too small".into()));
+        }
+        loop {
+            // NOSIGNAL: a dead peer must be an error here, not a SIGPIPE that
+            // kills the coordinator.
+            match rustix::net::sendmsg(
+                &self.fd,
+                &[IoSlice::new(&bytes)],
+                &mut control,
+                SendFlags::NOSIGNAL,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(Error::os("sending a control message")(e)),
+            }
+        }
+    }
+
+    /// Receives one message, blocking. `Ok(None)` means the peer has closed
+    /// its end (it exited or died).
+    pub(crate) fn recv<M: DeserializeOwned>(&self) -> Result<Option<(M, Vec<OwnedFd>)>> {
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let msg = loop {
+            match rustix::net::recvmsg(
+                &self.fd,
+                &mut [IoSliceMut::new(&mut buf)],
+                &mut control,
+                RecvFlags::CMSG_CLOEXEC,
+            ) {
+                Ok(m) => break m,
+                Err(Errno::INTR) => continue,
+                Err(Errno::CONNRESET) => return Ok(None),
+                Err(e) => return Err(Error::os("receiving a control message")(e)),
+            }
+        };
+        let mut fds = Vec::new();
+        for m in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(rights) = m {
+                fds.extend(rights);
+            }
+        }
+        if msg.flags.intersects(ReturnFlags::TRUNC | ReturnFlags::CTRUNC) {
+            return Err(Error::Protocol("control message truncated".into()));
+        }
+        if msg.bytes == 0 {
+            return Ok(None);
+        }
+        let value = postcard::from_bytes(&buf[..msg.bytes])?;
+        Ok(Some((value, fds)))
+    }
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Waits until at least one of `fds` is readable or closed, or `timeout`
+/// passes. Returns which ones are ready.
+pub(crate) fn wait_any(fds: &[BorrowedFd<'_>], timeout: Duration) -> Result<Vec<bool>> {
+    let mut polls: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::IN))
+        .collect();
+    let ts = Timespec {
+        tv_sec: timeout.as_secs() as _,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    match rustix::event::poll(&mut polls, Some(&ts)) {
+        Ok(_) | Err(Errno::INTR) => {}
+        Err(e) => return Err(Error::os("waiting for workers")(e)),
+    }
+    Ok(polls.iter().map(|p| !p.revents().is_empty()).collect())
+}
+
+/// Version of the messages below; a worker of another version is refused.
+pub(crate) const PROTOCOL: u32 = 1;
+
+/// Coordinator to worker.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum ToWorker {
+    /// First message: which slot is the worker's. Carries the slot segment.
+    Setup {
+        index: u32,
+        workers: u32,
+        slot_bytes: u64,
+    },
+    /// Map chunks of an array. Carries the array's segment the first time
+    /// this worker sees it; afterwards the worker's mapping is reused.
+    Map(MapJob),
+    /// The array is gone: drop the mapping.
+    Release { segment: u64 },
+    /// Exit now.
+    Shutdown,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct MapJob {
+    pub(crate) job: u64,
+    pub(crate) entry: crate::job::FnAddr,
+    pub(crate) segment: u64,
+    pub(crate) partition: crate::partition::Partition,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Worker to coordinator.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum FromWorker {
+    /// Sent once at start; `probe` lets the coordinator check the worker
+    /// runs the same executable (same function offsets).
+    Ready {
+        pid: u32,
+        protocol: u32,
+        probe: crate::job::FnAddr,
+    },
+    /// This worker's part of the job is finished; its records take `used`
+    /// bytes of its slot.
+    Done { job: u64, used: u64, chunks: u64 },
+    /// This worker's part failed; it is still alive and ready for more.
+    Failed {
+        job: u64,
+        failure: crate::job::Failure,
+    },
+}

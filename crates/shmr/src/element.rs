@@ -1,0 +1,222 @@
+//! Element types a [`SharedArray`](crate::SharedArray) can hold.
+
+use serde::{Serialize, de::DeserializeOwned};
+use std::fmt;
+
+/// The element type of an array, as recorded in a segment header.
+///
+/// The codes are part of the segment format and never change meaning.
+///
+/// # Example
+/// ```
+/// use shmr::{DType, Element};
+/// assert_eq!(f64::DTYPE, DType::F64);
+/// assert_eq!(DType::F64.size(), 8);
+/// assert_eq!(DType::from_code(DType::I16.code()), Some(DType::I16));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[repr(u32)]
+pub enum DType {
+    /// `i8`
+    I8 = 1,
+    /// `i16`
+    I16 = 2,
+    /// `i32`
+    I32 = 3,
+    /// `i64`
+    I64 = 4,
+    /// `u8`
+    U8 = 5,
+    /// `u16`
+    U16 = 6,
+    /// `u32`
+    U32 = 7,
+    /// `u64`
+    U64 = 8,
+    /// `f32`
+    F32 = 9,
+    /// `f64`
+    F64 = 10,
+}
+
+impl DType {
+    const ALL: [DType; 10] = [
+        DType::I8,
+        DType::I16,
+        DType::I32,
+        DType::I64,
+        DType::U8,
+        DType::U16,
+        DType::U32,
+        DType::U64,
+        DType::F32,
+        DType::F64,
+    ];
+
+    /// The code stored in segment headers.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The type for a header code, if it is one.
+    pub fn from_code(code: u32) -> Option<DType> {
+        Self::ALL.into_iter().find(|d| d.code() == code)
+    }
+
+    /// Size of one element in bytes.
+    pub fn size(self) -> usize {
+        match self {
+            DType::I8 | DType::U8 => 1,
+            DType::I16 | DType::U16 => 2,
+            DType::I32 | DType::U32 | DType::F32 => 4,
+            DType::I64 | DType::U64 | DType::F64 => 8,
+        }
+    }
+
+    /// The Rust name of the type (`"f64"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::I8 => "i8",
+            DType::I16 => "i16",
+            DType::I32 => "i32",
+            DType::I64 => "i64",
+            DType::U8 => "u8",
+            DType::U16 => "u16",
+            DType::U32 => "u32",
+            DType::U64 => "u64",
+            DType::F32 => "f32",
+            DType::F64 => "f64",
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A numeric type that can live in shared memory.
+///
+/// Implemented for `f32`, `f64`, `i8` to `i64` and `u8` to `u64`: plain
+/// values for which every bit pattern is valid, so bytes another process
+/// wrote can never make an invalid value. The trait is sealed for that reason.
+///
+/// `Sum` is the type [`jobs::Sum`](crate::jobs::Sum) returns: `f64` for
+/// floats, `i128` for signed and `u128` for unsigned integers, wide enough
+/// that an integer sum is exact and cannot overflow.
+pub trait Element:
+    Copy + Send + Sync + Default + PartialOrd + fmt::Debug + 'static + sealed::Sealed
+{
+    /// The header code of this type.
+    const DTYPE: DType;
+    /// The exact (integers) or double-precision (floats) sum type.
+    type Sum: Copy
+        + Default
+        + PartialEq
+        + fmt::Debug
+        + std::ops::Add<Output = Self::Sum>
+        + Serialize
+        + DeserializeOwned
+        + Send
+        + 'static;
+    /// The value as `f64` (exact for all but the widest integers).
+    fn to_f64(self) -> f64;
+    /// Sums a slice; floats use several independent lanes so the loop
+    /// vectorizes, integers are summed exactly.
+    fn sum_slice(xs: &[Self]) -> Self::Sum;
+}
+
+/// Lanes for float sums: enough independent accumulators to hide the add
+/// latency and let LLVM use full vector registers.
+const LANES: usize = 16;
+
+macro_rules! float_element {
+    ($t:ty, $d:ident) => {
+        impl sealed::Sealed for $t {}
+        impl Element for $t {
+            const DTYPE: DType = DType::$d;
+            type Sum = f64;
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn sum_slice(xs: &[Self]) -> f64 {
+                let mut acc = [0.0f64; LANES];
+                let mut blocks = xs.chunks_exact(LANES);
+                for b in &mut blocks {
+                    for (a, &x) in acc.iter_mut().zip(b) {
+                        *a += x as f64;
+                    }
+                }
+                let mut tail = 0.0;
+                for &x in blocks.remainder() {
+                    tail += x as f64;
+                }
+                pairwise(&mut acc) + tail
+            }
+        }
+    };
+}
+
+/// Combines lane accumulators pairwise, in a fixed order.
+fn pairwise(acc: &mut [f64; LANES]) -> f64 {
+    let mut n = LANES;
+    while n > 1 {
+        n /= 2;
+        for i in 0..n {
+            acc[i] += acc[i + n];
+        }
+    }
+    acc[0]
+}
+
+macro_rules! int_element {
+    ($t:ty, $d:ident, $sum:ty, $lane:ty) => {
+        impl sealed::Sealed for $t {}
+        impl Element for $t {
+            const DTYPE: DType = DType::$d;
+            type Sum = $sum;
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn sum_slice(xs: &[Self]) -> $sum {
+                // Narrow integers add up in 64-bit lanes (vectorizable) over
+                // blocks short enough that a lane cannot overflow, then into
+                // the 128-bit total.
+                const BLOCK: usize = 1 << 16;
+                let mut total: $sum = 0;
+                for block in xs.chunks(BLOCK) {
+                    let mut acc: [$lane; 8] = [0; 8];
+                    let mut it = block.chunks_exact(8);
+                    for b in &mut it {
+                        for (a, &x) in acc.iter_mut().zip(b) {
+                            *a += x as $lane;
+                        }
+                    }
+                    for &x in it.remainder() {
+                        acc[0] += x as $lane;
+                    }
+                    total += acc.iter().map(|&a| a as $sum).sum::<$sum>();
+                }
+                total
+            }
+        }
+    };
+}
+
+float_element!(f32, F32);
+float_element!(f64, F64);
+int_element!(i8, I8, i128, i64);
+int_element!(i16, I16, i128, i64);
+int_element!(i32, I32, i128, i64);
+int_element!(i64, I64, i128, i128);
+int_element!(u8, U8, u128, u64);
+int_element!(u16, U16, u128, u64);
+int_element!(u32, U32, u128, u64);
+int_element!(u64, U64, u128, u128);

@@ -1,0 +1,145 @@
+//! The one error type of the crate.
+//!
+//! Every message says what happened and, where the user can act, what to do.
+
+use std::io;
+use std::ops::Range;
+
+/// Everything that can go wrong in shmr.
+///
+/// # Example
+/// ```
+/// let err = shmr::Pool::builder().workers(0).build().unwrap_err();
+/// assert!(matches!(err, shmr::Error::InvalidConfig(_)));
+/// assert!(err.to_string().contains("workers"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A builder or call was given a setting that cannot work.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+
+    /// The requested array does not fit in the address space.
+    #[error(
+        "array of shape {shape:?} with {elem_bytes}-byte elements is too large to address; use a smaller shape"
+    )]
+    TooLarge {
+        /// The requested shape.
+        shape: Vec<usize>,
+        /// Size of one element in bytes.
+        elem_bytes: usize,
+    },
+
+    /// Shared memory could not be reserved (the system is out of memory or
+    /// the shared-memory filesystem is full).
+    #[error(
+        "could not reserve {bytes} bytes of shared memory ({source}); free memory or shared-memory space, or use a smaller array"
+    )]
+    OutOfSharedMemory {
+        /// Bytes that were asked for.
+        bytes: u64,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A shared-memory segment did not hold what was expected.
+    #[error("invalid shared-memory segment: {0}")]
+    InvalidSegment(String),
+
+    /// The array's element type or dimensionality is not the one asked for.
+    #[error("type mismatch: expected {expected}, found {found}")]
+    TypeMismatch {
+        /// What the caller's types require.
+        expected: String,
+        /// What the segment holds.
+        found: String,
+    },
+
+    /// A worker process could not be started or did not report for duty.
+    #[error("could not start a worker process: {0}")]
+    WorkerStart(String),
+
+    /// A mapper panicked inside a worker. The worker survives.
+    #[error("mapper panicked on chunk {chunk} (rows {rows:?}): {message}")]
+    MapperPanicked {
+        /// Index of the chunk being mapped.
+        chunk: u64,
+        /// Rows (along axis 0) of that chunk.
+        rows: Range<u64>,
+        /// The panic message and location.
+        message: String,
+    },
+
+    /// A worker process died while a job was running.
+    #[error(
+        "worker process {pid} died during a job ({status}); it has been replaced, run the job again or check the mapper for crashes"
+    )]
+    WorkerDied {
+        /// The dead worker's process id.
+        pid: u32,
+        /// How it ended (exit code or signal).
+        status: String,
+    },
+
+    /// A partial result did not fit in the worker's result slot.
+    #[error(
+        "partial result of chunk {chunk} needs {needed} more bytes but the worker's result slot has {available} of {capacity} bytes left; raise PoolBuilder::slot_bytes or use larger chunks"
+    )]
+    SlotOverflow {
+        /// The chunk whose partial did not fit.
+        chunk: u64,
+        /// Bytes the record needs.
+        needed: u64,
+        /// Bytes that were left.
+        available: u64,
+        /// The slot's full size.
+        capacity: u64,
+    },
+
+    /// Job parameters are too large to send as a control message.
+    #[error(
+        "job parameters take {bytes} bytes, more than the {limit}-byte control-message limit; put large inputs in a SharedArray"
+    )]
+    ParamsTooLarge {
+        /// Serialized size of the parameters.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+
+    /// A value could not be encoded or decoded.
+    #[error("serialization failed: {0}")]
+    Serialization(#[from] postcard::Error),
+
+    /// The coordinator and a worker disagreed about the protocol. This is a
+    /// bug in shmr, or the executable was replaced while running.
+    #[error("protocol error between coordinator and worker: {0}")]
+    Protocol(String),
+
+    /// An operating-system call failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What shmr was doing.
+        context: &'static str,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Shorthand for `Result<T, shmr::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(context: &'static str) -> impl FnOnce(io::Error) -> Error {
+        move |source| Error::Io { context, source }
+    }
+    pub(crate) fn os(context: &'static str) -> impl FnOnce(rustix::io::Errno) -> Error {
+        move |e| Error::Io {
+            context,
+            source: e.into(),
+        }
+    }
+}

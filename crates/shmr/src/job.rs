@@ -1,0 +1,320 @@
+//! Jobs: what a worker runs on each chunk, and how the coordinator names it.
+//!
+//! # Why mappers are functions, not capturing closures
+//!
+//! A worker is a separate process. A closure that captures variables holds
+//! pointers into the coordinator's memory, which the worker does not have;
+//! there is no sound way to send it. What the worker *does* have is the same
+//! executable (it is started from `/proc/self/exe`), so the same functions at
+//! the same offsets from any fixed function in the binary. shmr therefore
+//! sends a function as that offset: a mapper is a `fn` pointer (a closure
+//! that captures nothing coerces to one), and everything else the mapper
+//! needs travels as a serializable parameter value
+//! ([`map_reduce_with`](crate::map_reduce_with)) or as a [`Job`] value.
+//! A capturing closure is a compile error:
+//!
+//! ```compile_fail
+//! # fn main() -> Result<(), shmr::Error> {
+//! let data = shmr::SharedArray::from_array(&ndarray::arr1(&[1.0, 2.0]))?;
+//! let scale = 2.0;
+//! // error: closures can only be coerced to `fn` types if they do not capture any variables
+//! let _ = shmr::map_reduce(&data, |c| c.sum() * scale, |a, b| a + b);
+//! # Ok(()) }
+//! ```
+//!
+//! Pass `scale` as a parameter instead:
+//!
+//! ```
+//! # fn main() -> Result<(), shmr::Error> {
+//! # shmr::init();
+//! let data = shmr::SharedArray::from_array(&ndarray::arr1(&[1.0, 2.0]))?;
+//! let scale = 2.0;
+//! let total = shmr::map_reduce_with(&data, scale, |s, c| c.sum() * s, |a, b| a + b)?;
+//! assert_eq!(total, 6.0);
+//! # Ok(()) }
+//! ```
+
+use crate::array::dim_for;
+use crate::element::Element;
+use crate::error::Error;
+use crate::partition::Partition;
+use crate::segment::{HEADER_BYTES, Header, Segment};
+use crate::slots::SlotWriter;
+use ndarray::{ArrayView, Axis, Dimension, Slice};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A reusable map-reduce job over arrays of `A` with dimension `D`.
+///
+/// The job value itself is the parameter set: it is serialized once per run,
+/// sent to every worker, and `map` runs there on each chunk. `reduce` runs in
+/// the coordinator, folding the partials in chunk order.
+///
+/// # Example
+/// ```
+/// use ndarray::{ArrayView1, Ix1};
+/// use serde::{Deserialize, Serialize};
+///
+/// /// Counts values above a threshold.
+/// #[derive(Serialize, Deserialize)]
+/// struct CountAbove(f64);
+///
+/// impl shmr::Job<f64, Ix1> for CountAbove {
+///     type Partial = u64;
+///     fn map(&self, chunk: ArrayView1<'_, f64>) -> u64 {
+///         chunk.iter().filter(|&&x| x > self.0).count() as u64
+///     }
+///     fn reduce(&self, a: u64, b: u64) -> u64 {
+///         a + b
+///     }
+/// }
+///
+/// fn main() -> Result<(), shmr::Error> {
+///     shmr::init();
+///     let data = shmr::SharedArray::from_array(&ndarray::Array1::linspace(0.0, 1.0, 101))?;
+///     assert_eq!(shmr::run(&data, &CountAbove(0.5))?, 50);
+///     Ok(())
+/// }
+/// ```
+pub trait Job<A: Element, D: Dimension>: Serialize + DeserializeOwned + 'static {
+    /// What `map` returns for one chunk; it travels back through a result
+    /// slot, so it must be serializable.
+    type Partial: Serialize + DeserializeOwned + 'static;
+    /// Checks the job's parameters before any worker sees them (default:
+    /// nothing to check). An error here is returned by the run as it is.
+    fn validate(&self) -> crate::Result<()> {
+        Ok(())
+    }
+    /// Maps one chunk (in a worker process).
+    fn map(&self, chunk: ArrayView<'_, A, D>) -> Self::Partial;
+    /// Combines two partials (in the coordinator); `a` comes from earlier
+    /// chunks than `b`.
+    fn reduce(&self, a: Self::Partial, b: Self::Partial) -> Self::Partial;
+}
+
+/// The worker-side half of a job: something that maps chunks.
+pub(crate) trait Mapper<A: Element, D: Dimension>: Serialize + DeserializeOwned {
+    type Out: Serialize + DeserializeOwned + 'static;
+    fn map(&self, chunk: ArrayView<'_, A, D>) -> Self::Out;
+}
+
+/// A [`Job`] seen as a mapper.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct JobMapper<J>(pub(crate) J);
+
+impl<A: Element, D: Dimension, J: Job<A, D>> Mapper<A, D> for JobMapper<J> {
+    type Out = J::Partial;
+    fn map(&self, chunk: ArrayView<'_, A, D>) -> J::Partial {
+        self.0.map(chunk)
+    }
+}
+
+/// A mapper given as a function pointer plus parameters.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "P: Serialize", deserialize = "P: DeserializeOwned"))]
+pub(crate) struct FnMapper<P, A, D, T> {
+    params: P,
+    mapper: FnAddr,
+    #[serde(skip)]
+    _types: PhantomData<fn() -> (A, D, T)>,
+}
+
+/// The mapper type of [`map_reduce_with`](crate::map_reduce_with).
+pub(crate) type MapFn<P, A, D, T> = fn(&P, ArrayView<'_, A, D>) -> T;
+
+impl<P, A, D, T> FnMapper<P, A, D, T> {
+    pub(crate) fn new(params: P, mapper: MapFn<P, A, D, T>) -> Self {
+        FnMapper {
+            params,
+            mapper: FnAddr::of(mapper as usize),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<P, A, D, T> Mapper<A, D> for FnMapper<P, A, D, T>
+where
+    P: Serialize + DeserializeOwned + 'static,
+    A: Element,
+    D: Dimension,
+    T: Serialize + DeserializeOwned + 'static,
+{
+    type Out = T;
+    fn map(&self, chunk: ArrayView<'_, A, D>) -> T {
+        // SAFETY: `mapper` was made by `FnMapper::new` from a
+        // `MapFn<P, A, D, T>` in the coordinator, which runs the same
+        // executable (see FnAddr), and this `FnMapper` was deserialized by the
+        // entry point monomorphized for exactly these P, A, D, T.
+        let f: MapFn<P, A, D, T> = unsafe { self.mapper.resolve() };
+        f(&self.params, chunk)
+    }
+}
+
+/// A function's address as an offset from a fixed point in this executable,
+/// which survives the re-execution of a worker (whose base address differs
+/// under ASLR, but whose image has the same layout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct FnAddr(i64);
+
+/// The fixed point. A static, not a function: a small function may be
+/// copied into several codegen units, each copy at its own address, but a
+/// static has exactly one.
+static ANCHOR: u8 = 0;
+
+fn anchor() -> usize {
+    &ANCHOR as *const u8 as usize
+}
+
+impl FnAddr {
+    pub(crate) fn of(addr: usize) -> FnAddr {
+        FnAddr(addr.wrapping_sub(anchor()) as i64)
+    }
+
+    /// The function at this offset in this process.
+    ///
+    /// # Safety
+    /// `self` must have been made by `FnAddr::of` from a function pointer of
+    /// type `F` in a process running this same executable, and `F` must be a
+    /// function pointer type.
+    pub(crate) unsafe fn resolve<F: Copy>(self) -> F {
+        const { assert!(size_of::<F>() == size_of::<usize>()) };
+        let addr = anchor().wrapping_add(self.0 as usize);
+        // SAFETY: by the caller's promise, `addr` is the address of a function
+        // of type F in this executable's text, which the worker has mapped at
+        // the same offset from `anchor` as the coordinator.
+        unsafe { std::mem::transmute_copy::<usize, F>(&addr) }
+    }
+}
+
+/// What a worker needs to run one job.
+pub(crate) struct Task<'a> {
+    pub(crate) data: &'a Segment,
+    pub(crate) header: &'a Header,
+    pub(crate) claims: &'a AtomicU64,
+    pub(crate) partition: Partition,
+    pub(crate) slot: SlotWriter<'a>,
+    pub(crate) chunks_done: u64,
+}
+
+impl Task<'_> {
+    fn claim(&self) -> Option<u64> {
+        let i = self.claims.fetch_add(1, Ordering::Relaxed);
+        (i < self.partition.len()).then_some(i)
+    }
+}
+
+/// Why a worker could not finish its part of a job.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Failure {
+    Panicked {
+        chunk: u64,
+        rows: (u64, u64),
+        message: String,
+    },
+    SlotOverflow {
+        chunk: u64,
+        needed: u64,
+        available: u64,
+        capacity: u64,
+    },
+    Other(String),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        match e {
+            Error::SlotOverflow {
+                chunk,
+                needed,
+                available,
+                capacity,
+            } => Failure::SlotOverflow {
+                chunk,
+                needed,
+                available,
+                capacity,
+            },
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Error {
+        match f {
+            Failure::Panicked {
+                chunk,
+                rows,
+                message,
+            } => Error::MapperPanicked {
+                chunk,
+                rows: rows.0..rows.1,
+                message,
+            },
+            Failure::SlotOverflow {
+                chunk,
+                needed,
+                available,
+                capacity,
+            } => Error::SlotOverflow {
+                chunk,
+                needed,
+                available,
+                capacity,
+            },
+            Failure::Other(m) => Error::Protocol(format!("worker failed: {m}")),
+        }
+    }
+}
+
+/// The type-erased entry point a worker calls for a job.
+pub(crate) type Entry = fn(&mut Task<'_>, &[u8]) -> Result<(), Failure>;
+
+/// The entry point for mapper type `M` over `A`/`D` arrays.
+pub(crate) fn entry_for<M: Mapper<A, D>, A: Element, D: Dimension>() -> FnAddr {
+    FnAddr::of(run_chunks::<M, A, D> as Entry as usize)
+}
+
+fn run_chunks<M: Mapper<A, D>, A: Element, D: Dimension>(
+    task: &mut Task<'_>,
+    payload: &[u8],
+) -> Result<(), Failure> {
+    let mapper: M = postcard::from_bytes(payload).map_err(Error::from)?;
+    let dim: D = dim_for::<A, D>(task.header)?;
+    let rows = task.header.shape().first().copied().unwrap_or(1) as u64;
+    if rows != task.partition.rows() {
+        return Err(Failure::Other(format!(
+            "partition of {} rows for an array of {rows}",
+            task.partition.rows()
+        )));
+    }
+    // SAFETY: the header was validated against the segment's length when it
+    // was mapped, and `dim_for` checked that A and D match it, so the data
+    // (page-aligned at HEADER_BYTES) holds `dim.size()` elements of A in
+    // standard layout. The mapping is read-only and outlives `task`; the
+    // coordinator does not write while a job borrows the array.
+    let all: ArrayView<'_, A, D> =
+        unsafe { ArrayView::from_shape_ptr(dim, task.data.ptr().add(HEADER_BYTES).cast::<A>()) };
+    while let Some(i) = task.claim() {
+        let rows = task.partition.chunk(i);
+        let chunk = if all.ndim() == 0 {
+            all.view()
+        } else {
+            all.slice_axis(Axis(0), Slice::from(rows.start as usize..rows.end as usize))
+        };
+        let out = catch_unwind(AssertUnwindSafe(|| {
+            crate::worker::in_mapper(|| mapper.map(chunk))
+        }))
+        .map_err(|payload| Failure::Panicked {
+            chunk: i,
+            rows: (rows.start, rows.end),
+            message: crate::worker::panic_message(&*payload),
+        })?;
+        task.slot.push(i, &out)?;
+        task.chunks_done += 1;
+    }
+    Ok(())
+}

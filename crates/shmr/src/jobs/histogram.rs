@@ -1,0 +1,156 @@
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::job::Job;
+use ndarray::{ArrayView, Dimension};
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+/// Counts of values in equal-width bins over a half-open range `[lo, hi)`.
+///
+/// Value `x` with `lo <= x < hi` goes to bin `floor((x - lo) * bins / (hi -
+/// lo))` (clamped to the last bin against rounding). Nothing is dropped
+/// silently: values below `lo`, at or above `hi`, and NaNs are counted
+/// separately. Integers are converted to `f64` first.
+///
+/// # Example
+/// ```
+/// # fn main() -> Result<(), shmr::Error> {
+/// # shmr::init();
+/// let data = shmr::SharedArray::from_array(&ndarray::arr1(&[0.1, 0.6, 0.7, 1.0, -2.0, f64::NAN]))?;
+/// let h = shmr::jobs::Histogram::new(2, 0.0..1.0).run(&data)?;
+/// assert_eq!(h.counts(), &[1, 2]);
+/// assert_eq!((h.below(), h.above(), h.nan()), (1, 1, 1));
+/// assert_eq!(h.total(), 6);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    bins: usize,
+    lo: f64,
+    hi: f64,
+}
+
+impl Histogram {
+    /// `bins` equal-width bins over `range`. Checked when the job runs: at
+    /// least one bin, a finite range with `start < end`.
+    pub fn new(bins: usize, range: Range<f64>) -> Histogram {
+        Histogram {
+            bins,
+            lo: range.start,
+            hi: range.end,
+        }
+    }
+
+    /// The counts of a slice (the kernel each worker runs on a chunk).
+    pub fn count<A: Element>(&self, xs: &[A]) -> HistogramCounts {
+        let mut h = HistogramCounts::empty(self);
+        if self.bins == 0 {
+            return h;
+        }
+        let (lo, hi) = (self.lo, self.hi);
+        let scale = self.bins as f64 / (hi - lo);
+        let last = self.bins - 1;
+        for &x in xs {
+            let x = x.to_f64();
+            if x >= lo && x < hi {
+                let i = (((x - lo) * scale) as usize).min(last);
+                h.counts[i] += 1;
+            } else if x < lo {
+                h.below += 1;
+            } else if x >= hi {
+                h.above += 1;
+            } else {
+                h.nan += 1;
+            }
+        }
+        h
+    }
+}
+
+/// The result of a [`Histogram`] job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistogramCounts {
+    counts: Vec<u64>,
+    below: u64,
+    above: u64,
+    nan: u64,
+    lo: f64,
+    hi: f64,
+}
+
+impl HistogramCounts {
+    fn empty(h: &Histogram) -> HistogramCounts {
+        HistogramCounts {
+            counts: vec![0; h.bins],
+            below: 0,
+            above: 0,
+            nan: 0,
+            lo: h.lo,
+            hi: h.hi,
+        }
+    }
+    /// Count per bin.
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+    /// Values below the range.
+    pub fn below(&self) -> u64 {
+        self.below
+    }
+    /// Values at or above the range's end (including `+inf`).
+    pub fn above(&self) -> u64 {
+        self.above
+    }
+    /// NaN values.
+    pub fn nan(&self) -> u64 {
+        self.nan
+    }
+    /// Every value counted: bins, below, above and NaN.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum::<u64>() + self.below + self.above + self.nan
+    }
+    /// The `bins + 1` bin edges.
+    pub fn edges(&self) -> Vec<f64> {
+        let n = self.counts.len();
+        (0..=n)
+            .map(|i| self.lo + (self.hi - self.lo) * i as f64 / n as f64)
+            .collect()
+    }
+    /// Adds another histogram over the same bins.
+    pub fn merge(mut self, other: &HistogramCounts) -> HistogramCounts {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.below += other.below;
+        self.above += other.above;
+        self.nan += other.nan;
+        self
+    }
+}
+
+impl<A: Element, D: Dimension> Job<A, D> for Histogram {
+    type Partial = HistogramCounts;
+    fn validate(&self) -> Result<()> {
+        if self.bins == 0 {
+            return Err(Error::InvalidConfig("a histogram needs at least one bin".into()));
+        }
+        if !(self.lo.is_finite() && self.hi.is_finite() && self.lo < self.hi) {
+            return Err(Error::InvalidConfig(format!(
+                "histogram range {}..{} must be finite with start < end",
+                self.lo, self.hi
+            )));
+        }
+        Ok(())
+    }
+    fn map(&self, chunk: ArrayView<'_, A, D>) -> HistogramCounts {
+        match chunk.as_slice() {
+            Some(xs) => self.count(xs),
+            None => self.count(&chunk.iter().copied().collect::<Vec<_>>()),
+        }
+    }
+    fn reduce(&self, a: HistogramCounts, b: HistogramCounts) -> HistogramCounts {
+        a.merge(&b)
+    }
+}
+
+super::runners!(Histogram);

@@ -1,0 +1,167 @@
+//! Multi-process MapReduce over numeric arrays held in shared memory.
+//!
+//! The array's bytes never move: a [`SharedArray`] lives in one shared-memory
+//! segment; a [`Pool`] of worker processes maps the same pages, each worker
+//! claims chunks (ranges of rows along axis 0) through a counter in shared
+//! memory, maps them straight out of the segment, and writes its partial
+//! results into its own result slot, also in shared memory. The coordinator
+//! reduces the partials in chunk order once every worker has reported done,
+//! so results are the same bit for bit from run to run and for any number of
+//! workers. Only small control messages cross a socket.
+//!
+//! Workers are processes rather than threads, so a crashing mapper cannot
+//! take the program down and mappers may call native code that is not
+//! thread-safe.
+//!
+//! ```
+//! fn main() -> Result<(), shmr::Error> {
+//!     shmr::init(); // first line of main: worker processes are diverted here
+//!     let data = shmr::SharedArray::from_array(&ndarray::Array1::<f64>::linspace(0., 1., 1_000_001))?;
+//!     let total: f64 = shmr::map_reduce(&data, |chunk| chunk.sum(), |a, b| a + b)?;
+//!     assert!((total - 500_000.5).abs() < 1e-6);
+//!     let hist = shmr::jobs::Histogram::new(64, 0.0..1.0).run(&data)?;
+//!     assert_eq!(hist.total(), 1_000_001);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! See `docs/design.md` in the repository for the data flow and the reasons
+//! behind each decision.
+
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("shmr needs Linux (memfd, /proc/self/exe, SCM_RIGHTS)");
+
+mod array;
+mod channel;
+mod element;
+mod error;
+pub mod job;
+pub mod jobs;
+mod partition;
+mod pool;
+pub mod segment;
+mod slots;
+mod worker;
+
+pub use array::SharedArray;
+pub use element::{DType, Element};
+pub use error::{Error, Result};
+pub use job::Job;
+pub use partition::{ChunkSize, DEFAULT_CHUNK_BYTES, Partition};
+pub use pool::{DEFAULT_SLOT_BYTES, Pool, PoolBuilder, global_pool};
+pub use worker::init;
+
+use ndarray::{ArrayView, Dimension};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Maps every chunk of `array` with `mapper` in worker processes and folds
+/// the partials with `reducer`, in chunk order, on the global pool.
+///
+/// `mapper` must capture nothing (see [`job`] for why); use
+/// [`map_reduce_with`] to give it parameters. `reducer` runs in this process.
+///
+/// # Example
+/// ```
+/// fn main() -> Result<(), shmr::Error> {
+///     shmr::init();
+///     let data = shmr::SharedArray::from_array(&ndarray::arr1(&[3_u32, 1, 4, 1, 5]))?;
+///     let max = shmr::map_reduce(&data, |c| c.iter().copied().max(), |a, b| a.max(b))?;
+///     assert_eq!(max, Some(5));
+///     Ok(())
+/// }
+/// ```
+pub fn map_reduce<A, D, T>(
+    array: &SharedArray<A, D>,
+    mapper: fn(ArrayView<'_, A, D>) -> T,
+    reducer: impl FnMut(T, T) -> T,
+) -> Result<T>
+where
+    A: Element,
+    D: Dimension + 'static,
+    T: Serialize + DeserializeOwned + 'static,
+{
+    global_pool()?.map_reduce(array, mapper, reducer)
+}
+
+/// Like [`map_reduce`], with `params` sent to every worker once per job and
+/// passed to `mapper` by reference.
+///
+/// # Example
+/// ```
+/// fn main() -> Result<(), shmr::Error> {
+///     shmr::init();
+///     let data = shmr::SharedArray::from_array(&ndarray::Array1::linspace(0.0, 1.0, 11))?;
+///     let above: usize = shmr::map_reduce_with(
+///         &data,
+///         0.45_f64,
+///         |threshold, c| c.iter().filter(|&&x| x > *threshold).count(),
+///         |a, b| a + b,
+///     )?;
+///     assert_eq!(above, 6);
+///     Ok(())
+/// }
+/// ```
+pub fn map_reduce_with<A, D, P, T>(
+    array: &SharedArray<A, D>,
+    params: P,
+    mapper: fn(&P, ArrayView<'_, A, D>) -> T,
+    reducer: impl FnMut(T, T) -> T,
+) -> Result<T>
+where
+    A: Element,
+    D: Dimension + 'static,
+    P: Serialize + DeserializeOwned + 'static,
+    T: Serialize + DeserializeOwned + 'static,
+{
+    global_pool()?.map_reduce_with(array, params, mapper, reducer)
+}
+
+/// Runs a [`Job`] on the global pool.
+///
+/// # Example
+/// ```
+/// fn main() -> Result<(), shmr::Error> {
+///     shmr::init();
+///     let data = shmr::SharedArray::from_array(&ndarray::arr2(&[[1_i16, 2], [3, 4]]))?;
+///     assert_eq!(shmr::run(&data, &shmr::jobs::Sum)?, 10);
+///     Ok(())
+/// }
+/// ```
+pub fn run<A, D, J>(array: &SharedArray<A, D>, job: &J) -> Result<J::Partial>
+where
+    A: Element,
+    D: Dimension + 'static,
+    J: Job<A, D>,
+{
+    global_pool()?.run(array, job)
+}
+
+/// Defines the entry point that worker processes use in a test binary.
+///
+/// Integration tests and benches run under libtest, which owns `main`, so
+/// [`init`] cannot be its first line. Write this once at the top level of
+/// each test file that starts pools:
+///
+/// ```ignore
+/// shmr::test_worker!();
+/// ```
+///
+/// It defines an ignored test named `shmr_worker_entry`; a pool started from
+/// the test binary runs the binary again with arguments that select just that
+/// test, which calls [`init`]. In normal test runs it shows as ignored.
+#[macro_export]
+macro_rules! test_worker {
+    () => {
+        #[test]
+        #[ignore = "entry point of shmr worker processes, not a test"]
+        fn shmr_worker_entry() {
+            $crate::init();
+        }
+    };
+}
+
+#[cfg(test)]
+test_worker!();

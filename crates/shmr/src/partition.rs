@@ -1,0 +1,107 @@
+//! How an array is cut into non-overlapping chunks along axis 0.
+
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+/// Default chunk size in bytes of array data.
+///
+/// Chosen by measurement (see `docs/design.md`, "Chunk size"): large enough
+/// that the per-chunk cost (one atomic claim, one partial written to a slot)
+/// disappears, small enough that two workers finish within a chunk of each
+/// other and that a chunk's pages stay in the cache for kernels that read
+/// twice.
+pub const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
+
+/// How large a chunk is.
+///
+/// The chunk size never depends on the number of workers, so a result is the
+/// same bit for bit whatever the pool's size.
+///
+/// # Example
+/// ```
+/// use shmr::ChunkSize;
+/// // 1 MiB of f64 rows of 4 columns: 32768 rows per chunk.
+/// assert_eq!(ChunkSize::Bytes(1 << 20).rows_for(&[100_000, 4], 8), 32_768);
+/// assert_eq!(ChunkSize::Rows(10).rows_for(&[100_000, 4], 8), 10);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkSize {
+    /// About this many bytes of data per chunk (at least one row).
+    Bytes(usize),
+    /// Exactly this many rows (indices along axis 0) per chunk.
+    Rows(usize),
+}
+
+impl Default for ChunkSize {
+    fn default() -> Self {
+        ChunkSize::Bytes(DEFAULT_CHUNK_BYTES)
+    }
+}
+
+impl ChunkSize {
+    /// Rows per chunk for an array of `shape` with `elem_bytes`-byte
+    /// elements. Always at least 1.
+    pub fn rows_for(self, shape: &[usize], elem_bytes: usize) -> u64 {
+        match self {
+            ChunkSize::Rows(r) => r.max(1) as u64,
+            ChunkSize::Bytes(b) => {
+                let row_bytes = shape
+                    .iter()
+                    .skip(1)
+                    .fold(elem_bytes, |acc, &n| acc.saturating_mul(n));
+                if row_bytes == 0 {
+                    u64::MAX
+                } else {
+                    (b / row_bytes).max(1) as u64
+                }
+            }
+        }
+    }
+}
+
+/// The chunks of one job: `rows` rows cut every `chunk_rows`.
+///
+/// An empty array still has one (empty) chunk, so a job over it returns the
+/// mapper's result for an empty view (0 for a sum) rather than nothing.
+///
+/// # Example
+/// ```
+/// use shmr::Partition;
+/// let p = Partition::new(10, 4);
+/// assert_eq!(p.len(), 3);
+/// assert_eq!(p.chunk(2), 8..10);
+/// assert_eq!(Partition::new(0, 4).len(), 1);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partition {
+    rows: u64,
+    chunk_rows: u64,
+}
+
+impl Partition {
+    /// Cuts `rows` rows into chunks of `chunk_rows` (at least 1).
+    pub fn new(rows: u64, chunk_rows: u64) -> Partition {
+        Partition {
+            rows,
+            chunk_rows: chunk_rows.max(1),
+        }
+    }
+    /// Number of chunks (at least 1).
+    #[allow(clippy::len_without_is_empty)] // never empty by construction
+    pub fn len(&self) -> u64 {
+        self.rows.div_ceil(self.chunk_rows).max(1)
+    }
+    /// Rows along axis 0.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+    /// Rows per chunk (the last one may have fewer).
+    pub fn chunk_rows(&self) -> u64 {
+        self.chunk_rows
+    }
+    /// The rows of chunk `i`.
+    pub fn chunk(&self, i: u64) -> Range<u64> {
+        let start = i.saturating_mul(self.chunk_rows).min(self.rows);
+        start..start.saturating_add(self.chunk_rows).min(self.rows)
+    }
+}

@@ -1,0 +1,632 @@
+//! The pool of worker processes and the coordinator's side of a job.
+
+use crate::array::SharedArray;
+use crate::channel::{self, Channel, FromWorker, MapJob, PROTOCOL, ToWorker};
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::job::{FnMapper, Job, JobMapper, MapFn, Mapper, entry_for};
+use crate::partition::{ChunkSize, Partition};
+use crate::slots::Slots;
+use crate::worker::{TEST_ENTRY, WORKER_ENV, WORKER_FD};
+use command_fds::{CommandFdExt, FdMapping};
+use ndarray::{ArrayView, Dimension};
+use rustix::fd::{AsFd, BorrowedFd};
+use serde::{Serialize, de::DeserializeOwned};
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{Ordering, fence};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+/// Default size of each worker's result slot.
+pub const DEFAULT_SLOT_BYTES: usize = 4 << 20;
+
+/// Configures and starts a [`Pool`].
+///
+/// # Example
+/// ```
+/// # fn main() -> Result<(), shmr::Error> {
+/// # shmr::init();
+/// let pool = shmr::Pool::builder()
+///     .workers(2)
+///     .chunk_size(shmr::ChunkSize::Rows(1000))
+///     .build()?;
+/// assert_eq!(pool.workers(), 2);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct PoolBuilder {
+    workers: Option<usize>,
+    chunk: ChunkSize,
+    slot_bytes: usize,
+    start_timeout: Duration,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        PoolBuilder {
+            workers: None,
+            chunk: ChunkSize::default(),
+            slot_bytes: DEFAULT_SLOT_BYTES,
+            start_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl PoolBuilder {
+    /// Number of worker processes (default: the CPUs this process may use).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+    /// How arrays are cut into chunks (default: about 1 MiB of data).
+    pub fn chunk_size(mut self, chunk: ChunkSize) -> Self {
+        self.chunk = chunk;
+        self
+    }
+    /// Bytes of each worker's result slot, which must hold the partials of
+    /// all chunks one worker maps in one job (default 4 MiB; the pages are
+    /// reserved up front).
+    pub fn slot_bytes(mut self, bytes: usize) -> Self {
+        self.slot_bytes = bytes;
+        self
+    }
+    /// How long a new worker may take to report ready (default 30 s).
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// Starts the workers.
+    pub fn build(self) -> Result<Pool> {
+        let workers = match self.workers {
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if workers == 0 {
+            return Err(Error::InvalidConfig("a pool needs at least 1 worker, got workers(0)".into()));
+        }
+        if workers > u32::MAX as usize {
+            return Err(Error::InvalidConfig(format!("{workers} workers is too many")));
+        }
+        if matches!(self.chunk, ChunkSize::Bytes(0) | ChunkSize::Rows(0)) {
+            return Err(Error::InvalidConfig("chunk size must be at least 1".into()));
+        }
+        if self.slot_bytes < 64 {
+            return Err(Error::InvalidConfig("slot_bytes must be at least 64".into()));
+        }
+        if crate::worker::started_as_worker() {
+            return Err(Error::WorkerStart(format!(
+                "this process was started as a shmr worker ({WORKER_ENV} is set) but is trying to start a pool: \
+                 call shmr::init() first thing in main (or shmr::test_worker!() in a test file), \
+                 and do not start pools inside mappers"
+            )));
+        }
+        let slots = Slots::create(workers, self.slot_bytes)?;
+        let mut state = State {
+            workers: (0..workers).map(|_| None).collect(),
+            slots,
+            next_job: 0,
+        };
+        state.start_missing(self.start_timeout)?;
+        let inner = Arc::new(Inner {
+            state: Mutex::new(state),
+            released: Mutex::new(Vec::new()),
+            config: self,
+            workers,
+        });
+        registry().push(Arc::downgrade(&inner));
+        Ok(Pool { inner })
+    }
+}
+
+/// A pool of persistent worker processes that run map-reduce jobs over
+/// [`SharedArray`]s.
+///
+/// Workers are started once and reused by every job. A job takes the pool
+/// for its whole run: jobs from several threads queue, one after another.
+/// Dropping the pool stops the workers and waits for them.
+///
+/// # Example
+/// ```
+/// fn main() -> Result<(), shmr::Error> {
+///     shmr::init();
+///     let pool = shmr::Pool::builder().workers(2).build()?;
+///     let data = shmr::SharedArray::from_array(&ndarray::Array1::from_iter(1..=100_i64))?;
+///     let total = pool.map_reduce(&data, |c| c.sum(), |a, b| a + b)?;
+///     assert_eq!(total, 5050);
+///     Ok(())
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<State>,
+    /// Segments dropped since the workers were last told.
+    released: Mutex<Vec<u64>>,
+    config: PoolBuilder,
+    workers: usize,
+}
+
+#[derive(Debug)]
+struct State {
+    workers: Vec<Option<Worker>>,
+    slots: Slots,
+    next_job: u64,
+}
+
+#[derive(Debug)]
+struct Worker {
+    child: Child,
+    chan: Channel,
+    pid: u32,
+    /// Array segments this worker has mapped.
+    mapped: HashSet<u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the state half-updated in
+    // a way that matters (every step below is checked again), so poisoning
+    // is not an error.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Pool {
+    /// A builder with default settings.
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// A pool with default settings.
+    pub fn new() -> Result<Pool> {
+        PoolBuilder::default().build()
+    }
+
+    /// Number of worker processes.
+    pub fn workers(&self) -> usize {
+        self.inner.workers
+    }
+
+    /// The chunk size jobs on this pool use.
+    pub fn chunk_size(&self) -> ChunkSize {
+        self.inner.config.chunk
+    }
+
+    /// Process ids of the live workers (for monitoring).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        lock(&self.inner.state).workers.iter().flatten().map(|w| w.pid).collect()
+    }
+
+    /// How `array` is cut into chunks on this pool.
+    pub fn partition<A: Element, D: Dimension>(&self, array: &SharedArray<A, D>) -> Partition {
+        let rows = array.shape().first().copied().unwrap_or(1) as u64;
+        let chunk_rows = self.inner.config.chunk.rows_for(array.shape(), A::DTYPE.size());
+        Partition::new(rows, chunk_rows)
+    }
+
+    /// Maps every chunk of `array` with `mapper` in the workers and folds
+    /// the partials with `reducer`, in chunk order.
+    ///
+    /// `mapper` must be a function or a closure that captures nothing (see
+    /// [`job`](crate::job) for why); `reducer` runs in this process and may
+    /// capture freely.
+    pub fn map_reduce<A, D, T>(
+        &self,
+        array: &SharedArray<A, D>,
+        mapper: fn(ArrayView<'_, A, D>) -> T,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<T>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        self.map_reduce_with(array, FnAddrOf::from(mapper), call_plain::<A, D, T>, reducer)
+    }
+
+    /// Like [`map_reduce`](Pool::map_reduce), with parameters sent to the
+    /// workers once per job and passed to `mapper` by reference.
+    pub fn map_reduce_with<A, D, P, T>(
+        &self,
+        array: &SharedArray<A, D>,
+        params: P,
+        mapper: MapFn<P, A, D, T>,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<T>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        P: Serialize + DeserializeOwned + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let payload = postcard::to_allocvec(&FnMapper::new(params, mapper))?;
+        let partials = self.map_chunks::<A, D, FnMapper<P, A, D, T>>(array, payload)?;
+        Ok(fold(partials, reducer))
+    }
+
+    /// Runs a [`Job`].
+    pub fn run<A, D, J>(&self, array: &SharedArray<A, D>, job: &J) -> Result<J::Partial>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        J: Job<A, D>,
+    {
+        job.validate()?;
+        // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
+        let partials = self.map_chunks::<A, D, JobMapper<J>>(array, postcard::to_allocvec(job)?)?;
+        Ok(fold(partials, |a, b| job.reduce(a, b)))
+    }
+
+    /// Maps every chunk and returns the partials in chunk order.
+    /// `payload` is the serialized `M`.
+    fn map_chunks<A, D, M>(&self, array: &SharedArray<A, D>, payload: Vec<u8>) -> Result<Vec<M::Out>>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        M: Mapper<A, D>,
+    {
+        let partition = self.partition(array);
+        if payload.len() > channel::MAX_MESSAGE - 1024 {
+            return Err(Error::ParamsTooLarge {
+                bytes: payload.len(),
+                limit: channel::MAX_MESSAGE - 1024,
+            });
+        }
+        let mut state = lock(&self.inner.state);
+        self.inner.flush_released(&mut state);
+        state.start_missing(self.inner.config.start_timeout)?;
+        state.next_job += 1;
+        let job = MapJob {
+            job: state.next_job,
+            entry: entry_for::<M, A, D>(),
+            segment: array.segment().id(),
+            partition,
+            payload,
+        };
+        let outcome = state.run(&job, array);
+        // Replace any worker that died, now, so the pool is whole for the
+        // next job even if this one failed.
+        let restarted = state.start_missing(self.inner.config.start_timeout);
+        let records = outcome?;
+        restarted?;
+        // SAFETY: every worker has replied to this job and none is given
+        // another while `state` (the lock) is held, which it is until the
+        // partials are decoded below.
+        let partials = unsafe { state.collect::<M::Out>(&records, partition.len()) };
+        drop(state);
+        partials
+    }
+}
+
+/// Adapts a parameterless mapper to the parameterized form.
+fn call_plain<A: Element, D: Dimension, T>(f: &FnAddrOf<A, D, T>, chunk: ArrayView<'_, A, D>) -> T {
+    // SAFETY: see FnAddrOf.
+    let f: fn(ArrayView<'_, A, D>) -> T = unsafe { f.0.resolve() };
+    f(chunk)
+}
+
+/// A parameterless mapper passed as the parameter of `call_plain`.
+#[derive(Serialize, serde::Deserialize)]
+#[serde(transparent)]
+struct FnAddrOf<A, D, T>(
+    crate::job::FnAddr,
+    #[serde(skip)] std::marker::PhantomData<fn() -> (A, D, T)>,
+);
+
+impl<A, D, T> From<fn(ArrayView<'_, A, D>) -> T> for FnAddrOf<A, D, T> {
+    fn from(f: fn(ArrayView<'_, A, D>) -> T) -> Self {
+        FnAddrOf(crate::job::FnAddr::of(f as usize), std::marker::PhantomData)
+    }
+}
+
+// A pool is shared between threads; jobs queue on its lock.
+const _: fn() = || {
+    fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<Pool>();
+};
+
+fn fold<T>(partials: Vec<T>, mut reducer: impl FnMut(T, T) -> T) -> T {
+    let mut it = partials.into_iter();
+    let first = it.next().expect("internal: a partition has at least one chunk");
+    it.fold(first, &mut reducer)
+}
+
+/// What each worker reported for one job: `(slot index, bytes used)`.
+type Records = Vec<(usize, u64)>;
+
+impl State {
+    /// Starts workers for every empty place.
+    fn start_missing(&mut self, timeout: Duration) -> Result<()> {
+        let missing: Vec<usize> = (0..self.workers.len()).filter(|&i| self.workers[i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        // Spawn them all first, then wait for all: start-up runs in parallel.
+        let mut started = Vec::new();
+        for &i in &missing {
+            started.push((i, spawn()?));
+        }
+        let deadline = Instant::now() + timeout;
+        let mut first_err = None;
+        for (i, (child, chan)) in started {
+            match self.handshake(i, child, chan, deadline) {
+                Ok(w) => self.workers[i] = Some(w),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn handshake(&self, index: usize, mut child: Child, chan: Channel, deadline: Instant) -> Result<Worker> {
+        let fail = |child: &mut Child, why: String| {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            Error::WorkerStart(format!(
+                "{why} (worker {status}). If this is a test binary, add `shmr::test_worker!();` to the test file; \
+                 in a program, call shmr::init() first thing in main"
+            ))
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !channel::wait_any(&[chan.as_fd()], left)?[0] {
+            return Err(fail(&mut child, format!("no ready message within {:?}", left)));
+        }
+        let pid = match chan.recv::<FromWorker>() {
+            Ok(Some((FromWorker::Ready { pid, protocol, probe }, _))) => {
+                if protocol != PROTOCOL || probe != crate::worker::probe() {
+                    return Err(fail(
+                        &mut child,
+                        "the worker runs a different build of this program (was the executable replaced?)".into(),
+                    ));
+                }
+                pid
+            }
+            Ok(_) => return Err(fail(&mut child, "the worker exited before it was ready".into())),
+            Err(e) => return Err(fail(&mut child, e.to_string())),
+        };
+        chan.send(
+            &ToWorker::Setup {
+                index: index as u32,
+                workers: self.slots.workers() as u32,
+                slot_bytes: self.slots.slot_bytes() as u64,
+            },
+            &[self.slots.segment().fd()],
+        )?;
+        Ok(Worker {
+            child,
+            chan,
+            pid,
+            mapped: HashSet::new(),
+        })
+    }
+
+    /// Sends `job` to every worker and waits for all replies.
+    fn run<A: Element, D: Dimension>(&mut self, job: &MapJob, array: &SharedArray<A, D>) -> Result<Records> {
+        self.slots.claims().store(0, Ordering::Relaxed);
+        // The reset must be visible to workers woken by the message below.
+        fence(Ordering::Release);
+        let mut pending = Vec::new();
+        let mut error: Option<Error> = None;
+        for i in 0..self.workers.len() {
+            let Some(w) = self.workers[i].as_mut() else { continue };
+            let first_time = !w.mapped.contains(&job.segment);
+            let fds: Vec<BorrowedFd<'_>> = if first_time {
+                vec![array.segment().fd()]
+            } else {
+                vec![]
+            };
+            match w.chan.send(&ToWorker::Map(clone_job(job)), &fds) {
+                Ok(()) => {
+                    w.mapped.insert(job.segment);
+                    pending.push(i);
+                }
+                Err(_) => {
+                    let e = self.bury(i);
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        if pending.is_empty() && error.is_none() {
+            return Err(Error::Protocol("no live workers".into()));
+        }
+        let mut records = Vec::new();
+        while !pending.is_empty() {
+            let ready = {
+                let fds: Vec<BorrowedFd<'_>> = pending
+                    .iter()
+                    .map(|&i| self.workers[i].as_ref().expect("pending worker exists").chan.as_fd())
+                    .collect();
+                channel::wait_any(&fds, Duration::from_millis(200))?
+            };
+            let mut still = Vec::new();
+            for (&i, r) in pending.iter().zip(ready) {
+                if !r {
+                    still.push(i);
+                    continue;
+                }
+                let w = self.workers[i].as_ref().expect("pending worker exists");
+                match w.chan.recv::<FromWorker>() {
+                    Ok(Some((FromWorker::Done { job: j, used, .. }, _))) if j == job.job => {
+                        fence(Ordering::Acquire);
+                        records.push((i, used));
+                    }
+                    Ok(Some((FromWorker::Failed { job: j, failure }, _))) if j == job.job => {
+                        error.get_or_insert(failure.into());
+                    }
+                    Ok(Some((other, _))) => {
+                        let e = Error::Protocol(format!("unexpected reply {other:?}"));
+                        self.bury(i);
+                        error.get_or_insert(e);
+                    }
+                    Ok(None) | Err(_) => {
+                        let e = self.bury(i);
+                        error.get_or_insert(e);
+                    }
+                }
+            }
+            pending = still;
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(records),
+        }
+    }
+
+    /// Decodes the partials in chunk order, checking that every chunk was
+    /// mapped exactly once.
+    ///
+    /// # Safety
+    /// All workers have replied to the job and none runs another meanwhile.
+    unsafe fn collect<T: DeserializeOwned>(&self, records: &Records, chunks: u64) -> Result<Vec<T>> {
+        let mut out: Vec<Option<T>> = (0..chunks).map(|_| None).collect();
+        for &(slot, used) in records {
+            // SAFETY: forwarded from the caller.
+            for (chunk, bytes) in unsafe { self.slots.records(slot, used)? } {
+                let place = out
+                    .get_mut(chunk as usize)
+                    .ok_or_else(|| Error::Protocol(format!("result for chunk {chunk} of {chunks}")))?;
+                if place.is_some() {
+                    return Err(Error::Protocol(format!("chunk {chunk} was mapped twice")));
+                }
+                *place = Some(postcard::from_bytes(bytes)?);
+            }
+        }
+        out.into_iter()
+            .enumerate()
+            .map(|(i, p)| p.ok_or_else(|| Error::Protocol(format!("no result for chunk {i}"))))
+            .collect()
+    }
+
+    /// Removes a dead (or misbehaving) worker, reaps it, and says how it
+    /// ended. Its place is refilled by `start_missing`.
+    fn bury(&mut self, i: usize) -> Error {
+        let Some(mut w) = self.workers[i].take() else {
+            return Error::Protocol("worker already gone".into());
+        };
+        let _ = w.child.kill();
+        let status = w.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+        Error::WorkerDied { pid: w.pid, status }
+    }
+}
+
+fn clone_job(job: &MapJob) -> MapJob {
+    MapJob {
+        job: job.job,
+        entry: job.entry,
+        segment: job.segment,
+        partition: job.partition,
+        payload: job.payload.clone(),
+    }
+}
+
+/// Starts one worker process: this executable, with the control socket at
+/// `WORKER_FD`. The arguments select the worker entry test when this is a
+/// libtest binary; a program that calls `shmr::init()` first never reads them.
+fn spawn() -> Result<(Child, Channel)> {
+    let (chan, theirs) = Channel::pair()?;
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.args([TEST_ENTRY, "--exact", "--include-ignored", "--nocapture", "--test-threads=1", "-q"])
+        .env(WORKER_ENV, WORKER_FD.to_string())
+        .stdin(Stdio::null())
+        // Worker output goes to our stderr so that a program's stdout (JSON,
+        // say) is never mixed with it.
+        .stdout(std::io::stderr());
+    cmd.fd_mappings(vec![FdMapping {
+        parent_fd: theirs,
+        child_fd: WORKER_FD,
+    }])
+    .map_err(|_| Error::Protocol("descriptor mapping collision".into()))?;
+    let child = cmd.spawn().map_err(|e| Error::WorkerStart(format!("could not execute /proc/self/exe: {e}")))?;
+    Ok((child, chan))
+}
+
+impl Inner {
+    fn flush_released(&self, state: &mut State) {
+        let ids: Vec<u64> = std::mem::take(&mut *lock(&self.released));
+        for id in ids {
+            for w in state.workers.iter_mut().flatten() {
+                if w.mapped.remove(&id) {
+                    // A failed send means the worker is dead; the next job
+                    // notices and replaces it.
+                    let _ = w.chan.send(&ToWorker::Release { segment: id }, &[]);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        for w in state.workers.iter().flatten() {
+            let _ = w.chan.send(&ToWorker::Shutdown, &[]);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for w in state.workers.iter_mut().flatten() {
+            loop {
+                match w.child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+                    _ => {
+                        let _ = w.child.kill();
+                        let _ = w.child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pools that may hold mappings of arrays, told when an array is dropped.
+fn registry() -> MutexGuard<'static, Vec<Weak<Inner>>> {
+    static POOLS: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+    lock(&POOLS)
+}
+
+/// Called when an array is dropped: every pool tells its workers to unmap
+/// it, now if the pool is idle, or when its current job ends.
+pub(crate) fn forget_segment(id: u64) {
+    let pools: Vec<Arc<Inner>> = {
+        let mut reg = registry();
+        reg.retain(|w| w.strong_count() > 0);
+        reg.iter().filter_map(Weak::upgrade).collect()
+    };
+    for pool in pools {
+        lock(&pool.released).push(id);
+        if let Ok(mut state) = pool.state.try_lock() {
+            pool.flush_released(&mut state);
+        }
+    }
+}
+
+/// The pool behind the free functions [`map_reduce`](crate::map_reduce) and
+/// friends, started on first use with default settings and kept for the life
+/// of the process (its workers exit when the process does).
+///
+/// # Example
+/// ```
+/// # fn main() -> Result<(), shmr::Error> {
+/// # shmr::init();
+/// let pool = shmr::global_pool()?;
+/// assert!(pool.workers() >= 1);
+/// # Ok(()) }
+/// ```
+pub fn global_pool() -> Result<&'static Pool> {
+    static GLOBAL: OnceLock<Pool> = OnceLock::new();
+    static START: Mutex<()> = Mutex::new(());
+    if let Some(p) = GLOBAL.get() {
+        return Ok(p);
+    }
+    let _one_at_a_time = lock(&START);
+    if let Some(p) = GLOBAL.get() {
+        return Ok(p);
+    }
+    let pool = Pool::new()?;
+    Ok(GLOBAL.get_or_init(|| pool))
+}

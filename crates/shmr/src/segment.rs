@@ -1,0 +1,284 @@
+//! Shared-memory segments: one `memfd` mapping with a self-describing header.
+//!
+//! A segment is the unit that crosses process boundaries. The coordinator
+//! creates it; workers receive its file descriptor over the control channel
+//! (`SCM_RIGHTS`) and map the same pages. Nothing is ever copied.
+//!
+//! Layout of an array segment (all integers little-endian):
+//!
+//! | offset | size | field |
+//! |-------:|-----:|-------|
+//! | 0  | 8 | magic `b"SHMRARR\0"` |
+//! | 8  | 4 | format version (1) |
+//! | 12 | 4 | dtype code ([`DType::code`]) |
+//! | 16 | 4 | ndim (at most [`MAX_NDIM`]) |
+//! | 20 | 4 | flags (0; reserved) |
+//! | 24 | 8 | data offset (4096) |
+//! | 32 | 8 | data length in bytes |
+//! | 40 | 24 | reserved (0) |
+//! | 64 | 8·ndim | shape, axis 0 first |
+//! | 4096 | data length | elements in C (row-major) order |
+//!
+//! The data starts on a page boundary so that it is aligned for every element
+//! type and so that later protection per page never touches the header.
+
+use crate::element::DType;
+use crate::error::{Error, Result};
+use memmap2::{MmapOptions, MmapRaw};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{FallocateFlags, MemfdFlags};
+use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes reserved for the header; the data starts here.
+pub const HEADER_BYTES: usize = 4096;
+/// The first eight bytes of every array segment.
+pub const MAGIC: [u8; 8] = *b"SHMRARR\0";
+/// The segment format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The most dimensions a segment header can describe.
+pub const MAX_NDIM: usize = 32;
+
+/// What an array segment says about itself.
+///
+/// # Example
+/// ```
+/// use shmr::{DType, segment::Header};
+/// let h = Header::new(DType::F32, &[3, 4]).unwrap();
+/// let bytes = h.encode();
+/// assert_eq!(Header::decode(&bytes, h.segment_len()).unwrap(), h);
+/// // A header that claims more data than the segment holds is refused.
+/// assert!(Header::decode(&bytes, 100).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    dtype: DType,
+    shape: Vec<usize>,
+    data_len: u64,
+}
+
+fn read_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+fn read_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+impl Header {
+    /// A header for an array of `dtype` and `shape`, checking that its size
+    /// is addressable.
+    pub fn new(dtype: DType, shape: &[usize]) -> Result<Header> {
+        let too_large = || Error::TooLarge {
+            shape: shape.to_vec(),
+            elem_bytes: dtype.size(),
+        };
+        if shape.len() > MAX_NDIM {
+            return Err(Error::InvalidConfig(format!(
+                "{} dimensions requested; at most {MAX_NDIM} are supported",
+                shape.len()
+            )));
+        }
+        let elems = shape
+            .iter()
+            .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+            .ok_or_else(too_large)?;
+        let data_len = elems.checked_mul(dtype.size()).ok_or_else(too_large)?;
+        // The mapping must fit in isize, as Rust requires of any allocation.
+        if data_len > isize::MAX as usize - HEADER_BYTES {
+            return Err(too_large());
+        }
+        Ok(Header {
+            dtype,
+            shape: shape.to_vec(),
+            data_len: data_len as u64,
+        })
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    /// The shape, axis 0 first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    /// Bytes of element data.
+    pub fn data_len(&self) -> usize {
+        self.data_len as usize
+    }
+    /// Bytes of the whole segment: header plus data.
+    pub fn segment_len(&self) -> u64 {
+        HEADER_BYTES as u64 + self.data_len
+    }
+
+    /// The header as the bytes that start a segment.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = vec![0u8; 64 + 8 * self.shape.len()];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&self.dtype.code().to_le_bytes());
+        b[16..20].copy_from_slice(&(self.shape.len() as u32).to_le_bytes());
+        b[24..32].copy_from_slice(&(HEADER_BYTES as u64).to_le_bytes());
+        b[32..40].copy_from_slice(&self.data_len.to_le_bytes());
+        for (i, &n) in self.shape.iter().enumerate() {
+            b[64 + 8 * i..72 + 8 * i].copy_from_slice(&(n as u64).to_le_bytes());
+        }
+        b
+    }
+
+    /// Reads and validates a header from the first bytes of a segment of
+    /// `segment_len` bytes. Anything inconsistent is an error, never a panic:
+    /// these bytes may come from another process.
+    pub fn decode(bytes: &[u8], segment_len: u64) -> Result<Header> {
+        let bad = |what: String| Error::InvalidSegment(what);
+        if bytes.len() < 64 {
+            return Err(bad(format!(
+                "{} bytes is too short for a header",
+                bytes.len()
+            )));
+        }
+        if bytes[0..8] != MAGIC {
+            return Err(bad("no shmr magic number at the start; this is not a shmr array segment".into()));
+        }
+        let version = read_u32(bytes, 8);
+        if version != FORMAT_VERSION {
+            return Err(bad(format!(
+                "format version {version}, but this build reads version {FORMAT_VERSION}; use matching shmr versions"
+            )));
+        }
+        let code = read_u32(bytes, 12);
+        let dtype = DType::from_code(code).ok_or_else(|| bad(format!("unknown dtype code {code}")))?;
+        let ndim = read_u32(bytes, 16) as usize;
+        if ndim > MAX_NDIM {
+            return Err(bad(format!("{ndim} dimensions; at most {MAX_NDIM} are supported")));
+        }
+        if bytes.len() < 64 + 8 * ndim {
+            return Err(bad("header truncated inside the shape".into()));
+        }
+        let flags = read_u32(bytes, 20);
+        if flags != 0 {
+            return Err(bad(format!("unknown flags {flags:#x}")));
+        }
+        let offset = read_u64(bytes, 24);
+        if offset != HEADER_BYTES as u64 {
+            return Err(bad(format!("data offset {offset}, expected {HEADER_BYTES}")));
+        }
+        let mut shape = Vec::with_capacity(ndim);
+        for i in 0..ndim {
+            let n = read_u64(bytes, 64 + 8 * i);
+            shape.push(usize::try_from(n).map_err(|_| bad(format!("axis {i} length {n} overflows")))?);
+        }
+        let header = Header::new(dtype, &shape).map_err(|e| bad(e.to_string()))?;
+        let data_len = read_u64(bytes, 32);
+        if data_len != header.data_len {
+            return Err(bad(format!(
+                "data length {data_len} does not match shape {shape:?} of {dtype} ({} bytes)",
+                header.data_len
+            )));
+        }
+        if header.segment_len() > segment_len {
+            return Err(bad(format!(
+                "segment is {segment_len} bytes but its header describes {} bytes; it is truncated",
+                header.segment_len()
+            )));
+        }
+        Ok(header)
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One mapped shared-memory object.
+///
+/// The mapping is held as a raw pointer ([`MmapRaw`]) rather than a slice:
+/// other processes share these bytes, so no `&[u8]` or `&mut [u8]` over the
+/// whole segment is ever created; callers make typed views over the parts
+/// they have a right to, for as long as they have it.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    id: u64,
+    file: File,
+    map: MmapRaw,
+    len: usize,
+}
+
+impl Segment {
+    /// Creates an anonymous segment of `len` bytes (at least one page).
+    ///
+    /// Its pages are reserved now (`fallocate`), so that running out of
+    /// shared memory is an error here rather than a `SIGBUS` on first touch.
+    /// Anonymous means unnamed: the memory is freed when the last process
+    /// holding its descriptor or mapping exits, so a crash leaks nothing.
+    pub(crate) fn create(len: usize) -> Result<Segment> {
+        let len = len.max(1);
+        let fd = rustix::fs::memfd_create("shmr", MemfdFlags::CLOEXEC)
+            .map_err(Error::os("memfd_create"))?;
+        rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, len as u64).map_err(|e| {
+            Error::OutOfSharedMemory {
+                bytes: len as u64,
+                source: e.into(),
+            }
+        })?;
+        let file = File::from(fd);
+        let map = MmapOptions::new()
+            .len(len)
+            .map_raw(&file)
+            .map_err(Error::io("mapping a new shared-memory segment"))?;
+        Ok(Segment {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            file,
+            map,
+            len,
+        })
+    }
+
+    /// Maps a segment received from another process. With `writable` false
+    /// the descriptor is first reopened read-only, so the pages cannot be
+    /// made writable in this process at all, not even by `mprotect`.
+    pub(crate) fn from_fd(id: u64, fd: OwnedFd, writable: bool) -> Result<Segment> {
+        let len = rustix::fs::fstat(&fd).map_err(Error::os("fstat on a received segment"))?.st_size;
+        let len = usize::try_from(len).map_err(|_| Error::Protocol("negative segment size".into()))?;
+        if len == 0 {
+            return Err(Error::InvalidSegment("the segment is empty".into()));
+        }
+        let (file, map) = if writable {
+            let file = File::from(fd);
+            let map = MmapOptions::new().len(len).map_raw(&file);
+            (file, map)
+        } else {
+            let file = File::from(reopen_read_only(fd)?);
+            let map = MmapOptions::new().len(len).map_raw_read_only(&file);
+            (file, map)
+        };
+        let map = map.map_err(Error::io("mapping a received shared-memory segment"))?;
+        Ok(Segment { id, file, map, len })
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+    /// Start of the mapping. Valid for `len()` bytes while `self` lives.
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.map.as_mut_ptr()
+    }
+}
+
+/// A read-only descriptor for the same object, through `/proc/self/fd`.
+fn reopen_read_only(fd: OwnedFd) -> Result<OwnedFd> {
+    use rustix::fd::AsRawFd;
+    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    rustix::fs::open(
+        path.as_str(),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(Error::os("reopening a segment read-only through /proc/self/fd"))
+}

@@ -1,0 +1,238 @@
+//! The worker process: how it is entered and what it does.
+//!
+//! A worker is this same executable, started again with `SHMR_WORKER` in
+//! its environment. [`init`] sees it and never returns: the process serves
+//! jobs until the coordinator says stop or goes away.
+
+use crate::channel::{Channel, FromWorker, MapJob, PROTOCOL, ToWorker};
+use crate::error::{Error, Result};
+use crate::job::{Entry, Failure, FnAddr, Task};
+use crate::segment::{HEADER_BYTES, Header, Segment};
+use crate::slots::Slots;
+use rustix::fd::{FromRawFd, OwnedFd, RawFd};
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::sync::atomic::{Ordering, fence};
+use std::time::Duration;
+
+/// Environment variable that marks a worker process; its value is the
+/// descriptor number of the control socket.
+pub(crate) const WORKER_ENV: &str = "SHMR_WORKER";
+/// Where the control socket is placed in the worker.
+pub(crate) const WORKER_FD: RawFd = 3;
+/// Name of the test that [`test_worker!`](crate::test_worker) defines.
+pub(crate) const TEST_ENTRY: &str = "shmr_worker_entry";
+
+/// Diverts worker processes into the worker loop; a no-op in the program
+/// itself. Call it first thing in `main`.
+///
+/// Workers are started by re-executing the current program, so every
+/// program that uses a [`Pool`](crate::Pool) must call `init` before it does
+/// anything else (anything before it would run again in every worker). In a
+/// test file, where libtest owns `main`, write
+/// [`shmr::test_worker!();`](crate::test_worker) once instead.
+///
+/// # Example
+/// ```
+/// fn main() -> Result<(), shmr::Error> {
+///     shmr::init();
+///     let data = shmr::SharedArray::from_array(&ndarray::arr1(&[1u8, 2, 3]))?;
+///     assert_eq!(shmr::jobs::Sum.run(&data)?, 6);
+///     Ok(())
+/// }
+/// ```
+pub fn init() {
+    let Some(spec) = std::env::var_os(WORKER_ENV) else {
+        return;
+    };
+    let code = match serve(&spec) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("shmr worker {}: {e}", std::process::id());
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Whether this process was started as a worker (then it must not start
+/// pools of its own).
+pub(crate) fn started_as_worker() -> bool {
+    std::env::var_os(WORKER_ENV).is_some()
+}
+
+/// A function whose offset the coordinator compares with its own. Never
+/// inlined, so that it has one address.
+#[inline(never)]
+pub(crate) fn probe() -> FnAddr {
+    FnAddr::of(probe as fn() -> FnAddr as usize)
+}
+
+fn serve(spec: &OsStr) -> Result<()> {
+    let fd: RawFd = spec
+        .to_str()
+        .and_then(|s| s.parse().ok())
+        .filter(|&fd| fd == WORKER_FD)
+        .ok_or_else(|| Error::Protocol(format!("bad {WORKER_ENV} value {spec:?}")))?;
+    // SAFETY: the coordinator placed our end of the control socket at
+    // WORKER_FD when it spawned us (and said so in WORKER_ENV); nothing else
+    // in this process owns that descriptor, and `init` takes it only once
+    // because it never returns.
+    let chan = Channel::from_fd(unsafe { OwnedFd::from_raw_fd(fd) });
+    watch_parent();
+    install_panic_hook();
+    chan.send(
+        &FromWorker::Ready {
+            pid: std::process::id(),
+            protocol: PROTOCOL,
+            probe: probe(),
+        },
+        &[],
+    )?;
+    let Some((ToWorker::Setup { index, workers, slot_bytes }, mut fds)) = chan.recv()? else {
+        return Ok(());
+    };
+    let slot_fd = fds.pop().ok_or_else(|| Error::Protocol("setup without slot segment".into()))?;
+    let slots = Slots::from_segment(Segment::from_fd(0, slot_fd, true)?, slot_bytes as usize, workers as usize)?;
+    if index >= workers {
+        return Err(Error::Protocol(format!("slot {index} of {workers}")));
+    }
+    let mut arrays: HashMap<u64, (Segment, Header)> = HashMap::new();
+    loop {
+        let Some((msg, fds)) = chan.recv()? else {
+            return Ok(()); // the coordinator is gone
+        };
+        match msg {
+            ToWorker::Map(job) => {
+                let reply = match run_job(&slots, index as usize, &mut arrays, &job, fds) {
+                    Ok((used, chunks)) => FromWorker::Done {
+                        job: job.job,
+                        used,
+                        chunks,
+                    },
+                    Err(failure) => {
+                        // Stop the other workers from claiming more chunks
+                        // of a job that has failed.
+                        slots.claims().fetch_max(job.partition.len(), Ordering::Relaxed);
+                        FromWorker::Failed { job: job.job, failure }
+                    }
+                };
+                // Our slot writes must be visible before the coordinator,
+                // woken by this message, reads them.
+                fence(Ordering::Release);
+                chan.send(&reply, &[])?;
+            }
+            ToWorker::Release { segment } => {
+                arrays.remove(&segment);
+            }
+            ToWorker::Shutdown => return Ok(()),
+            ToWorker::Setup { .. } => return Err(Error::Protocol("second setup".into())),
+        }
+    }
+}
+
+fn run_job(
+    slots: &Slots,
+    index: usize,
+    arrays: &mut HashMap<u64, (Segment, Header)>,
+    job: &MapJob,
+    mut fds: Vec<OwnedFd>,
+) -> Result<(u64, u64), Failure> {
+    if let Some(fd) = fds.pop() {
+        let segment = Segment::from_fd(job.segment, fd, false)?;
+        let header = read_header(&segment)?;
+        arrays.insert(job.segment, (segment, header));
+    }
+    let (data, header) = arrays
+        .get(&job.segment)
+        .ok_or_else(|| Failure::Other(format!("segment {} was never sent", job.segment)))?;
+    let mut task = Task {
+        data,
+        header,
+        claims: slots.claims(),
+        partition: job.partition,
+        // SAFETY: `index` is this worker's own slot (from Setup), and the
+        // coordinator reads it only after our Done/Failed reply.
+        slot: unsafe { slots.writer(index) },
+        chunks_done: 0,
+    };
+    // SAFETY: the coordinator made `entry` with `job::entry_for`, from an
+    // `Entry` in the same executable (checked at start-up by `probe`).
+    let entry: Entry = unsafe { job.entry.resolve() };
+    entry(&mut task, &job.payload)?;
+    Ok((task.slot.used(), task.chunks_done))
+}
+
+fn read_header(segment: &Segment) -> Result<Header> {
+    let n = segment.len().min(HEADER_BYTES);
+    // SAFETY: `n` bytes from the start of a live mapping; the header is
+    // written once by the creator before the segment is shared and never
+    // changes afterwards, and u8 has no invalid values.
+    let bytes = unsafe { std::slice::from_raw_parts(segment.ptr(), n) };
+    Header::decode(bytes, segment.len() as u64)
+}
+
+/// Exits if the coordinator dies, even while a mapper is busy: end of file
+/// on the control socket is only seen between jobs.
+fn watch_parent() {
+    let parent = rustix::process::getppid();
+    let _ = std::thread::Builder::new()
+        .name("shmr-watchdog".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_millis(100));
+                if rustix::process::getppid() != parent {
+                    std::process::exit(3);
+                }
+            }
+        });
+}
+
+thread_local! {
+    static IN_MAPPER: Cell<bool> = const { Cell::new(false) };
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// A mapper's panic is reported to the coordinator as an error, so the hook
+/// records it instead of printing it; any other panic prints as usual.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if IN_MAPPER.get() {
+            let msg = info.payload_as_str().unwrap_or("Box<dyn Any>");
+            let text = match info.location() {
+                Some(l) => format!("{msg} (at {}:{}:{})", l.file(), l.line(), l.column()),
+                None => msg.to_string(),
+            };
+            LAST_PANIC.set(Some(text));
+        } else {
+            default(info);
+        }
+    }));
+}
+
+/// Runs a user mapper, marking it so the panic hook knows.
+pub(crate) fn in_mapper<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_MAPPER.set(false);
+        }
+    }
+    IN_MAPPER.set(true);
+    let _reset = Reset;
+    f()
+}
+
+/// The text of the panic just caught.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    LAST_PANIC.take().unwrap_or_else(|| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "Box<dyn Any>".into())
+    })
+}
