@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 ///
 /// Float sums use 16 lanes per chunk, combined pairwise, then chunk sums in
 /// chunk order: more accurate than a plain running sum, and the same bits
-/// on every run and for every number of workers.
+/// on every run and for every number of workers. A NaN anywhere makes the
+/// sum NaN (use [`Stats`](super::Stats) to skip and count NaNs).
 ///
 /// # Example
 /// ```

@@ -1,0 +1,280 @@
+//! The pool: determinism, reuse, parameters, jobs, and its error paths.
+
+mod common;
+use common::{Rng, assert_close, pool, pool_with_rows};
+use ndarray::{Array1, ArrayView1, Ix1};
+use serde::{Deserialize, Serialize};
+use shmr::jobs::{Stats, Sum};
+use shmr::{Element, Error, SharedArray};
+use std::time::{Duration, Instant};
+
+shmr::test_worker!();
+
+fn random(n: usize, seed: u64) -> Array1<f64> {
+    let mut r = Rng::new(seed);
+    Array1::from_iter((0..n).map(|_| r.next_f64() * 2e6 - 1e6))
+}
+
+#[test]
+fn f64_sum_is_bit_identical_for_any_worker_count() {
+    let v = random(1_000_003, 1);
+    let a = SharedArray::from_array(&v).unwrap();
+    let rows = 10_000;
+    // The definition: per-chunk kernel sums folded left in chunk order.
+    let expected = v
+        .as_slice()
+        .unwrap()
+        .chunks(rows)
+        .map(f64::sum_slice)
+        .reduce(|x, y| x + y)
+        .unwrap();
+    let naive: f64 = v.iter().sum();
+    assert_close(expected, naive, v.mapv(f64::abs).sum(), 1e-13, "chunked vs naive");
+    let mut stats = Vec::new();
+    for workers in 1..=4 {
+        let pool = pool_with_rows(workers, rows);
+        for _ in 0..3 {
+            let got = Sum.run_on(&pool, &a).unwrap();
+            assert_eq!(got.to_bits(), expected.to_bits(), "{workers} workers: {got} vs {expected}");
+        }
+        stats.push(Stats.run_on(&pool, &a).unwrap());
+    }
+    for s in &stats[1..] {
+        assert_eq!(s, &stats[0], "Stats must not depend on the worker count");
+    }
+}
+
+#[test]
+fn a_thousand_small_jobs_on_one_pool() {
+    let pool = pool_with_rows(2, 64);
+    let mut r = Rng::new(5);
+    let start_pids = pool.worker_pids();
+    for i in 0..1000 {
+        let n = (r.next_u64() % 500) as usize;
+        let v = Array1::from_iter((0..n as i64).map(|x| x * (i % 7)));
+        let a = SharedArray::from_array(&v).unwrap();
+        let got = pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap();
+        assert_eq!(got, v.sum(), "job {i} over {n} elements");
+    }
+    assert_eq!(pool.worker_pids(), start_pids, "the same workers served every job");
+}
+
+#[test]
+fn parameters_travel_to_the_workers() {
+    let pool = pool_with_rows(2, 100);
+    let v = random(10_000, 2);
+    let a = SharedArray::from_array(&v).unwrap();
+    #[derive(Serialize, Deserialize)]
+    struct Window {
+        lo: f64,
+        hi: f64,
+        label: String,
+    }
+    let params = Window {
+        lo: -1000.0,
+        hi: 5000.0,
+        label: "w".repeat(1000),
+    };
+    let (count, len) = pool
+        .map_reduce_with(
+            &a,
+            params,
+            |w, c| (c.iter().filter(|&&x| x >= w.lo && x < w.hi).count(), w.label.len()),
+            |x, y| (x.0 + y.0, x.1.max(y.1)),
+        )
+        .unwrap();
+    let want = v.iter().filter(|&&x| (-1000.0..5000.0).contains(&x)).count();
+    assert_eq!((count, len), (want, 1000));
+}
+
+/// A user-defined reusable job: mean absolute deviation from a centre.
+#[derive(Serialize, Deserialize)]
+struct AbsDev {
+    centre: f64,
+}
+
+impl shmr::Job<f64, Ix1> for AbsDev {
+    type Partial = (f64, u64);
+    fn map(&self, chunk: ArrayView1<'_, f64>) -> (f64, u64) {
+        (chunk.iter().map(|x| (x - self.centre).abs()).sum(), chunk.len() as u64)
+    }
+    fn reduce(&self, a: (f64, u64), b: (f64, u64)) -> (f64, u64) {
+        (a.0 + b.0, a.1 + b.1)
+    }
+}
+
+#[test]
+fn custom_job_trait() {
+    let pool = pool_with_rows(3, 333);
+    let v = random(5000, 3);
+    let a = SharedArray::from_array(&v).unwrap();
+    let (total, n) = pool.run(&a, &AbsDev { centre: 10.0 }).unwrap();
+    let want: f64 = v.iter().map(|x| (x - 10.0).abs()).sum();
+    assert_eq!(n, 5000);
+    assert_close(total, want, want, 1e-12, "abs dev");
+}
+
+#[test]
+fn a_panicking_mapper_is_an_error_and_the_pool_survives() {
+    let pool = pool_with_rows(2, 10);
+    let v = Array1::from_iter((0..100).map(f64::from));
+    let a = SharedArray::from_array(&v).unwrap();
+    let pids = pool.worker_pids();
+    let err = pool
+        .map_reduce(
+            &a,
+            |c| {
+                if c.iter().any(|&x| x == 42.0) {
+                    panic!("found the answer");
+                }
+                c.sum()
+            },
+            |x, y| x + y,
+        )
+        .unwrap_err();
+    match &err {
+        Error::MapperPanicked { chunk, rows, message } => {
+            assert_eq!(*chunk, 4);
+            assert_eq!(rows.clone(), 40..50);
+            assert!(message.contains("found the answer"), "{message}");
+            assert!(message.contains("pool.rs"), "location in {message}");
+        }
+        other => panic!("expected MapperPanicked, got {other:?}"),
+    }
+    assert!(err.to_string().contains("rows 40..50"), "{err}");
+    assert_eq!(pool.worker_pids(), pids, "the workers survived the panic");
+    assert_eq!(pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap(), 4950.0);
+}
+
+#[test]
+fn a_partial_larger_than_its_slot_is_a_clear_error() {
+    let pool = shmr::Pool::builder().workers(1).slot_bytes(4096).build().unwrap();
+    let a = SharedArray::from_array(&Array1::<u8>::zeros(10)).unwrap();
+    let err = pool.map_reduce(&a, |_| vec![7u8; 10_000], |x, _| x).unwrap_err();
+    assert!(matches!(err, Error::SlotOverflow { capacity: 4096, .. }), "{err:?}");
+    assert!(err.to_string().contains("slot_bytes"), "{err}");
+    // Fits after raising the limit.
+    let pool = shmr::Pool::builder().workers(1).slot_bytes(1 << 16).build().unwrap();
+    let v = pool.map_reduce(&a, |_| vec![7u8; 10_000], |x, _| x).unwrap();
+    assert_eq!(v.len(), 10_000);
+}
+
+#[test]
+fn oversized_parameters_are_refused() {
+    let pool = pool(1);
+    let a = SharedArray::from_array(&Array1::<u8>::zeros(10)).unwrap();
+    let err = pool
+        .map_reduce_with(&a, vec![1u8; 1 << 20], |p, c| p.len() + c.len(), |x, y| x + y)
+        .unwrap_err();
+    assert!(matches!(err, Error::ParamsTooLarge { .. }), "{err:?}");
+}
+
+#[test]
+fn a_killed_worker_is_an_error_and_is_replaced() {
+    let pool = pool_with_rows(1, 1000);
+    let a = SharedArray::from_array(&Array1::from_elem(10, 1.0_f64)).unwrap();
+    let victim = pool.worker_pids()[0];
+    std::thread::scope(|s| {
+        let job = s.spawn(|| {
+            pool.map_reduce(
+                &a,
+                |c| {
+                    std::thread::sleep(Duration::from_secs(60));
+                    c.sum()
+                },
+                |x, y| x + y,
+            )
+        });
+        // Give the worker time to start the mapper, then kill it.
+        std::thread::sleep(Duration::from_millis(300));
+        let status = std::process::Command::new("kill").args(["-9", &victim.to_string()]).status().unwrap();
+        assert!(status.success());
+        let err = job.join().unwrap().unwrap_err();
+        match err {
+            Error::WorkerDied { pid, status } => {
+                assert_eq!(pid, victim);
+                assert!(status.contains("SIGKILL") || status.contains('9'), "{status}");
+            }
+            other => panic!("expected WorkerDied, got {other:?}"),
+        }
+    });
+    let pids = pool.worker_pids();
+    assert_eq!(pids.len(), 1);
+    assert_ne!(pids[0], victim, "a new worker took its place");
+    assert_eq!(pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap(), 10.0);
+}
+
+#[test]
+fn jobs_from_several_threads_queue_without_mixing() {
+    let pool = pool_with_rows(2, 50);
+    std::thread::scope(|s| {
+        for t in 0..3_i64 {
+            let pool = &pool;
+            s.spawn(move || {
+                let v = Array1::from_iter((0..1000).map(|x| x * (t + 1)));
+                let a = SharedArray::from_array(&v).unwrap();
+                for _ in 0..50 {
+                    assert_eq!(pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap(), v.sum());
+                }
+            });
+        }
+    });
+}
+
+/// Lines of a worker's memory map that belong to shmr's memfd segments.
+fn shmr_mappings(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("memfd:shmr"))
+        .count()
+}
+
+#[test]
+fn workers_unmap_an_array_when_it_is_dropped() {
+    let pool = pool_with_rows(2, 1);
+    let pids = pool.worker_pids();
+    // Warm up so both workers have mapped their slot segment and this array.
+    let warm = SharedArray::from_array(&Array1::from_elem(64, 1u8)).unwrap();
+    assert_eq!(Sum.run_on(&pool, &warm).unwrap(), 64);
+    let before: Vec<usize> = pids.iter().map(|&p| shmr_mappings(p)).collect();
+    let a = SharedArray::from_array(&Array1::from_elem(64, 1u32)).unwrap();
+    assert_eq!(Sum.run_on(&pool, &a).unwrap(), 64);
+    for (&p, &b) in pids.iter().zip(&before) {
+        assert_eq!(shmr_mappings(p), b + 1, "worker {p} maps the array during its life");
+    }
+    drop(a);
+    // The release is asynchronous; wait for it (bounded).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for (&p, &b) in pids.iter().zip(&before) {
+        while shmr_mappings(p) != b {
+            assert!(Instant::now() < deadline, "worker {p} still maps a dropped array");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    drop(warm);
+}
+
+#[test]
+fn dropping_a_pool_reaps_its_workers() {
+    let pool = pool(3);
+    let pids = pool.worker_pids();
+    assert_eq!(pids.len(), 3);
+    drop(pool);
+    for pid in pids {
+        // Reaped children have no /proc entry (a zombie would still have one).
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "worker {pid} left behind");
+    }
+}
+
+#[test]
+fn invalid_pool_settings_are_refused() {
+    for b in [
+        shmr::Pool::builder().workers(0),
+        shmr::Pool::builder().chunk_size(shmr::ChunkSize::Rows(0)),
+        shmr::Pool::builder().chunk_size(shmr::ChunkSize::Bytes(0)),
+        shmr::Pool::builder().slot_bytes(0),
+    ] {
+        assert!(matches!(b.build(), Err(Error::InvalidConfig(_))));
+    }
+}
