@@ -41,8 +41,21 @@ fn main() -> Result<ExitCode, shmr::Error> {
     let job = Histogram::new(BINS, lo..hi);
     let (got, cold, warm) = cold_and_warm(o.reps, || job.run_on(&pool, &data));
     let got = got?;
-    report("histogram (64 bins)", o.len, pool.workers(), baseline, cold + start, warm);
-    let moved: u64 = got.counts().iter().zip(&want.0).map(|(a, b)| a.abs_diff(*b)).sum::<u64>() / 2;
+    report(
+        "histogram (64 bins)",
+        o.len,
+        pool.workers(),
+        baseline,
+        cold + start,
+        warm,
+    );
+    let moved: u64 = got
+        .counts()
+        .iter()
+        .zip(&want.0)
+        .map(|(a, b)| a.abs_diff(*b))
+        .sum::<u64>()
+        / 2;
     let exact = got.counts() == &want.0[..] && got.below() == want.1 && got.above() == want.2;
     println!(
         "  agreement           : {} (below {} / {}, above {} / {}, values in a different bin: {moved})",
@@ -52,5 +65,9 @@ fn main() -> Result<ExitCode, shmr::Error> {
         got.above(),
         want.2
     );
-    Ok(if exact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if exact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -38,15 +38,32 @@ fn main() -> Result<ExitCode, shmr::Error> {
     let (got, cold, warm) = cold_and_warm(o.reps, || shmr::jobs::Stats.run_on(&pool, &data));
     let got = got?;
     report("stats", o.len, pool.workers(), baseline, cold + start, warm);
-    let (mean, var) = (got.mean().unwrap_or(f64::NAN), got.variance().unwrap_or(f64::NAN));
-    println!("  loop                : mean {} var {} min {} max {}", want.0, want.1, want.2, want.3);
-    println!("  shmr                : mean {mean} var {var} min {:?} max {:?}", got.min(), got.max());
+    let (mean, var) = (
+        got.mean().unwrap_or(f64::NAN),
+        got.variance().unwrap_or(f64::NAN),
+    );
+    println!(
+        "  loop                : mean {} var {} min {} max {}",
+        want.0, want.1, want.2, want.3
+    );
+    println!(
+        "  shmr                : mean {mean} var {var} min {:?} max {:?}",
+        got.min(),
+        got.max()
+    );
     let close = |a: f64, b: f64| (a - b).abs() <= TOLERANCE * b.abs().max(1e-300);
     let ok = got.count() == o.len as u64
         && close(mean, want.0)
         && close(var, want.1)
         && got.min() == Some(want.2)
         && got.max() == Some(want.3);
-    println!("  agreement           : {} (count exact, min/max exact, mean/variance within {TOLERANCE:.0e})", if ok { "yes" } else { "NO" });
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    println!(
+        "  agreement           : {} (count exact, min/max exact, mean/variance within {TOLERANCE:.0e})",
+        if ok { "yes" } else { "NO" }
+    );
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

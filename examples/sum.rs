@@ -32,9 +32,18 @@ fn main() -> Result<ExitCode, shmr::Error> {
     };
     let (got, cold, warm) = cold_and_warm(o.reps, || shmr::jobs::Sum.run_on(&pool, &data));
     let got = got?;
-    report("sum", o.len, pool.workers(), baseline, cold + cold_start, warm);
+    report(
+        "sum",
+        o.len,
+        pool.workers(),
+        baseline,
+        cold + cold_start,
+        warm,
+    );
     let rel = (got - want).abs() / want.abs().max(1.0);
-    println!("  results             : loop {want}, shmr {got} (relative difference {rel:.1e}, tolerance {TOLERANCE:.0e})");
+    println!(
+        "  results             : loop {want}, shmr {got} (relative difference {rel:.1e}, tolerance {TOLERANCE:.0e})"
+    );
     if rel > TOLERANCE {
         eprintln!("error: the sums disagree beyond the tolerance");
         return Ok(ExitCode::FAILURE);

@@ -77,17 +77,33 @@ pub fn median_time<T>(reps: usize, mut f: impl FnMut() -> T) -> (T, Duration) {
         times.push(t.elapsed());
     }
     times.sort();
-    (out.expect("at least one repetition"), times[times.len() / 2])
+    (
+        out.expect("at least one repetition"),
+        times[times.len() / 2],
+    )
 }
 
 /// Prints the comparison line of an example.
-pub fn report(job: &str, len: usize, workers: usize, baseline: Duration, cold: Duration, warm: Duration) {
+pub fn report(
+    job: &str,
+    len: usize,
+    workers: usize,
+    baseline: Duration,
+    cold: Duration,
+    warm: Duration,
+) {
     let gbs = (len * 8) as f64 / warm.as_secs_f64() / 1e9;
     println!("{job} of {len} f64 with {workers} workers");
     println!("  single-process loop : {:>10.2?}", baseline);
-    println!("  shmr, first call    : {:>10.2?}  (includes starting the pool)", cold);
+    println!(
+        "  shmr, first call    : {:>10.2?}  (includes starting the pool)",
+        cold
+    );
     println!("  shmr, warm (median) : {:>10.2?}  ({gbs:.1} GB/s)", warm);
-    println!("  speedup (warm)      : {:>10.2}x", baseline.as_secs_f64() / warm.as_secs_f64());
+    println!(
+        "  speedup (warm)      : {:>10.2}x",
+        baseline.as_secs_f64() / warm.as_secs_f64()
+    );
 }
 
 /// Builds the pool the examples use.

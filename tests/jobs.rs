@@ -58,7 +58,9 @@ macro_rules! int_sum_and_stats {
             let lo = HIST_LO.max($lo);
             let hi = lo + 256;
             let bins = 64;
-            let h = Histogram::new(bins, lo as f64..hi as f64).run_on(&pool, &a).unwrap();
+            let h = Histogram::new(bins, lo as f64..hi as f64)
+                .run_on(&pool, &a)
+                .unwrap();
             let mut want = vec![0u64; bins];
             let (mut below, mut above) = (0, 0);
             for &x in &raw {
@@ -79,7 +81,12 @@ macro_rules! int_sum_and_stats {
 int_sum_and_stats!(i8_jobs, i8, -128, 128);
 int_sum_and_stats!(i16_jobs, i16, -30_000, 30_000);
 int_sum_and_stats!(i32_jobs, i32, -2_000_000_000, 2_000_000_000);
-int_sum_and_stats!(i64_jobs, i64, -4_000_000_000_000_000_000, 4_000_000_000_000_000_000);
+int_sum_and_stats!(
+    i64_jobs,
+    i64,
+    -4_000_000_000_000_000_000,
+    4_000_000_000_000_000_000
+);
 int_sum_and_stats!(u8_jobs, u8, 0, 256);
 int_sum_and_stats!(u16_jobs, u16, 0, 65_536);
 int_sum_and_stats!(u32_jobs, u32, 0, 4_000_000_000);
@@ -102,7 +109,9 @@ macro_rules! float_jobs {
             let mut r = Rng::new(11);
             // Eighths in [-2, 10): exact in every float type, and the bins
             // below (width 1/2 over [0, 8)) are exact multiples.
-            let mut v: Vec<$t> = (0..20_003).map(|_| ((r.next_u64() % 96) as $t) / 8.0 - 2.0).collect();
+            let mut v: Vec<$t> = (0..20_003)
+                .map(|_| ((r.next_u64() % 96) as $t) / 8.0 - 2.0)
+                .collect();
             v[17] = <$t>::NAN;
             v[5000] = <$t>::NAN;
             v[7000] = <$t>::INFINITY;
@@ -118,7 +127,11 @@ macro_rules! float_jobs {
             no_inf[7000] = 0.0;
             let b = SharedArray::from_array(&Array1::from(no_inf.clone())).unwrap();
             let s = Stats.run_on(&pool, &b).unwrap();
-            let vals: Vec<f64> = no_inf.iter().map(|&x| x as f64).filter(|x| !x.is_nan()).collect();
+            let vals: Vec<f64> = no_inf
+                .iter()
+                .map(|&x| x as f64)
+                .filter(|x| !x.is_nan())
+                .collect();
             let n = vals.len() as f64;
             let mean = vals.iter().sum::<f64>() / n;
             let var = vals.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
@@ -129,13 +142,19 @@ macro_rules! float_jobs {
             // Sum propagates NaN (it does not skip like Stats)...
             assert!(Sum.run_on(&pool, &b).unwrap().is_nan());
             // ...and agrees with a sequential sum when there is none.
-            let clean: Vec<$t> = no_inf.iter().map(|&x| if x.is_nan() { 0.0 } else { x }).collect();
+            let clean: Vec<$t> = no_inf
+                .iter()
+                .map(|&x| if x.is_nan() { 0.0 } else { x })
+                .collect();
             let c = SharedArray::from_array(&Array1::from(clean.clone())).unwrap();
             let sum = Sum.run_on(&pool, &c).unwrap();
             let want: f64 = clean.iter().map(|&x| x as f64).sum();
             let scale: f64 = clean.iter().map(|&x| (x as f64).abs()).sum();
             assert_close(sum, want, scale, $rel, "sum");
-            assert!(Sum.run_on(&pool, &a).unwrap().is_nan(), "NaN and +inf give NaN");
+            assert!(
+                Sum.run_on(&pool, &a).unwrap().is_nan(),
+                "NaN and +inf give NaN"
+            );
 
             let h = Histogram::new(16, 0.0..8.0).run_on(&pool, &a).unwrap();
             let mut want = vec![0u64; 16];
@@ -168,19 +187,42 @@ fn two_d_arrays_chunk_by_rows() {
     let mut r = Rng::new(3);
     let m = Array2::from_shape_fn((101, 13), |_| r.next_f64() * 100.0 - 50.0);
     let a = SharedArray::from_array(&m).unwrap();
-    assert_close(Sum.run_on(&pool, &a).unwrap(), m.sum(), m.mapv(f64::abs).sum(), 1e-14, "2-D sum");
+    assert_close(
+        Sum.run_on(&pool, &a).unwrap(),
+        m.sum(),
+        m.mapv(f64::abs).sum(),
+        1e-14,
+        "2-D sum",
+    );
     let s = Stats.run_on(&pool, &a).unwrap();
     assert_eq!(s.count(), 101 * 13);
-    assert_eq!(s.min().unwrap(), m.iter().copied().fold(f64::INFINITY, f64::min));
-    assert_close(s.mean().unwrap(), m.mean().unwrap(), 50.0, 1e-12, "2-D mean");
-    assert_close(s.variance().unwrap(), m.var(0.0), m.var(0.0), 1e-10, "2-D var");
+    assert_eq!(
+        s.min().unwrap(),
+        m.iter().copied().fold(f64::INFINITY, f64::min)
+    );
+    assert_close(
+        s.mean().unwrap(),
+        m.mean().unwrap(),
+        50.0,
+        1e-12,
+        "2-D mean",
+    );
+    assert_close(
+        s.variance().unwrap(),
+        m.var(0.0),
+        m.var(0.0),
+        1e-10,
+        "2-D var",
+    );
 
     // A mapper sees whole rows: column sums come out exactly as computed
     // row-chunk by row-chunk, and equal ndarray's column sums.
     let cols: Vec<f64> = pool
-        .map_reduce(&a, |c| c.sum_axis(ndarray::Axis(0)).to_vec(), |x, y| {
-            x.iter().zip(&y).map(|(p, q)| p + q).collect()
-        })
+        .map_reduce(
+            &a,
+            |c| c.sum_axis(ndarray::Axis(0)).to_vec(),
+            |x, y| x.iter().zip(&y).map(|(p, q)| p + q).collect(),
+        )
         .unwrap();
     let want = m.sum_axis(ndarray::Axis(0));
     for (g, w) in cols.iter().zip(want.iter()) {
@@ -188,9 +230,14 @@ fn two_d_arrays_chunk_by_rows() {
     }
 
     // Integer 2-D with IxDyn.
-    let d = Array::from_shape_fn(IxDyn(&[9, 4, 3]), |ix| (ix[0] * 100 + ix[1] * 10 + ix[2]) as i32);
+    let d = Array::from_shape_fn(IxDyn(&[9, 4, 3]), |ix| {
+        (ix[0] * 100 + ix[1] * 10 + ix[2]) as i32
+    });
     let b = SharedArray::from_array(&d).unwrap();
-    assert_eq!(Sum.run_on(&pool, &b).unwrap(), d.iter().map(|&x| x as i128).sum::<i128>());
+    assert_eq!(
+        Sum.run_on(&pool, &b).unwrap(),
+        d.iter().map(|&x| x as i128).sum::<i128>()
+    );
     let rows: usize = pool.map_reduce(&b, |c| c.shape()[0], |x, y| x + y).unwrap();
     assert_eq!(rows, 9);
 }
@@ -203,7 +250,13 @@ fn edge_sizes() {
     assert_eq!(Sum.run_on(&pool, &e).unwrap(), 0.0);
     let s = Stats.run_on(&pool, &e).unwrap();
     assert_eq!((s.count(), s.mean(), s.min()), (0, None, None));
-    assert_eq!(Histogram::new(4, 0.0..1.0).run_on(&pool, &e).unwrap().total(), 0);
+    assert_eq!(
+        Histogram::new(4, 0.0..1.0)
+            .run_on(&pool, &e)
+            .unwrap()
+            .total(),
+        0
+    );
     let n: usize = pool.map_reduce(&e, |c| c.len(), |a, b| a + b).unwrap();
     assert_eq!(n, 0);
     // Empty along another axis.
@@ -215,12 +268,21 @@ fn edge_sizes() {
         let v = Array1::from_iter((0..len).map(|i| i as f64 + 0.5));
         let a = SharedArray::from_array(&v).unwrap();
         assert_eq!(Sum.run_on(&pool, &a).unwrap(), v.sum(), "len {len}");
-        let chunks: Vec<usize> = pool.map_reduce(&a, |c| vec![c.len()], |mut x, y| {
-            x.extend(y);
-            x
-        })
-        .unwrap();
-        assert_eq!(chunks, vec![len], "one chunk holds the whole array of {len}");
+        let chunks: Vec<usize> = pool
+            .map_reduce(
+                &a,
+                |c| vec![c.len()],
+                |mut x, y| {
+                    x.extend(y);
+                    x
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            chunks,
+            vec![len],
+            "one chunk holds the whole array of {len}"
+        );
         assert_eq!(pool.partition(&a).len(), 1);
     }
 

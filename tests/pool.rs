@@ -29,13 +29,23 @@ fn f64_sum_is_bit_identical_for_any_worker_count() {
         .reduce(|x, y| x + y)
         .unwrap();
     let naive: f64 = v.iter().sum();
-    assert_close(expected, naive, v.mapv(f64::abs).sum(), 1e-13, "chunked vs naive");
+    assert_close(
+        expected,
+        naive,
+        v.mapv(f64::abs).sum(),
+        1e-13,
+        "chunked vs naive",
+    );
     let mut stats = Vec::new();
     for workers in 1..=4 {
         let pool = pool_with_rows(workers, rows);
         for _ in 0..3 {
             let got = Sum.run_on(&pool, &a).unwrap();
-            assert_eq!(got.to_bits(), expected.to_bits(), "{workers} workers: {got} vs {expected}");
+            assert_eq!(
+                got.to_bits(),
+                expected.to_bits(),
+                "{workers} workers: {got} vs {expected}"
+            );
         }
         stats.push(Stats.run_on(&pool, &a).unwrap());
     }
@@ -56,7 +66,11 @@ fn a_thousand_small_jobs_on_one_pool() {
         let got = pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap();
         assert_eq!(got, v.sum(), "job {i} over {n} elements");
     }
-    assert_eq!(pool.worker_pids(), start_pids, "the same workers served every job");
+    assert_eq!(
+        pool.worker_pids(),
+        start_pids,
+        "the same workers served every job"
+    );
 }
 
 #[test]
@@ -79,11 +93,19 @@ fn parameters_travel_to_the_workers() {
         .map_reduce_with(
             &a,
             params,
-            |w, c| (c.iter().filter(|&&x| x >= w.lo && x < w.hi).count(), w.label.len()),
+            |w, c| {
+                (
+                    c.iter().filter(|&&x| x >= w.lo && x < w.hi).count(),
+                    w.label.len(),
+                )
+            },
             |x, y| (x.0 + y.0, x.1.max(y.1)),
         )
         .unwrap();
-    let want = v.iter().filter(|&&x| (-1000.0..5000.0).contains(&x)).count();
+    let want = v
+        .iter()
+        .filter(|&&x| (-1000.0..5000.0).contains(&x))
+        .count();
     assert_eq!((count, len), (want, 1000));
 }
 
@@ -96,7 +118,10 @@ struct AbsDev {
 impl shmr::Job<f64, Ix1> for AbsDev {
     type Partial = (f64, u64);
     fn map(&self, chunk: ArrayView1<'_, f64>) -> (f64, u64) {
-        (chunk.iter().map(|x| (x - self.centre).abs()).sum(), chunk.len() as u64)
+        (
+            chunk.iter().map(|x| (x - self.centre).abs()).sum(),
+            chunk.len() as u64,
+        )
     }
     fn reduce(&self, a: (f64, u64), b: (f64, u64)) -> (f64, u64) {
         (a.0 + b.0, a.1 + b.1)
@@ -133,7 +158,11 @@ fn a_panicking_mapper_is_an_error_and_the_pool_survives() {
         )
         .unwrap_err();
     match &err {
-        Error::MapperPanicked { chunk, rows, message } => {
+        Error::MapperPanicked {
+            chunk,
+            rows,
+            message,
+        } => {
             assert_eq!(*chunk, 4);
             assert_eq!(rows.clone(), 40..50);
             assert!(message.contains("found the answer"), "{message}");
@@ -143,19 +172,37 @@ fn a_panicking_mapper_is_an_error_and_the_pool_survives() {
     }
     assert!(err.to_string().contains("rows 40..50"), "{err}");
     assert_eq!(pool.worker_pids(), pids, "the workers survived the panic");
-    assert_eq!(pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap(), 4950.0);
+    assert_eq!(
+        pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap(),
+        4950.0
+    );
 }
 
 #[test]
 fn a_partial_larger_than_its_slot_is_a_clear_error() {
-    let pool = shmr::Pool::builder().workers(1).slot_bytes(4096).build().unwrap();
+    let pool = shmr::Pool::builder()
+        .workers(1)
+        .slot_bytes(4096)
+        .build()
+        .unwrap();
     let a = SharedArray::from_array(&Array1::<u8>::zeros(10)).unwrap();
-    let err = pool.map_reduce(&a, |_| vec![7u8; 10_000], |x, _| x).unwrap_err();
-    assert!(matches!(err, Error::SlotOverflow { capacity: 4096, .. }), "{err:?}");
+    let err = pool
+        .map_reduce(&a, |_| vec![7u8; 10_000], |x, _| x)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::SlotOverflow { capacity: 4096, .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("slot_bytes"), "{err}");
     // Fits after raising the limit.
-    let pool = shmr::Pool::builder().workers(1).slot_bytes(1 << 16).build().unwrap();
-    let v = pool.map_reduce(&a, |_| vec![7u8; 10_000], |x, _| x).unwrap();
+    let pool = shmr::Pool::builder()
+        .workers(1)
+        .slot_bytes(1 << 16)
+        .build()
+        .unwrap();
+    let v = pool
+        .map_reduce(&a, |_| vec![7u8; 10_000], |x, _| x)
+        .unwrap();
     assert_eq!(v.len(), 10_000);
 }
 
@@ -164,7 +211,12 @@ fn oversized_parameters_are_refused() {
     let pool = pool(1);
     let a = SharedArray::from_array(&Array1::<u8>::zeros(10)).unwrap();
     let err = pool
-        .map_reduce_with(&a, vec![1u8; 1 << 20], |p, c| p.len() + c.len(), |x, y| x + y)
+        .map_reduce_with(
+            &a,
+            vec![1u8; 1 << 20],
+            |p, c| p.len() + c.len(),
+            |x, y| x + y,
+        )
         .unwrap_err();
     assert!(matches!(err, Error::ParamsTooLarge { .. }), "{err:?}");
 }
@@ -187,13 +239,19 @@ fn a_killed_worker_is_an_error_and_is_replaced() {
         });
         // Give the worker time to start the mapper, then kill it.
         std::thread::sleep(Duration::from_millis(300));
-        let status = std::process::Command::new("kill").args(["-9", &victim.to_string()]).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-9", &victim.to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         let err = job.join().unwrap().unwrap_err();
         match err {
             Error::WorkerDied { pid, status } => {
                 assert_eq!(pid, victim);
-                assert!(status.contains("SIGKILL") || status.contains('9'), "{status}");
+                assert!(
+                    status.contains("SIGKILL") || status.contains('9'),
+                    "{status}"
+                );
             }
             other => panic!("expected WorkerDied, got {other:?}"),
         }
@@ -201,7 +259,10 @@ fn a_killed_worker_is_an_error_and_is_replaced() {
     let pids = pool.worker_pids();
     assert_eq!(pids.len(), 1);
     assert_ne!(pids[0], victim, "a new worker took its place");
-    assert_eq!(pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap(), 10.0);
+    assert_eq!(
+        pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap(),
+        10.0
+    );
 }
 
 #[test]
@@ -214,7 +275,10 @@ fn jobs_from_several_threads_queue_without_mixing() {
                 let v = Array1::from_iter((0..1000).map(|x| x * (t + 1)));
                 let a = SharedArray::from_array(&v).unwrap();
                 for _ in 0..50 {
-                    assert_eq!(pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap(), v.sum());
+                    assert_eq!(
+                        pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap(),
+                        v.sum()
+                    );
                 }
             });
         }
@@ -241,14 +305,21 @@ fn workers_unmap_an_array_when_it_is_dropped() {
     let a = SharedArray::from_array(&Array1::from_elem(64, 1u32)).unwrap();
     assert_eq!(Sum.run_on(&pool, &a).unwrap(), 64);
     for (&p, &b) in pids.iter().zip(&before) {
-        assert_eq!(shmr_mappings(p), b + 1, "worker {p} maps the array during its life");
+        assert_eq!(
+            shmr_mappings(p),
+            b + 1,
+            "worker {p} maps the array during its life"
+        );
     }
     drop(a);
     // The release is asynchronous; wait for it (bounded).
     let deadline = Instant::now() + Duration::from_secs(10);
     for (&p, &b) in pids.iter().zip(&before) {
         while shmr_mappings(p) != b {
-            assert!(Instant::now() < deadline, "worker {p} still maps a dropped array");
+            assert!(
+                Instant::now() < deadline,
+                "worker {p} still maps a dropped array"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -263,7 +334,10 @@ fn dropping_a_pool_reaps_its_workers() {
     drop(pool);
     for pid in pids {
         // Reaped children have no /proc entry (a zombie would still have one).
-        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "worker {pid} left behind");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "worker {pid} left behind"
+        );
     }
 }
 

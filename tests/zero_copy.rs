@@ -50,8 +50,15 @@ fn workers_share_the_array_pages_instead_of_copying_them() {
             private / MIB,
             r["Anonymous"] / MIB
         );
-        assert!(private < 16 * MIB, "worker {pid} has {private} private bytes");
-        assert!(r["Anonymous"] < 16 * MIB, "worker {pid} has {} anonymous bytes", r["Anonymous"]);
+        assert!(
+            private < 16 * MIB,
+            "worker {pid} has {private} private bytes"
+        );
+        assert!(
+            r["Anonymous"] < 16 * MIB,
+            "worker {pid} has {} anonymous bytes",
+            r["Anonymous"]
+        );
         shared_total += shared;
     }
     // Between them the workers touched every page of the array, and every
@@ -63,5 +70,9 @@ fn workers_share_the_array_pages_instead_of_copying_them() {
     );
     // The coordinator holds no anonymous copy of the array either.
     let me = rollup(std::process::id());
-    assert!(me["Anonymous"] < 128 * MIB, "coordinator anonymous {} MiB", me["Anonymous"] / MIB);
+    assert!(
+        me["Anonymous"] < 128 * MIB,
+        "coordinator anonymous {} MiB",
+        me["Anonymous"] / MIB
+    );
 }

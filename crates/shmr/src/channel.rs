@@ -56,7 +56,10 @@ impl Channel {
                 limit: MAX_MESSAGE,
             });
         }
-        assert!(fds.len() <= MAX_FDS, "internal: too many descriptors in one message");
+        assert!(
+            fds.len() <= MAX_FDS,
+            "internal: too many descriptors in one message"
+        );
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
         let mut control = SendAncillaryBuffer::new(&mut space);
         if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
@@ -103,7 +106,10 @@ impl Channel {
                 fds.extend(rights);
             }
         }
-        if msg.flags.intersects(ReturnFlags::TRUNC | ReturnFlags::CTRUNC) {
+        if msg
+            .flags
+            .intersects(ReturnFlags::TRUNC | ReturnFlags::CTRUNC)
+        {
             return Err(Error::Protocol("control message truncated".into()));
         }
         if msg.bytes == 0 {

@@ -119,8 +119,11 @@ pub(crate) struct FnMapper<P, A, D, T> {
     params: P,
     mapper: FnAddr,
     #[serde(skip)]
-    _types: PhantomData<fn() -> (A, D, T)>,
+    _types: Types<A, D, T>,
 }
+
+/// Marks the types a serialized function works on, without owning any.
+pub(crate) type Types<A, D, T> = PhantomData<fn() -> (A, D, T)>;
 
 /// The mapper type of [`map_reduce_with`](crate::map_reduce_with).
 pub(crate) type MapFn<P, A, D, T> = fn(&P, ArrayView<'_, A, D>) -> T;

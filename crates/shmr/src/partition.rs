@@ -49,11 +49,9 @@ impl ChunkSize {
                     .iter()
                     .skip(1)
                     .fold(elem_bytes, |acc, &n| acc.saturating_mul(n));
-                if row_bytes == 0 {
-                    u64::MAX
-                } else {
-                    (b / row_bytes).max(1) as u64
-                }
+                // Rows of zero bytes: any number fits, take them all.
+                b.checked_div(row_bytes)
+                    .map_or(u64::MAX, |r| r.max(1) as u64)
             }
         }
     }

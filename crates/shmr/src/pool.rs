@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::job::{FnMapper, Job, JobMapper, MapFn, Mapper, entry_for};
 use crate::partition::{ChunkSize, Partition};
 use crate::slots::Slots;
-use crate::worker::{TEST_ENTRY, WORKER_ENV, WORKER_FD};
+use crate::worker::{OUTPUT_FD, TEST_ENTRY, WORKER_ENV, WORKER_FD};
 use command_fds::{CommandFdExt, FdMapping};
 use ndarray::{ArrayView, Dimension};
 use rustix::fd::{AsFd, BorrowedFd};
@@ -84,16 +84,22 @@ impl PoolBuilder {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         if workers == 0 {
-            return Err(Error::InvalidConfig("a pool needs at least 1 worker, got workers(0)".into()));
+            return Err(Error::InvalidConfig(
+                "a pool needs at least 1 worker, got workers(0)".into(),
+            ));
         }
         if workers > u32::MAX as usize {
-            return Err(Error::InvalidConfig(format!("{workers} workers is too many")));
+            return Err(Error::InvalidConfig(format!(
+                "{workers} workers is too many"
+            )));
         }
         if matches!(self.chunk, ChunkSize::Bytes(0) | ChunkSize::Rows(0)) {
             return Err(Error::InvalidConfig("chunk size must be at least 1".into()));
         }
         if self.slot_bytes < 64 {
-            return Err(Error::InvalidConfig("slot_bytes must be at least 64".into()));
+            return Err(Error::InvalidConfig(
+                "slot_bytes must be at least 64".into(),
+            ));
         }
         if crate::worker::started_as_worker() {
             return Err(Error::WorkerStart(format!(
@@ -198,13 +204,22 @@ impl Pool {
 
     /// Process ids of the live workers (for monitoring).
     pub fn worker_pids(&self) -> Vec<u32> {
-        lock(&self.inner.state).workers.iter().flatten().map(|w| w.pid).collect()
+        lock(&self.inner.state)
+            .workers
+            .iter()
+            .flatten()
+            .map(|w| w.pid)
+            .collect()
     }
 
     /// How `array` is cut into chunks on this pool.
     pub fn partition<A: Element, D: Dimension>(&self, array: &SharedArray<A, D>) -> Partition {
         let rows = array.shape().first().copied().unwrap_or(1) as u64;
-        let chunk_rows = self.inner.config.chunk.rows_for(array.shape(), A::DTYPE.size());
+        let chunk_rows = self
+            .inner
+            .config
+            .chunk
+            .rows_for(array.shape(), A::DTYPE.size());
         Partition::new(rows, chunk_rows)
     }
 
@@ -225,7 +240,12 @@ impl Pool {
         D: Dimension + 'static,
         T: Serialize + DeserializeOwned + 'static,
     {
-        self.map_reduce_with(array, FnAddrOf::from(mapper), call_plain::<A, D, T>, reducer)
+        self.map_reduce_with(
+            array,
+            FnAddrOf::from(mapper),
+            call_plain::<A, D, T>,
+            reducer,
+        )
     }
 
     /// Like [`map_reduce`](Pool::map_reduce), with parameters sent to the
@@ -263,7 +283,11 @@ impl Pool {
 
     /// Maps every chunk and returns the partials in chunk order.
     /// `payload` is the serialized `M`.
-    fn map_chunks<A, D, M>(&self, array: &SharedArray<A, D>, payload: Vec<u8>) -> Result<Vec<M::Out>>
+    fn map_chunks<A, D, M>(
+        &self,
+        array: &SharedArray<A, D>,
+        payload: Vec<u8>,
+    ) -> Result<Vec<M::Out>>
     where
         A: Element,
         D: Dimension + 'static,
@@ -311,10 +335,10 @@ fn call_plain<A: Element, D: Dimension, T>(f: &FnAddrOf<A, D, T>, chunk: ArrayVi
 
 /// A parameterless mapper passed as the parameter of `call_plain`.
 #[derive(Serialize, serde::Deserialize)]
-#[serde(transparent)]
+#[serde(transparent, bound = "")]
 struct FnAddrOf<A, D, T>(
     crate::job::FnAddr,
-    #[serde(skip)] std::marker::PhantomData<fn() -> (A, D, T)>,
+    #[serde(skip)] crate::job::Types<A, D, T>,
 );
 
 impl<A, D, T> From<fn(ArrayView<'_, A, D>) -> T> for FnAddrOf<A, D, T> {
@@ -331,7 +355,9 @@ const _: fn() = || {
 
 fn fold<T>(partials: Vec<T>, mut reducer: impl FnMut(T, T) -> T) -> T {
     let mut it = partials.into_iter();
-    let first = it.next().expect("internal: a partition has at least one chunk");
+    let first = it
+        .next()
+        .expect("internal: a partition has at least one chunk");
     it.fold(first, &mut reducer)
 }
 
@@ -341,7 +367,9 @@ type Records = Vec<(usize, u64)>;
 impl State {
     /// Starts workers for every empty place.
     fn start_missing(&mut self, timeout: Duration) -> Result<()> {
-        let missing: Vec<usize> = (0..self.workers.len()).filter(|&i| self.workers[i].is_none()).collect();
+        let missing: Vec<usize> = (0..self.workers.len())
+            .filter(|&i| self.workers[i].is_none())
+            .collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -363,7 +391,13 @@ impl State {
         first_err.map_or(Ok(()), Err)
     }
 
-    fn handshake(&self, index: usize, mut child: Child, chan: Channel, deadline: Instant) -> Result<Worker> {
+    fn handshake(
+        &self,
+        index: usize,
+        mut child: Child,
+        chan: Channel,
+        deadline: Instant,
+    ) -> Result<Worker> {
         let fail = |child: &mut Child, why: String| {
             let _ = child.kill();
             let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
@@ -374,10 +408,20 @@ impl State {
         };
         let left = deadline.saturating_duration_since(Instant::now());
         if !channel::wait_any(&[chan.as_fd()], left)?[0] {
-            return Err(fail(&mut child, format!("no ready message within {:?}", left)));
+            return Err(fail(
+                &mut child,
+                format!("no ready message within {:?}", left),
+            ));
         }
         let pid = match chan.recv::<FromWorker>() {
-            Ok(Some((FromWorker::Ready { pid, protocol, probe }, _))) => {
+            Ok(Some((
+                FromWorker::Ready {
+                    pid,
+                    protocol,
+                    probe,
+                },
+                _,
+            ))) => {
                 if protocol != PROTOCOL || probe != crate::worker::probe() {
                     return Err(fail(
                         &mut child,
@@ -386,7 +430,12 @@ impl State {
                 }
                 pid
             }
-            Ok(_) => return Err(fail(&mut child, "the worker exited before it was ready".into())),
+            Ok(_) => {
+                return Err(fail(
+                    &mut child,
+                    "the worker exited before it was ready".into(),
+                ));
+            }
             Err(e) => return Err(fail(&mut child, e.to_string())),
         };
         chan.send(
@@ -406,14 +455,20 @@ impl State {
     }
 
     /// Sends `job` to every worker and waits for all replies.
-    fn run<A: Element, D: Dimension>(&mut self, job: &MapJob, array: &SharedArray<A, D>) -> Result<Records> {
+    fn run<A: Element, D: Dimension>(
+        &mut self,
+        job: &MapJob,
+        array: &SharedArray<A, D>,
+    ) -> Result<Records> {
         self.slots.claims().store(0, Ordering::Relaxed);
         // The reset must be visible to workers woken by the message below.
         fence(Ordering::Release);
         let mut pending = Vec::new();
         let mut error: Option<Error> = None;
         for i in 0..self.workers.len() {
-            let Some(w) = self.workers[i].as_mut() else { continue };
+            let Some(w) = self.workers[i].as_mut() else {
+                continue;
+            };
             let first_time = !w.mapped.contains(&job.segment);
             let fds: Vec<BorrowedFd<'_>> = if first_time {
                 vec![array.segment().fd()]
@@ -439,7 +494,13 @@ impl State {
             let ready = {
                 let fds: Vec<BorrowedFd<'_>> = pending
                     .iter()
-                    .map(|&i| self.workers[i].as_ref().expect("pending worker exists").chan.as_fd())
+                    .map(|&i| {
+                        self.workers[i]
+                            .as_ref()
+                            .expect("pending worker exists")
+                            .chan
+                            .as_fd()
+                    })
                     .collect();
                 channel::wait_any(&fds, Duration::from_millis(200))?
             };
@@ -482,14 +543,18 @@ impl State {
     ///
     /// # Safety
     /// All workers have replied to the job and none runs another meanwhile.
-    unsafe fn collect<T: DeserializeOwned>(&self, records: &Records, chunks: u64) -> Result<Vec<T>> {
+    unsafe fn collect<T: DeserializeOwned>(
+        &self,
+        records: &Records,
+        chunks: u64,
+    ) -> Result<Vec<T>> {
         let mut out: Vec<Option<T>> = (0..chunks).map(|_| None).collect();
         for &(slot, used) in records {
             // SAFETY: forwarded from the caller.
             for (chunk, bytes) in unsafe { self.slots.records(slot, used)? } {
-                let place = out
-                    .get_mut(chunk as usize)
-                    .ok_or_else(|| Error::Protocol(format!("result for chunk {chunk} of {chunks}")))?;
+                let place = out.get_mut(chunk as usize).ok_or_else(|| {
+                    Error::Protocol(format!("result for chunk {chunk} of {chunks}"))
+                })?;
                 if place.is_some() {
                     return Err(Error::Protocol(format!("chunk {chunk} was mapped twice")));
                 }
@@ -509,7 +574,11 @@ impl State {
             return Error::Protocol("worker already gone".into());
         };
         let _ = w.child.kill();
-        let status = w.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+        let status = w
+            .child
+            .wait()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|e| e.to_string());
         Error::WorkerDied { pid: w.pid, status }
     }
 }
@@ -530,18 +599,35 @@ fn clone_job(job: &MapJob) -> MapJob {
 fn spawn() -> Result<(Child, Channel)> {
     let (chan, theirs) = Channel::pair()?;
     let mut cmd = Command::new("/proc/self/exe");
-    cmd.args([TEST_ENTRY, "--exact", "--include-ignored", "--nocapture", "--test-threads=1", "-q"])
-        .env(WORKER_ENV, WORKER_FD.to_string())
-        .stdin(Stdio::null())
-        // Worker output goes to our stderr so that a program's stdout (JSON,
-        // say) is never mixed with it.
-        .stdout(std::io::stderr());
-    cmd.fd_mappings(vec![FdMapping {
-        parent_fd: theirs,
-        child_fd: WORKER_FD,
-    }])
+    cmd.args([
+        TEST_ENTRY,
+        "--exact",
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ])
+    .env(WORKER_ENV, WORKER_FD.to_string())
+    .stdin(Stdio::null())
+    .stdout(Stdio::null());
+    // What a mapper prints goes to our stderr, so that a program's stdout
+    // (JSON, say) is never mixed with it; `init` moves it onto stdout.
+    let output = rustix::io::dup(rustix::stdio::stderr())
+        .map_err(Error::os("duplicating stderr for a worker"))?;
+    cmd.fd_mappings(vec![
+        FdMapping {
+            parent_fd: theirs,
+            child_fd: WORKER_FD,
+        },
+        FdMapping {
+            parent_fd: output,
+            child_fd: OUTPUT_FD,
+        },
+    ])
     .map_err(|_| Error::Protocol("descriptor mapping collision".into()))?;
-    let child = cmd.spawn().map_err(|e| Error::WorkerStart(format!("could not execute /proc/self/exe: {e}")))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::WorkerStart(format!("could not execute /proc/self/exe: {e}")))?;
     Ok((child, chan))
 }
 
@@ -571,7 +657,9 @@ impl Drop for Inner {
             loop {
                 match w.child.try_wait() {
                     Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(1)),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
                     _ => {
                         let _ = w.child.kill();
                         let _ = w.child.wait();

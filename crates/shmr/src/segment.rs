@@ -140,7 +140,9 @@ impl Header {
             )));
         }
         if bytes[0..8] != MAGIC {
-            return Err(bad("no shmr magic number at the start; this is not a shmr array segment".into()));
+            return Err(bad(
+                "no shmr magic number at the start; this is not a shmr array segment".into(),
+            ));
         }
         let version = read_u32(bytes, 8);
         if version != FORMAT_VERSION {
@@ -149,10 +151,13 @@ impl Header {
             )));
         }
         let code = read_u32(bytes, 12);
-        let dtype = DType::from_code(code).ok_or_else(|| bad(format!("unknown dtype code {code}")))?;
+        let dtype =
+            DType::from_code(code).ok_or_else(|| bad(format!("unknown dtype code {code}")))?;
         let ndim = read_u32(bytes, 16) as usize;
         if ndim > MAX_NDIM {
-            return Err(bad(format!("{ndim} dimensions; at most {MAX_NDIM} are supported")));
+            return Err(bad(format!(
+                "{ndim} dimensions; at most {MAX_NDIM} are supported"
+            )));
         }
         if bytes.len() < 64 + 8 * ndim {
             return Err(bad("header truncated inside the shape".into()));
@@ -163,12 +168,16 @@ impl Header {
         }
         let offset = read_u64(bytes, 24);
         if offset != HEADER_BYTES as u64 {
-            return Err(bad(format!("data offset {offset}, expected {HEADER_BYTES}")));
+            return Err(bad(format!(
+                "data offset {offset}, expected {HEADER_BYTES}"
+            )));
         }
         let mut shape = Vec::with_capacity(ndim);
         for i in 0..ndim {
             let n = read_u64(bytes, 64 + 8 * i);
-            shape.push(usize::try_from(n).map_err(|_| bad(format!("axis {i} length {n} overflows")))?);
+            shape.push(
+                usize::try_from(n).map_err(|_| bad(format!("axis {i} length {n} overflows")))?,
+            );
         }
         let header = Header::new(dtype, &shape).map_err(|e| bad(e.to_string()))?;
         let data_len = read_u64(bytes, 32);
@@ -238,8 +247,11 @@ impl Segment {
     /// the descriptor is first reopened read-only, so the pages cannot be
     /// made writable in this process at all, not even by `mprotect`.
     pub(crate) fn from_fd(id: u64, fd: OwnedFd, writable: bool) -> Result<Segment> {
-        let len = rustix::fs::fstat(&fd).map_err(Error::os("fstat on a received segment"))?.st_size;
-        let len = usize::try_from(len).map_err(|_| Error::Protocol("negative segment size".into()))?;
+        let len = rustix::fs::fstat(&fd)
+            .map_err(Error::os("fstat on a received segment"))?
+            .st_size;
+        let len =
+            usize::try_from(len).map_err(|_| Error::Protocol("negative segment size".into()))?;
         if len == 0 {
             return Err(Error::InvalidSegment("the segment is empty".into()));
         }
@@ -280,5 +292,7 @@ fn reopen_read_only(fd: OwnedFd) -> Result<OwnedFd> {
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )
-    .map_err(Error::os("reopening a segment read-only through /proc/self/fd"))
+    .map_err(Error::os(
+        "reopening a segment read-only through /proc/self/fd",
+    ))
 }

@@ -45,9 +45,15 @@ impl Slots {
     }
 
     /// The worker's view of a slot segment it received.
-    pub(crate) fn from_segment(segment: Segment, slot_bytes: usize, workers: usize) -> Result<Slots> {
-        let need = workers.saturating_mul(slot_bytes).saturating_add(CONTROL_BYTES);
-        if segment.len() < need || slot_bytes % 64 != 0 {
+    pub(crate) fn from_segment(
+        segment: Segment,
+        slot_bytes: usize,
+        workers: usize,
+    ) -> Result<Slots> {
+        let need = workers
+            .saturating_mul(slot_bytes)
+            .saturating_add(CONTROL_BYTES);
+        if segment.len() < need || !slot_bytes.is_multiple_of(64) {
             return Err(Error::Protocol(format!(
                 "slot segment of {} bytes cannot hold {workers} slots of {slot_bytes}",
                 segment.len()
@@ -83,7 +89,11 @@ impl Slots {
         assert!(worker < self.workers, "internal: slot index out of range");
         // SAFETY: CONTROL_BYTES + workers * slot_bytes <= segment length
         // (checked at creation), so the region is inside the mapping.
-        unsafe { self.segment.ptr().add(CONTROL_BYTES + worker * self.slot_bytes) }
+        unsafe {
+            self.segment
+                .ptr()
+                .add(CONTROL_BYTES + worker * self.slot_bytes)
+        }
     }
 
     /// A writer for `worker`'s region, starting empty.
@@ -95,7 +105,9 @@ impl Slots {
         SlotWriter {
             // SAFETY: the region is `slot_bytes` long and inside the mapping
             // (see region_ptr); the caller guarantees exclusive access.
-            region: unsafe { std::slice::from_raw_parts_mut(self.region_ptr(worker), self.slot_bytes) },
+            region: unsafe {
+                std::slice::from_raw_parts_mut(self.region_ptr(worker), self.slot_bytes)
+            },
             used: 0,
         }
     }
@@ -108,7 +120,9 @@ impl Slots {
     pub(crate) unsafe fn records(&self, worker: usize, used: u64) -> Result<Vec<(u64, &[u8])>> {
         let used = usize::try_from(used).unwrap_or(usize::MAX);
         if used > self.slot_bytes {
-            return Err(Error::Protocol(format!("worker {worker} reported {used} bytes of results")));
+            return Err(Error::Protocol(format!(
+                "worker {worker} reported {used} bytes of results"
+            )));
         }
         // SAFETY: in bounds (used <= slot_bytes), and by the caller's promise
         // nobody writes the region while we read it.
@@ -116,13 +130,19 @@ impl Slots {
         let mut out = Vec::new();
         let mut at = 0;
         while at < used {
-            let corrupt = || Error::Protocol(format!("corrupt result record in slot {worker} at byte {at}"));
+            let corrupt = || {
+                Error::Protocol(format!(
+                    "corrupt result record in slot {worker} at byte {at}"
+                ))
+            };
             let head = region.get(at..at + RECORD_HEADER).ok_or_else(corrupt)?;
             let chunk = u64::from_le_bytes(head[0..8].try_into().map_err(|_| corrupt())?);
             let len = u64::from_le_bytes(head[8..16].try_into().map_err(|_| corrupt())?);
             let len = usize::try_from(len).map_err(|_| corrupt())?;
             let start = at + RECORD_HEADER;
-            let payload = region.get(start..start.checked_add(len).ok_or_else(corrupt)?).ok_or_else(corrupt)?;
+            let payload = region
+                .get(start..start.checked_add(len).ok_or_else(corrupt)?)
+                .ok_or_else(corrupt)?;
             out.push((chunk, payload));
             at = (start + len).next_multiple_of(8);
         }
@@ -153,7 +173,9 @@ impl SlotWriter<'_> {
         let len = match postcard::to_slice(value, &mut self.region[start..]) {
             Ok(written) => written.len(),
             Err(postcard::Error::SerializeBufferFull) => {
-                let needed = postcard::to_allocvec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+                let needed = postcard::to_allocvec(value)
+                    .map(|v| v.len())
+                    .unwrap_or(usize::MAX);
                 return Err(overflow(needed.saturating_add(RECORD_HEADER), self.used));
             }
             Err(e) => return Err(e.into()),

@@ -22,6 +22,10 @@ use std::time::Duration;
 pub(crate) const WORKER_ENV: &str = "SHMR_WORKER";
 /// Where the control socket is placed in the worker.
 pub(crate) const WORKER_FD: RawFd = 3;
+/// Where the coordinator's stderr is placed in the worker; `init` makes it
+/// the worker's stdout. Until then stdout is `/dev/null`, which swallows the
+/// banner libtest prints before it reaches the worker entry test.
+pub(crate) const OUTPUT_FD: RawFd = 4;
 /// Name of the test that [`test_worker!`](crate::test_worker) defines.
 pub(crate) const TEST_ENTRY: &str = "shmr_worker_entry";
 
@@ -77,10 +81,17 @@ fn serve(spec: &OsStr) -> Result<()> {
         .filter(|&fd| fd == WORKER_FD)
         .ok_or_else(|| Error::Protocol(format!("bad {WORKER_ENV} value {spec:?}")))?;
     // SAFETY: the coordinator placed our end of the control socket at
-    // WORKER_FD when it spawned us (and said so in WORKER_ENV); nothing else
-    // in this process owns that descriptor, and `init` takes it only once
-    // because it never returns.
-    let chan = Channel::from_fd(unsafe { OwnedFd::from_raw_fd(fd) });
+    // WORKER_FD, and its stderr at OUTPUT_FD, when it spawned us (and said
+    // so in WORKER_ENV); nothing else in this process owns those
+    // descriptors, and `init` takes them only once because it never returns.
+    let (chan, output) = unsafe {
+        (
+            Channel::from_fd(OwnedFd::from_raw_fd(fd)),
+            OwnedFd::from_raw_fd(OUTPUT_FD),
+        )
+    };
+    rustix::stdio::dup2_stdout(&output).map_err(Error::os("redirecting worker output"))?;
+    drop(output);
     watch_parent();
     install_panic_hook();
     chan.send(
@@ -91,11 +102,25 @@ fn serve(spec: &OsStr) -> Result<()> {
         },
         &[],
     )?;
-    let Some((ToWorker::Setup { index, workers, slot_bytes }, mut fds)) = chan.recv()? else {
+    let Some((
+        ToWorker::Setup {
+            index,
+            workers,
+            slot_bytes,
+        },
+        mut fds,
+    )) = chan.recv()?
+    else {
         return Ok(());
     };
-    let slot_fd = fds.pop().ok_or_else(|| Error::Protocol("setup without slot segment".into()))?;
-    let slots = Slots::from_segment(Segment::from_fd(0, slot_fd, true)?, slot_bytes as usize, workers as usize)?;
+    let slot_fd = fds
+        .pop()
+        .ok_or_else(|| Error::Protocol("setup without slot segment".into()))?;
+    let slots = Slots::from_segment(
+        Segment::from_fd(0, slot_fd, true)?,
+        slot_bytes as usize,
+        workers as usize,
+    )?;
     if index >= workers {
         return Err(Error::Protocol(format!("slot {index} of {workers}")));
     }
@@ -115,8 +140,13 @@ fn serve(spec: &OsStr) -> Result<()> {
                     Err(failure) => {
                         // Stop the other workers from claiming more chunks
                         // of a job that has failed.
-                        slots.claims().fetch_max(job.partition.len(), Ordering::Relaxed);
-                        FromWorker::Failed { job: job.job, failure }
+                        slots
+                            .claims()
+                            .fetch_max(job.partition.len(), Ordering::Relaxed);
+                        FromWorker::Failed {
+                            job: job.job,
+                            failure,
+                        }
                     }
                 };
                 // Our slot writes must be visible before the coordinator,

@@ -132,7 +132,9 @@ impl<A: Element, D: Dimension> Job<A, D> for Histogram {
     type Partial = HistogramCounts;
     fn validate(&self) -> Result<()> {
         if self.bins == 0 {
-            return Err(Error::InvalidConfig("a histogram needs at least one bin".into()));
+            return Err(Error::InvalidConfig(
+                "a histogram needs at least one bin".into(),
+            ));
         }
         if !(self.lo.is_finite() && self.hi.is_finite() && self.lo < self.hi) {
             return Err(Error::InvalidConfig(format!(
