@@ -2,6 +2,11 @@
 //! command-line options, data generation and timing.
 
 use ndarray::ArrayViewMut1;
+
+// The README's code is compiled and run as a doctest, so the tour stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 use std::time::{Duration, Instant};
 
 /// Options common to the examples.

@@ -328,7 +328,10 @@ impl Pool {
 
 /// Adapts a parameterless mapper to the parameterized form.
 fn call_plain<A: Element, D: Dimension, T>(f: &FnAddrOf<A, D, T>, chunk: ArrayView<'_, A, D>) -> T {
-    // SAFETY: see FnAddrOf.
+    // SAFETY: an `FnAddrOf<A, D, T>` is only made (by `From`, in the
+    // coordinator of this same executable) from a
+    // `fn(ArrayView<'_, A, D>) -> T`, and this function is instantiated for
+    // exactly those A, D, T.
     let f: fn(ArrayView<'_, A, D>) -> T = unsafe { f.0.resolve() };
     f(chunk)
 }
