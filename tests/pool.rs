@@ -352,3 +352,56 @@ fn invalid_pool_settings_are_refused() {
         assert!(matches!(b.build(), Err(Error::InvalidConfig(_))));
     }
 }
+
+#[test]
+fn a_mapper_cannot_start_a_pool_of_its_own() {
+    let pool = pool(1);
+    let a = SharedArray::from_array(&Array1::from_elem(3, 1u8)).unwrap();
+    let err: Option<String> = pool
+        .map_reduce(
+            &a,
+            |_| {
+                shmr::Pool::builder()
+                    .workers(1)
+                    .build()
+                    .err()
+                    .map(|e| e.to_string())
+            },
+            |x, y| x.or(y),
+        )
+        .unwrap();
+    let err = err.expect("starting a pool inside a worker must fail");
+    assert!(err.contains("is a shmr worker"), "{err}");
+}
+
+#[test]
+fn programs_a_mapper_starts_do_not_inherit_the_control_socket() {
+    let pool = pool(1);
+    let a = SharedArray::from_array(&Array1::from_elem(1, 1u8)).unwrap();
+    let (env, fd3) = pool
+        .map_reduce(
+            &a,
+            |_| {
+                let out = std::process::Command::new("sh")
+                    .args([
+                        "-c",
+                        "echo \"$SHMR_WORKER\"; readlink /proc/$$/fd/3 || true",
+                    ])
+                    .output()
+                    .expect("sh runs");
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                let mut lines = text.lines().map(str::to_owned);
+                (
+                    lines.next().unwrap_or_default(),
+                    lines.next().unwrap_or_default(),
+                )
+            },
+            |x, _| x,
+        )
+        .unwrap();
+    // The child does see the variable (environments are inherited), which is
+    // why a worker is recognised by its parent, not by the variable alone...
+    assert_eq!(env, std::process::id().to_string());
+    // ...but not the socket.
+    assert!(!fd3.starts_with("socket:"), "child inherited fd 3: {fd3}");
+}

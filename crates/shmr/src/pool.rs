@@ -102,11 +102,12 @@ impl PoolBuilder {
             ));
         }
         if crate::worker::started_as_worker() {
-            return Err(Error::WorkerStart(format!(
-                "this process was started as a shmr worker ({WORKER_ENV} is set) but is trying to start a pool: \
+            return Err(Error::WorkerStart(
+                "this process is a shmr worker but is trying to start a pool: \
                  call shmr::init() first thing in main (or shmr::test_worker!() in a test file), \
                  and do not start pools inside mappers"
-            )));
+                    .into(),
+            ));
         }
         let slots = Slots::create(workers, self.slot_bytes)?;
         let mut state = State {
@@ -610,7 +611,7 @@ fn spawn() -> Result<(Child, Channel)> {
         "--test-threads=1",
         "-q",
     ])
-    .env(WORKER_ENV, WORKER_FD.to_string())
+    .env(WORKER_ENV, std::process::id().to_string())
     .stdin(Stdio::null())
     .stdout(Stdio::null());
     // What a mapper prints goes to our stderr, so that a program's stdout

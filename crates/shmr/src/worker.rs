@@ -13,12 +13,13 @@ use rustix::fd::{FromRawFd, OwnedFd, RawFd};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::sync::atomic::{Ordering, fence};
 use std::time::Duration;
 
 /// Environment variable that marks a worker process; its value is the
-/// descriptor number of the control socket.
+/// coordinator's process id. A process is a worker only if that process is
+/// its parent: a program a mapper starts inherits the variable but has the
+/// worker, not the coordinator, as its parent.
 pub(crate) const WORKER_ENV: &str = "SHMR_WORKER";
 /// Where the control socket is placed in the worker.
 pub(crate) const WORKER_FD: RawFd = 3;
@@ -48,10 +49,14 @@ pub(crate) const TEST_ENTRY: &str = "shmr_worker_entry";
 /// }
 /// ```
 pub fn init() {
-    let Some(spec) = std::env::var_os(WORKER_ENV) else {
-        return;
-    };
-    let code = match serve(&spec) {
+    match role() {
+        Role::Program => return,
+        // The coordinator died before this worker got going: nothing to do,
+        // and running the user's main instead would be wrong.
+        Role::Orphan => std::process::exit(0),
+        Role::Worker => {}
+    }
+    let code = match serve() {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("shmr worker {}: {e}", std::process::id());
@@ -61,10 +66,38 @@ pub fn init() {
     std::process::exit(code);
 }
 
-/// Whether this process was started as a worker (then it must not start
-/// pools of its own).
+enum Role {
+    Program,
+    Worker,
+    Orphan,
+}
+
+fn role() -> Role {
+    let Some(coordinator) = std::env::var(WORKER_ENV)
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+    else {
+        return Role::Program;
+    };
+    let parent = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
+    if parent == Some(coordinator) {
+        return Role::Worker;
+    }
+    // Not our parent: either a program started by a mapper (which inherited
+    // the variable, but not the control socket, which workers mark
+    // close-on-exec), or a worker whose coordinator died before it started.
+    let fd = std::fs::read_link(format!("/proc/self/fd/{WORKER_FD}")).unwrap_or_default();
+    if fd.to_string_lossy().starts_with("socket:") {
+        Role::Orphan
+    } else {
+        Role::Program
+    }
+}
+
+/// Whether this process is a worker (then it must not start pools of its
+/// own: a mapper that tries gets an error rather than a pool per worker).
 pub(crate) fn started_as_worker() -> bool {
-    std::env::var_os(WORKER_ENV).is_some()
+    matches!(role(), Role::Worker | Role::Orphan)
 }
 
 /// A function whose offset the coordinator compares with its own. Never
@@ -74,22 +107,22 @@ pub(crate) fn probe() -> FnAddr {
     FnAddr::of(probe as fn() -> FnAddr as usize)
 }
 
-fn serve(spec: &OsStr) -> Result<()> {
-    let fd: RawFd = spec
-        .to_str()
-        .and_then(|s| s.parse().ok())
-        .filter(|&fd| fd == WORKER_FD)
-        .ok_or_else(|| Error::Protocol(format!("bad {WORKER_ENV} value {spec:?}")))?;
-    // SAFETY: the coordinator placed our end of the control socket at
-    // WORKER_FD, and its stderr at OUTPUT_FD, when it spawned us (and said
-    // so in WORKER_ENV); nothing else in this process owns those
+fn serve() -> Result<()> {
+    // SAFETY: the coordinator, which `role` checked is our parent, placed
+    // our end of the control socket at WORKER_FD and its stderr at OUTPUT_FD
+    // when it spawned us; nothing else in this process owns those
     // descriptors, and `init` takes them only once because it never returns.
-    let (chan, output) = unsafe {
+    let (socket, output) = unsafe {
         (
-            Channel::from_fd(OwnedFd::from_raw_fd(fd)),
+            OwnedFd::from_raw_fd(WORKER_FD),
             OwnedFd::from_raw_fd(OUTPUT_FD),
         )
     };
+    // Programs a mapper starts must not inherit the control socket: they
+    // would keep it open after this worker died, hiding its death.
+    rustix::io::fcntl_setfd(&socket, rustix::io::FdFlags::CLOEXEC)
+        .map_err(Error::os("marking the control socket close-on-exec"))?;
+    let chan = Channel::from_fd(socket);
     rustix::stdio::dup2_stdout(&output).map_err(Error::os("redirecting worker output"))?;
     drop(output);
     watch_parent();
