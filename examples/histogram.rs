@@ -35,9 +35,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
         (counts, below, above)
     });
 
-    let t = std::time::Instant::now();
-    let pool = pool(&o)?;
-    let start = t.elapsed();
+    let (pool, start) = pool(&o)?;
     let job = Histogram::new(BINS, lo..hi);
     let (got, cold, warm) = cold_and_warm(o.reps, || job.run_on(&pool, &data));
     let got = got?;

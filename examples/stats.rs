@@ -32,9 +32,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
         (mean, ss / xs.len() as f64, lo, hi)
     });
 
-    let t = std::time::Instant::now();
-    let pool = pool(&o)?;
-    let start = t.elapsed();
+    let (pool, start) = pool(&o)?;
     let (got, cold, warm) = cold_and_warm(o.reps, || shmr::jobs::Stats.run_on(&pool, &data));
     let got = got?;
     report("stats", o.len, pool.workers(), baseline, cold + start, warm);

@@ -26,20 +26,10 @@ fn main() -> Result<ExitCode, shmr::Error> {
         s
     });
 
-    let (pool, cold_start) = {
-        let t = std::time::Instant::now();
-        (pool(&o)?, t.elapsed())
-    };
+    let (pool, start) = pool(&o)?;
     let (got, cold, warm) = cold_and_warm(o.reps, || shmr::jobs::Sum.run_on(&pool, &data));
     let got = got?;
-    report(
-        "sum",
-        o.len,
-        pool.workers(),
-        baseline,
-        cold + cold_start,
-        warm,
-    );
+    report("sum", o.len, pool.workers(), baseline, cold + start, warm);
     let rel = (got - want).abs() / want.abs().max(1.0);
     println!(
         "  results             : loop {want}, shmr {got} (relative difference {rel:.1e}, tolerance {TOLERANCE:.0e})"

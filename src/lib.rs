@@ -111,13 +111,15 @@ pub fn report(
     );
 }
 
-/// Builds the pool the examples use.
-pub fn pool(o: &Options) -> Result<shmr::Pool, shmr::Error> {
+/// Starts the pool the examples use, and says how long that took.
+pub fn pool(o: &Options) -> Result<(shmr::Pool, Duration), shmr::Error> {
     let mut b = shmr::Pool::builder();
     if let Some(w) = o.workers {
         b = b.workers(w);
     }
-    b.build()
+    let t = Instant::now();
+    let pool = b.build()?;
+    Ok((pool, t.elapsed()))
 }
 
 /// Makes the examples' data: `len` uniform f64 written straight into
