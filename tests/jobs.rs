@@ -305,3 +305,54 @@ fn histogram_parameters_are_checked() {
         assert!(matches!(err, shmr::Error::InvalidConfig(_)), "{h:?}: {err}");
     }
 }
+
+#[test]
+fn stats_with_infinities_and_nans_at_the_start() {
+    let pool = pool_with_rows(2, 2);
+    let run = |v: &[f64]| {
+        Stats
+            .run_on(
+                &pool,
+                &SharedArray::from_array(&Array1::from(v.to_vec())).unwrap(),
+            )
+            .unwrap()
+    };
+    // An infinity first must not poison the finite values' arithmetic.
+    let s = run(&[f64::INFINITY, 1.0, 2.0]);
+    assert_eq!(
+        (s.count(), s.mean(), s.min(), s.max()),
+        (3, Some(f64::INFINITY), Some(1.0), Some(f64::INFINITY))
+    );
+    assert!(
+        s.variance().unwrap().is_nan(),
+        "numpy: var([inf, 1, 2]) is nan"
+    );
+    assert_eq!(
+        run(&[1.0, f64::NEG_INFINITY, 5.0, 7.0]).mean(),
+        Some(f64::NEG_INFINITY)
+    );
+    // Opposite infinities have no mean (numpy: nan).
+    assert!(
+        run(&[f64::NEG_INFINITY, f64::INFINITY])
+            .mean()
+            .unwrap()
+            .is_nan()
+    );
+    // NaNs first, then values.
+    let s = run(&[f64::NAN, f64::NAN, 3.0, 5.0]);
+    assert_eq!(
+        (s.count(), s.nan_count(), s.mean(), s.variance()),
+        (2, 2, Some(4.0), Some(1.0))
+    );
+    assert_eq!((s.min(), s.max()), (Some(3.0), Some(5.0)));
+    // Only NaNs: nothing to describe.
+    let s = run(&[f64::NAN; 5]);
+    assert_eq!(
+        (s.count(), s.nan_count(), s.mean(), s.min()),
+        (0, 5, None, None)
+    );
+    // Large offset: shifted sums keep the variance exact where naive sums of
+    // squares would cancel (values 1e9 + {1, 2, 3, 4}: variance 1.25).
+    let s = run(&[1e9 + 1.0, 1e9 + 2.0, 1e9 + 3.0, 1e9 + 4.0]);
+    assert_eq!(s.variance(), Some(1.25));
+}

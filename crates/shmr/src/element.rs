@@ -146,21 +146,30 @@ macro_rules! float_element {
                 self as f64
             }
             fn sum_slice(xs: &[Self]) -> f64 {
-                let mut acc = [0.0f64; LANES];
-                let mut blocks = xs.chunks_exact(LANES);
-                for b in &mut blocks {
-                    for (a, &x) in acc.iter_mut().zip(b) {
-                        *a += x as f64;
-                    }
-                }
-                let mut tail = 0.0;
-                for &x in blocks.remainder() {
-                    tail += x as f64;
-                }
-                pairwise(&mut acc) + tail
+                sum_float(xs)
             }
         }
     };
+}
+
+/// The float sum kernel, compiled for AVX and for the baseline and chosen
+/// at run time. Lanes are independent and combined in a fixed order, so
+/// every version gives the same bits (no FMA, which would round
+/// differently).
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+avx"))]
+fn sum_float<A: Element>(xs: &[A]) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let (blocks, tail) = xs.as_chunks::<LANES>();
+    for b in blocks {
+        for j in 0..LANES {
+            acc[j] += b[j].to_f64();
+        }
+    }
+    let mut rest = 0.0;
+    for &x in tail {
+        rest += x.to_f64();
+    }
+    pairwise(&mut acc) + rest
 }
 
 /// Combines lane accumulators pairwise, in a fixed order.

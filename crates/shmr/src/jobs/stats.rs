@@ -13,7 +13,10 @@ use serde::{Deserialize, Serialize};
 ///
 /// **NaN policy:** NaNs are skipped and counted ([`Summary::nan_count`]);
 /// every other statistic describes the non-NaN values, like numpy's
-/// `nanmean`/`nanvar`. Infinities are values and propagate.
+/// `nanmean`/`nanvar`. Infinities are values: they count, they can be the
+/// minimum or maximum, the mean is `+inf` or `-inf` when infinities of one
+/// sign are present (NaN when both are), and the variance is NaN when any
+/// is, all as numpy does.
 ///
 /// # Example
 /// ```
@@ -34,8 +37,11 @@ pub struct Stats;
 /// The result of [`Stats`]: a mergeable summary of values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Non-NaN values.
     count: u64,
     nan_count: u64,
+    /// Finite values, which `mean` and `m2` describe.
+    finite: u64,
     mean: f64,
     /// Sum of squared deviations from the mean.
     m2: f64,
@@ -48,6 +54,7 @@ impl Default for Summary {
         Summary {
             count: 0,
             nan_count: 0,
+            finite: 0,
             mean: 0.0,
             m2: 0.0,
             min: f64::INFINITY,
@@ -56,10 +63,56 @@ impl Default for Summary {
     }
 }
 
+/// Independent lanes per accumulator: four accumulators of eight lanes
+/// fill the sixteen SSE2 registers' worth of work without spilling.
 const LANES: usize = 8;
 
 fn lane_sum(v: [f64; LANES]) -> f64 {
     ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]))
+}
+
+/// Shifted sums and extremes of values assumed finite, in vectorizable
+/// form. A NaN or an infinity anywhere makes `s1` or `s2` non-finite, which
+/// is how the caller knows to take the careful path instead.
+///
+/// Six floating-point operations per value is more than two cores can do at
+/// memory speed with 2-wide SSE2, so it is also compiled for AVX2 and AVX
+/// and chosen at run time; without FMA every version gives the same bits.
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+avx"))]
+fn fast<A: Element>(xs: &[A], shift: f64) -> (f64, f64, f64, f64) {
+    let mut s1 = [0.0f64; LANES];
+    let mut s2 = [0.0f64; LANES];
+    let mut lo = [f64::INFINITY; LANES];
+    let mut hi = [f64::NEG_INFINITY; LANES];
+    let mut blocks = xs.chunks_exact(LANES);
+    for b in &mut blocks {
+        let lanes = s1
+            .iter_mut()
+            .zip(s2.iter_mut())
+            .zip(lo.iter_mut().zip(hi.iter_mut()));
+        for (((a1, a2), (l, h)), &x) in lanes.zip(b) {
+            let x = x.to_f64();
+            let d = x - shift;
+            *a1 += d;
+            *a2 += d * d;
+            *l = if x < *l { x } else { *l };
+            *h = if x > *h { x } else { *h };
+        }
+    }
+    for (j, &x) in blocks.remainder().iter().enumerate() {
+        let x = x.to_f64();
+        let d = x - shift;
+        s1[j] += d;
+        s2[j] += d * d;
+        lo[j] = lo[j].min(x);
+        hi[j] = hi[j].max(x);
+    }
+    (
+        lane_sum(s1),
+        lane_sum(s2),
+        lo.into_iter().fold(f64::INFINITY, f64::min),
+        hi.into_iter().fold(f64::NEG_INFINITY, f64::max),
+    )
 }
 
 impl Summary {
@@ -71,67 +124,83 @@ impl Summary {
     /// assert_eq!(s.sample_variance(), Some(4.0));
     /// ```
     pub fn from_slice<A: Element>(xs: &[A]) -> Summary {
-        let Some(shift) = xs.iter().map(|x| x.to_f64()).find(|v| !v.is_nan()) else {
-            return Summary {
-                nan_count: xs.len() as u64,
-                ..Summary::default()
-            };
+        let Some(first) = xs.first().map(|x| x.to_f64()) else {
+            return Summary::default();
         };
-        let mut n = [0.0f64; LANES];
-        let mut s1 = [0.0f64; LANES];
-        let mut s2 = [0.0f64; LANES];
-        let mut lo = [f64::INFINITY; LANES];
-        let mut hi = [f64::NEG_INFINITY; LANES];
-        let mut step = |j: usize, x: f64| {
-            let ok = !x.is_nan();
-            let d = if ok { x - shift } else { 0.0 };
-            n[j] += if ok { 1.0 } else { 0.0 };
-            s1[j] += d;
-            s2[j] += d * d;
-            // f64::min/max ignore a NaN operand.
-            lo[j] = lo[j].min(x);
-            hi[j] = hi[j].max(x);
-        };
-        let mut blocks = xs.chunks_exact(LANES);
-        for b in &mut blocks {
-            for (j, &x) in b.iter().enumerate() {
-                step(j, x.to_f64());
+        // Subtracting a value near the data keeps the sum of squares from
+        // cancelling precision away.
+        if first.is_finite() {
+            let (s1, s2, min, max) = fast(xs, first);
+            if s1.is_finite() && s2.is_finite() {
+                let n = xs.len() as f64;
+                return Summary {
+                    count: xs.len() as u64,
+                    nan_count: 0,
+                    finite: xs.len() as u64,
+                    mean: first + s1 / n,
+                    m2: (s2 - s1 * s1 / n).max(0.0),
+                    min,
+                    max,
+                };
             }
         }
-        for (j, &x) in blocks.remainder().iter().enumerate() {
-            step(j, x.to_f64());
+        Self::careful(xs)
+    }
+
+    /// The same, value by value, for slices holding NaNs or infinities.
+    fn careful<A: Element>(xs: &[A]) -> Summary {
+        let shift = xs
+            .iter()
+            .map(|x| x.to_f64())
+            .find(|v| v.is_finite())
+            .unwrap_or(0.0);
+        let mut s = Summary::default();
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for &x in xs {
+            let x = x.to_f64();
+            if x.is_nan() {
+                s.nan_count += 1;
+                continue;
+            }
+            s.count += 1;
+            s.min = s.min.min(x);
+            s.max = s.max.max(x);
+            if x.is_finite() {
+                s.finite += 1;
+                let d = x - shift;
+                s1 += d;
+                s2 += d * d;
+            }
         }
-        let count = lane_sum(n);
-        let (s1, s2) = (lane_sum(s1), lane_sum(s2));
-        let min = lo.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = hi.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        Summary {
-            count: count as u64,
-            nan_count: xs.len() as u64 - count as u64,
-            mean: shift + s1 / count,
-            m2: (s2 - s1 * s1 / count).max(0.0),
-            min,
-            max,
+        if s.finite > 0 {
+            let n = s.finite as f64;
+            s.mean = shift + s1 / n;
+            s.m2 = (s2 - s1 * s1 / n).max(0.0);
         }
+        s
     }
 
     /// Merges two summaries (Chan et al.); `self` describes earlier values.
     pub fn merge(self, other: Summary) -> Summary {
-        let nan_count = self.nan_count + other.nan_count;
-        if other.count == 0 {
-            return Summary { nan_count, ..self };
-        }
-        if self.count == 0 {
-            return Summary { nan_count, ..other };
-        }
-        let (na, nb) = (self.count as f64, other.count as f64);
-        let n = na + nb;
-        let delta = other.mean - self.mean;
+        let (mean, m2) = match (self.finite, other.finite) {
+            (_, 0) => (self.mean, self.m2),
+            (0, _) => (other.mean, other.m2),
+            (a, b) => {
+                let (na, nb) = (a as f64, b as f64);
+                let n = na + nb;
+                let delta = other.mean - self.mean;
+                (
+                    self.mean + delta * (nb / n),
+                    self.m2 + other.m2 + delta * delta * (na * nb / n),
+                )
+            }
+        };
         Summary {
             count: self.count + other.count,
-            nan_count,
-            mean: self.mean + delta * (nb / n),
-            m2: self.m2 + other.m2 + delta * delta * (na * nb / n),
+            nan_count: self.nan_count + other.nan_count,
+            finite: self.finite + other.finite,
+            mean,
+            m2,
             min: self.min.min(other.min),
             max: self.max.max(other.max),
         }
@@ -148,17 +217,36 @@ impl Summary {
     fn some(&self, v: f64) -> Option<f64> {
         (self.count > 0).then_some(v)
     }
+    fn has_infinity(&self) -> bool {
+        self.finite < self.count
+    }
     /// Mean of the non-NaN values.
     pub fn mean(&self) -> Option<f64> {
-        self.some(self.mean)
+        let (pos, neg) = (self.max == f64::INFINITY, self.min == f64::NEG_INFINITY);
+        self.some(match (pos, neg) {
+            (true, true) => f64::NAN,
+            (true, false) => f64::INFINITY,
+            (false, true) => f64::NEG_INFINITY,
+            (false, false) => self.mean,
+        })
     }
     /// Population variance (divided by `count`, numpy's `ddof=0`).
     pub fn variance(&self) -> Option<f64> {
-        self.some(self.m2 / self.count as f64)
+        self.some(if self.has_infinity() {
+            f64::NAN
+        } else {
+            self.m2 / self.count as f64
+        })
     }
     /// Sample variance (divided by `count - 1`); `None` below two values.
     pub fn sample_variance(&self) -> Option<f64> {
-        (self.count > 1).then(|| self.m2 / (self.count - 1) as f64)
+        (self.count > 1).then(|| {
+            if self.has_infinity() {
+                f64::NAN
+            } else {
+                self.m2 / (self.count - 1) as f64
+            }
+        })
     }
     /// Population standard deviation.
     pub fn std(&self) -> Option<f64> {

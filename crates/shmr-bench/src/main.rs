@@ -1,0 +1,430 @@
+//! `cargo run --release -p shmr-bench`: shmr against a single-process loop,
+//! rayon threads, numpy + multiprocessing, and the machine's memory
+//! bandwidth. Prints a Markdown report and writes it, as JSON and Markdown,
+//! with two SVG charts, under `target/shmr-bench/`.
+
+use ndarray::Ix1;
+use shmr::{Pool, SharedArray};
+use shmr_bench::report::{Bandwidth, Report, Row};
+use shmr_bench::workloads::{self, BenchElem, Workload};
+use shmr_bench::{chart, data, machine, overheads, python};
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "\
+shmr-bench: shmr against a single-process loop, rayon, numpy + multiprocessing
+and the machine's memory bandwidth.
+
+Usage: shmr-bench [OPTIONS]
+
+Options:
+  --quick           small sizes and few repetitions (a smoke run, seconds)
+  --max-len N       largest array, elements (default 134217728 = 1 GiB of f64)
+  --reps N          timed repetitions per measurement, median kept (default 5)
+  --workers LIST    worker counts, e.g. 1,2,3 (default 1..=cores+1)
+  --jobs LIST       jobs to run, from sum,stats,histogram,heavy_map (default all)
+  --out DIR         where to write results (default target/shmr-bench)
+  --no-python       skip the numpy + multiprocessing peer
+  --json            print the JSON report on stdout instead of Markdown
+  -h, --help        this text
+
+Exit status: 0 when every answer agreed, 1 when any did not, 2 on bad usage
+or an error.";
+
+struct Options {
+    quick: bool,
+    max_len: usize,
+    reps: usize,
+    workers: Vec<usize>,
+    out: PathBuf,
+    python: bool,
+    json: bool,
+    jobs: Vec<Workload>,
+}
+
+fn parse() -> Result<Options, String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut o = Options {
+        quick: false,
+        max_len: 134_217_728,
+        reps: 5,
+        workers: (1..=cores + 1).collect(),
+        out: PathBuf::from("target/shmr-bench"),
+        python: true,
+        json: false,
+        jobs: Workload::ALL.to_vec(),
+    };
+    let mut args = std::env::args().skip(1);
+    let num = |v: Option<String>, name: &str| -> Result<usize, String> {
+        v.as_deref()
+            .map(|s| s.replace('_', ""))
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|v| *v >= 1.0 && v.fract() == 0.0)
+            .map(|v| v as usize)
+            .ok_or_else(|| format!("{name} needs a positive whole number"))
+    };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => {
+                o.quick = true;
+                o.max_len = o.max_len.min(1_000_000);
+                o.reps = 2;
+            }
+            "--max-len" => o.max_len = num(args.next(), "--max-len")?,
+            "--reps" => o.reps = num(args.next(), "--reps")?,
+            "--workers" => {
+                let list = args.next().ok_or("--workers needs a list such as 1,2")?;
+                o.workers = list
+                    .split(',')
+                    .map(|w| num(Some(w.to_string()), "--workers"))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--jobs" => {
+                let list = args.next().ok_or("--jobs needs a list such as sum,stats")?;
+                o.jobs = list
+                    .split(',')
+                    .map(|j| {
+                        Workload::ALL
+                            .into_iter()
+                            .find(|w| w.name() == j)
+                            .ok_or_else(|| {
+                                format!("unknown job {j} (sum, stats, histogram, heavy_map)")
+                            })
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--out" => o.out = PathBuf::from(args.next().ok_or("--out needs a directory")?),
+            "--no-python" => o.python = false,
+            "--json" => o.json = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(o)
+}
+
+/// Median milliseconds of `f`, repeated at least `reps` times and, for
+/// short runs, until 0.2 s have passed (at most 2000 times).
+fn time_ms<T>(reps: usize, mut f: impl FnMut() -> T) -> (T, f64) {
+    let mut times = Vec::new();
+    let start = Instant::now();
+    let mut out = f(); // warm-up: page-table entries, caches, pool mappings
+    while times.len() < reps || (start.elapsed() < Duration::from_millis(200) && times.len() < 2000)
+    {
+        let t = Instant::now();
+        out = f();
+        times.push(t.elapsed());
+    }
+    (out, overheads::median(&mut times).as_secs_f64() * 1e3)
+}
+
+struct Bench {
+    reps: usize,
+    bandwidth: Vec<Bandwidth>,
+    pools: BTreeMap<usize, Pool>,
+    rayons: BTreeMap<usize, rayon::ThreadPool>,
+    mismatches: usize,
+}
+
+impl Bench {
+    fn pool(&mut self, w: usize) -> Result<&Pool, String> {
+        match self.pools.entry(w) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => Ok(e.insert(
+                Pool::builder()
+                    .workers(w)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            )),
+        }
+    }
+
+    fn rayon(&mut self, w: usize) -> Result<&rayon::ThreadPool, String> {
+        match self.rayons.entry(w) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(e) => {
+                let p = rayon::ThreadPoolBuilder::new()
+                    .num_threads(w)
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                Ok(e.insert(p))
+            }
+        }
+    }
+
+    /// Times one job on `a` for each worker count; the baseline once.
+    fn rows<A: BenchElem>(
+        &mut self,
+        job: Workload,
+        a: &SharedArray<A, Ix1>,
+        workers: &[usize],
+    ) -> Result<Vec<Row>, String> {
+        let view = a.view();
+        let xs = view.as_slice().ok_or("shared arrays are contiguous")?;
+        let reps = if job == Workload::HeavyMap {
+            self.reps.min(3)
+        } else {
+            self.reps
+        };
+        let (want, baseline_ms) = time_ms(reps, || workloads::baseline(job, xs));
+        let chunk = (shmr::DEFAULT_CHUNK_BYTES / size_of::<A>()).max(1);
+        let mut rows = Vec::new();
+        for &w in workers {
+            let (r, rayon_ms) = {
+                let pool = self.rayon(w)?;
+                time_ms(reps, || workloads::rayon(job, xs, chunk, pool))
+            };
+            let pool = self.pool(w)?;
+            let (s, shmr_ms) = time_ms(reps, || workloads::shmr(job, a, pool));
+            let s = s.map_err(|e| e.to_string())?;
+            let agree = workloads::agree(job, want, r) && workloads::agree(job, want, s);
+            if !agree {
+                self.mismatches += 1;
+                eprintln!(
+                    "  MISMATCH {} {}: loop {want}, rayon {r}, shmr {s}",
+                    job.name(),
+                    A::DTYPE
+                );
+            }
+            let gbps = std::mem::size_of_val(xs) as f64 / (shmr_ms / 1e3) / 1e9;
+            let row = Row {
+                job,
+                dtype: A::DTYPE.name(),
+                len: xs.len(),
+                workers: w,
+                baseline_ms,
+                rayon_ms,
+                shmr_ms,
+                speedup: baseline_ms / shmr_ms,
+                vs_rayon: rayon_ms / shmr_ms,
+                gbps,
+                bandwidth_fraction: gbps / Report::bandwidth_for(&self.bandwidth, w),
+                agree,
+            };
+            eprintln!(
+                "  {:<9} {:<3} n={:<10} workers={w}: loop {:>9.3} ms, rayon {:>9.3} ms, shmr {:>9.3} ms ({:.2}x, {:.1} GB/s)",
+                job.name(),
+                row.dtype,
+                row.len,
+                baseline_ms,
+                rayon_ms,
+                shmr_ms,
+                row.speedup,
+                gbps
+            );
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+fn run(o: &Options) -> Result<(Report, usize), String> {
+    let err = |e: shmr::Error| e.to_string();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let main_w = cores.min(*o.workers.iter().max().unwrap_or(&1));
+    let machine = machine::Machine::describe();
+    let command = format!(
+        "cargo run --release -p shmr-bench --{}",
+        std::env::args()
+            .skip(1)
+            .map(|a| format!(" {a}"))
+            .collect::<String>()
+    );
+    eprintln!("shmr-bench on {} ({} cores)", machine.cpu, machine.cores);
+
+    eprintln!("[1/7] generating {} f64 in shared memory", o.max_len);
+    let big = data::shared::<f64>(o.max_len, 42).map_err(err)?;
+    eprintln!("[2/7] memory read bandwidth");
+    let bandwidth: Vec<Bandwidth> = o
+        .workers
+        .iter()
+        .map(|&t| {
+            let gbps =
+                machine::read_bandwidth(big.view().as_slice().unwrap_or(&[]), t, o.reps.max(3));
+            eprintln!("  {t} thread(s): {gbps:.1} GB/s");
+            Bandwidth { threads: t, gbps }
+        })
+        .collect();
+    let mut b = Bench {
+        reps: o.reps,
+        bandwidth: bandwidth.clone(),
+        pools: BTreeMap::new(),
+        rayons: BTreeMap::new(),
+        mismatches: 0,
+    };
+
+    eprintln!("[3/7] large arrays: every job, every worker count (f64), then f32 and i32");
+    let mut rows = Vec::new();
+    for &job in &o.jobs {
+        rows.extend(b.rows(job, &big, &o.workers)?);
+    }
+    {
+        let a = data::shared::<f32>(o.max_len, 43).map_err(err)?;
+        for &job in o.jobs.iter().filter(|&&j| j != Workload::HeavyMap) {
+            rows.extend(b.rows(job, &a, &[main_w])?);
+        }
+    }
+    {
+        let a = data::shared::<i32>(o.max_len, 44).map_err(err)?;
+        for &job in o.jobs.iter().filter(|&&j| j != Workload::HeavyMap) {
+            rows.extend(b.rows(job, &a, &[main_w])?);
+        }
+    }
+
+    eprintln!("[4/7] size sweep with {main_w} workers");
+    let mut sizes: Vec<usize> = (3..=8)
+        .map(|e| 10usize.pow(e))
+        .filter(|&n| n < o.max_len)
+        .collect();
+    sizes.push(o.max_len);
+    let mut sweep = Vec::new();
+    for &n in &sizes {
+        let a = if n == o.max_len {
+            None
+        } else {
+            Some(data::shared::<f64>(n, 45).map_err(err)?)
+        };
+        let a = a.as_ref().unwrap_or(&big);
+        for &job in &o.jobs {
+            if n == o.max_len {
+                sweep.extend(
+                    rows.iter()
+                        .filter(|r| r.job == job && r.dtype == "f64" && r.workers == main_w)
+                        .cloned(),
+                );
+            } else {
+                sweep.extend(b.rows(job, a, &[main_w])?);
+            }
+        }
+    }
+
+    eprintln!("[5/7] overheads: start-up, round trip, worker memory");
+    let startup = overheads::startup(&o.workers, o.reps.max(5)).map_err(err)?;
+    let pool = b.pool(main_w)?;
+    let round_trip =
+        Some(overheads::round_trip(pool, if o.quick { 1000 } else { 10_000 }).map_err(err)?);
+    let worker_memory = Some(
+        overheads::worker_memory(pool, &big, || {
+            workloads::shmr(Workload::HeavyMap, &big, pool)
+        })
+        .map_err(err)?,
+    );
+
+    eprintln!("[6/7] the Python peer");
+    let (python, python_note) = if !o.python {
+        (Vec::new(), "Skipped (--no-python).".to_string())
+    } else {
+        match python::available() {
+            Err(why) => {
+                eprintln!("  skipped: {why}");
+                (Vec::new(), format!("Skipped: {why}."))
+            }
+            Ok(numpy) => {
+                let mut runs = Vec::new();
+                for &job in &o.jobs {
+                    for &w in &o.workers {
+                        runs.push(python::PeerRun {
+                            job: job.python(),
+                            len: o.max_len,
+                            workers: w,
+                            reps: o.reps.min(3),
+                        });
+                    }
+                    for &n in sizes.iter().filter(|&&n| n != o.max_len) {
+                        runs.push(python::PeerRun {
+                            job: job.python(),
+                            len: n,
+                            workers: main_w,
+                            reps: o.reps.min(3),
+                        });
+                    }
+                }
+                std::fs::create_dir_all(&o.out).map_err(|e| e.to_string())?;
+                let results = python::run(&runs, &o.out)?;
+                let how = results.first().map_or(String::new(), |r| {
+                    format!(
+                        "Python {}, numpy {numpy}, start method `{}`. ",
+                        r.python, r.start_method
+                    )
+                });
+                (
+                    results,
+                    format!(
+                        "{how}Each run starts its worker processes, which attach to a `SharedMemory` block by name, compute their slice with numpy and put the partial on a `Queue` (`crates/shmr-bench/python/peer.py`). \"total\" counts from creating the processes to the combined result, as the tutorials do; \"compute\" is the slowest worker's numpy call alone."
+                    ),
+                )
+            }
+        }
+    };
+
+    let crossover = Report::crossovers(&sweep);
+    let mut report = Report {
+        machine,
+        command,
+        bandwidth,
+        rows,
+        sweep,
+        crossover,
+        startup,
+        round_trip,
+        worker_memory,
+        python,
+        python_note,
+        targets: Vec::new(),
+    };
+    report.check_targets(main_w);
+    Ok((report, b.mismatches))
+}
+
+fn main() -> ExitCode {
+    shmr::init();
+    let o = match parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let (report, mismatches) = match run(&o) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!("[7/7] writing {}", o.out.display());
+    let written = (|| -> Result<(), Box<dyn std::error::Error>> {
+        std::fs::create_dir_all(&o.out)?;
+        std::fs::write(
+            o.out.join("results.json"),
+            serde_json::to_string_pretty(&report)?,
+        )?;
+        std::fs::write(o.out.join("results.md"), report.markdown())?;
+        chart::speedup(&report, &o.out.join("speedup.svg"))?;
+        chart::size(&report, &o.out.join("size.svg"))?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        eprintln!("error: writing results: {e}");
+        return ExitCode::from(2);
+    }
+    if o.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        println!("{}", report.markdown());
+    }
+    if mismatches > 0 {
+        eprintln!("error: {mismatches} measurement(s) gave different answers");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
