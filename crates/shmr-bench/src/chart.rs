@@ -55,6 +55,7 @@ pub fn speedup(report: &Report, path: &Path) -> Res {
         .x_desc("workers (processes for shmr, threads for rayon)")
         .y_desc("speedup (x)")
         .x_labels(max_w)
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
     chart
         .draw_series(LineSeries::new(
@@ -134,7 +135,7 @@ pub fn size(report: &Report, path: &Path) -> Res {
             .x_label_formatter(&|v| format!("{v:.0e}"))
             .draw()?;
         let series: [Series; 3] = [
-            ("loop", RGBColor(120, 120, 120), |r| r.baseline_ms),
+            ("loop", RGBColor(60, 60, 60), |r| r.baseline_ms),
             ("rayon", COLORS[0], |r| r.rayon_ms),
             ("shmr", COLORS[1], |r| r.shmr_ms),
         ];

@@ -465,7 +465,8 @@ impl State {
         array: &SharedArray<A, D>,
     ) -> Result<Records> {
         self.slots.claims().store(0, Ordering::Relaxed);
-        // The reset must be visible to workers woken by the message below.
+        self.slots.finished().store(0, Ordering::Relaxed);
+        // The resets must be visible to workers woken by the message below.
         fence(Ordering::Release);
         let mut pending = Vec::new();
         let mut error: Option<Error> = None;
@@ -492,6 +493,16 @@ impl State {
         }
         if pending.is_empty() && error.is_none() {
             return Err(Error::Protocol("no live workers".into()));
+        }
+        // A short job is over in microseconds: watch the finished count for
+        // a moment rather than sleep in poll and pay a wake-up on the
+        // critical path. Long jobs fall through to poll after SPIN.
+        const SPIN: Duration = Duration::from_micros(30);
+        let spin_start = Instant::now();
+        while (self.slots.finished().load(Ordering::Acquire) as usize) < pending.len()
+            && spin_start.elapsed() < SPIN
+        {
+            std::hint::spin_loop();
         }
         let mut records = Vec::new();
         while !pending.is_empty() {

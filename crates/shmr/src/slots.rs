@@ -78,11 +78,26 @@ impl Slots {
 
     /// The shared chunk counter.
     pub(crate) fn claims(&self) -> &AtomicU64 {
-        // SAFETY: offset 0 of a page-aligned mapping that lives as long as
-        // `self`; AtomicU64 has the size and alignment of u64, every bit
-        // pattern is valid, and it is only ever accessed atomically, by this
-        // process and by the others mapping the same page.
-        unsafe { &*self.segment.ptr().cast::<AtomicU64>() }
+        self.control_word(0)
+    }
+
+    /// How many workers have finished the current job. Only a hint that
+    /// lets the coordinator spin briefly instead of sleeping until the
+    /// replies wake it; the replies on the sockets remain the truth.
+    pub(crate) fn finished(&self) -> &AtomicU64 {
+        self.control_word(1)
+    }
+
+    /// Word `i` of the control page, each on its own cache line so that
+    /// claiming chunks and finishing do not contend.
+    fn control_word(&self, i: usize) -> &AtomicU64 {
+        debug_assert!(i * 64 + 8 <= CONTROL_BYTES);
+        // SAFETY: offset i * 64 of a page-aligned mapping at least
+        // CONTROL_BYTES long that lives as long as `self`; AtomicU64 has the
+        // size and alignment of u64, every bit pattern is valid, and the
+        // word is only ever accessed atomically, by this process and by the
+        // others mapping the same page.
+        unsafe { &*self.segment.ptr().add(i * 64).cast::<AtomicU64>() }
     }
 
     fn region_ptr(&self, worker: usize) -> *mut u8 {

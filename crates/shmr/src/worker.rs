@@ -183,8 +183,10 @@ fn serve() -> Result<()> {
                     }
                 };
                 // Our slot writes must be visible before the coordinator,
-                // woken by this message, reads them.
+                // woken by this message (or spinning on `finished`), reads
+                // them.
                 fence(Ordering::Release);
+                slots.finished().fetch_add(1, Ordering::Release);
                 chan.send(&reply, &[])?;
             }
             ToWorker::Release { segment } => {
