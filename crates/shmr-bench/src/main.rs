@@ -23,7 +23,7 @@ Usage: shmr-bench [OPTIONS]
 Options:
   --quick           small sizes and few repetitions (a smoke run, seconds)
   --max-len N       largest array, elements (default 134217728 = 1 GiB of f64)
-  --reps N          timed repetitions per measurement, median kept (default 5)
+  --reps N          timed repetitions per measurement, median kept (default 7)
   --workers LIST    worker counts, e.g. 1,2,3 (default 1..=cores+1)
   --jobs LIST       jobs to run, from sum,stats,histogram,heavy_map (default all)
   --out DIR         where to write results (default target/shmr-bench)
@@ -50,7 +50,7 @@ fn parse() -> Result<Options, String> {
     let mut o = Options {
         quick: false,
         max_len: 134_217_728,
-        reps: 5,
+        reps: 7,
         workers: (1..=cores + 1).collect(),
         out: PathBuf::from("target/shmr-bench"),
         python: true,
@@ -124,6 +124,29 @@ fn time_ms<T>(reps: usize, mut f: impl FnMut() -> T) -> (T, f64) {
     (out, overheads::median(&mut times).as_secs_f64() * 1e3)
 }
 
+/// Median milliseconds of `f` and of `g`, run alternately (f, g, f, g, ...)
+/// so that drift in the machine's speed falls on both alike; otherwise as
+/// `time_ms`.
+fn time_pair_ms<T, U>(
+    reps: usize,
+    mut f: impl FnMut() -> T,
+    mut g: impl FnMut() -> U,
+) -> ((T, f64), (U, f64)) {
+    let (mut tf, mut tg) = (Vec::new(), Vec::new());
+    let start = Instant::now();
+    let (mut a, mut b) = (f(), g());
+    while tf.len() < reps || (start.elapsed() < Duration::from_millis(400) && tf.len() < 2000) {
+        let t = Instant::now();
+        a = f();
+        tf.push(t.elapsed());
+        let t = Instant::now();
+        b = g();
+        tg.push(t.elapsed());
+    }
+    let ms = |v: &mut Vec<Duration>| overheads::median(v).as_secs_f64() * 1e3;
+    ((a, ms(&mut tf)), (b, ms(&mut tg)))
+}
+
 struct Bench {
     reps: usize,
     bandwidth: Vec<Bandwidth>,
@@ -176,12 +199,14 @@ impl Bench {
         let chunk = (shmr::DEFAULT_CHUNK_BYTES / size_of::<A>()).max(1);
         let mut rows = Vec::new();
         for &w in workers {
-            let (r, rayon_ms) = {
-                let pool = self.rayon(w)?;
-                time_ms(reps, || workloads::rayon(job, xs, chunk, pool))
-            };
-            let pool = self.pool(w)?;
-            let (s, shmr_ms) = time_ms(reps, || workloads::shmr(job, a, pool));
+            self.rayon(w)?;
+            self.pool(w)?;
+            let (threads, pool) = (&self.rayons[&w], &self.pools[&w]);
+            let ((r, rayon_ms), (s, shmr_ms)) = time_pair_ms(
+                reps,
+                || workloads::rayon(job, xs, chunk, threads),
+                || workloads::shmr(job, a, pool),
+            );
             let s = s.map_err(|e| e.to_string())?;
             let agree = workloads::agree(job, want, r) && workloads::agree(job, want, s);
             if !agree {
