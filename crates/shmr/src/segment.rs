@@ -268,16 +268,6 @@ impl Segment {
         Ok(Segment { id, file, map, len })
     }
 
-    /// Fills this process's page tables for the whole mapping now
-    /// (`MADV_POPULATE_READ`), instead of one fault per 64 KiB during the
-    /// jobs. Workers claim chunks dynamically, so without this each job
-    /// faults on chunks the worker has not touched before. Only for memory
-    /// segments: for a file mapping it would read the whole file. A kernel
-    /// older than 5.14 refuses, and the faults simply happen later.
-    pub(crate) fn populate(&self) {
-        let _ = self.map.advise(memmap2::Advice::PopulateRead);
-    }
-
     pub(crate) fn id(&self) -> u64 {
         self.id
     }

@@ -208,7 +208,6 @@ fn run_job(
     if let Some(fd) = fds.pop() {
         let segment = Segment::from_fd(job.segment, fd, false)?;
         let header = read_header(&segment)?;
-        segment.populate();
         arrays.insert(job.segment, (segment, header));
     }
     let (data, header) = arrays
