@@ -157,13 +157,19 @@ pub fn size(report: &Report, path: &Path) -> Res {
             .and_then(|c| c.len)
         {
             let n = n as f64;
+            // Dashed and orange, so it is not mistaken for a grid line.
+            let orange = RGBColor(255, 127, 14);
             chart
-                .draw_series(LineSeries::new(
+                .draw_series(DashedLineSeries::new(
                     vec![(n, lo_t * 0.5), (n, hi_t * 2.0)],
-                    BLACK.mix(0.6),
+                    6,
+                    4,
+                    orange.stroke_width(2),
                 ))?
                 .label(format!("crossover {n:.0e}"))
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.6)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()

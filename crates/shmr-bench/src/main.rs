@@ -29,6 +29,8 @@ Options:
   --out DIR         where to write results (default target/shmr-bench)
   --no-python       skip the numpy + multiprocessing peer
   --json            print the JSON report on stdout instead of Markdown
+  --plot FILE       redraw the charts (and results.md) from a results.json
+                    into --out, without measuring anything
   -h, --help        this text
 
 Exit status: 0 when every answer agreed, 1 when any did not, 2 on bad usage
@@ -43,6 +45,7 @@ struct Options {
     python: bool,
     json: bool,
     jobs: Vec<Workload>,
+    plot: Option<PathBuf>,
 }
 
 fn parse() -> Result<Options, String> {
@@ -56,6 +59,7 @@ fn parse() -> Result<Options, String> {
         python: true,
         json: false,
         jobs: Workload::ALL.to_vec(),
+        plot: None,
     };
     let mut args = std::env::args().skip(1);
     let num = |v: Option<String>, name: &str| -> Result<usize, String> {
@@ -98,6 +102,11 @@ fn parse() -> Result<Options, String> {
             }
             "--out" => o.out = PathBuf::from(args.next().ok_or("--out needs a directory")?),
             "--no-python" => o.python = false,
+            "--plot" => {
+                o.plot = Some(PathBuf::from(
+                    args.next().ok_or("--plot needs a results.json")?,
+                ))
+            }
             "--json" => o.json = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -220,7 +229,7 @@ impl Bench {
             let gbps = std::mem::size_of_val(xs) as f64 / (shmr_ms / 1e3) / 1e9;
             let row = Row {
                 job,
-                dtype: A::DTYPE.name(),
+                dtype: A::DTYPE.name().to_string(),
                 len: xs.len(),
                 workers: w,
                 baseline_ms,
@@ -416,7 +425,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (report, mismatches) = match run(&o) {
+    let replot = o.plot.as_ref().map(|path| -> Result<Report, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a shmr-bench results.json: {e}", path.display()))
+    });
+    let measured = match replot {
+        Some(r) => r.map(|r| (r, 0)),
+        None => run(&o),
+    };
+    let (report, mismatches) = match measured {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

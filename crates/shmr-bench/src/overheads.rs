@@ -2,12 +2,12 @@
 //! a worker's private memory while it processes a large array.
 
 use ndarray::Ix1;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shmr::{Pool, SharedArray};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Startup {
     pub workers: usize,
     /// Median time from `build()` to a ready pool.
@@ -36,7 +36,7 @@ pub fn startup(workers: &[usize], reps: usize) -> Result<Vec<Startup>, shmr::Err
     Ok(out)
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RoundTrip {
     pub workers: usize,
     pub jobs: usize,
@@ -64,7 +64,7 @@ pub fn round_trip(pool: &Pool, jobs: usize) -> Result<RoundTrip, shmr::Error> {
     })
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WorkerMemory {
     pub array_mib: f64,
     /// Largest private (clean + dirty) memory seen in any worker.

@@ -5,20 +5,20 @@ use crate::machine::Machine;
 use crate::overheads::{RoundTrip, Startup, WorkerMemory};
 use crate::python::PeerResult;
 use crate::workloads::Workload;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Bandwidth {
     pub threads: usize,
     pub gbps: f64,
 }
 
 /// One job, one array, one worker count: the three ways side by side.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Row {
     pub job: Workload,
-    pub dtype: &'static str,
+    pub dtype: String,
     pub len: usize,
     pub workers: usize,
     pub baseline_ms: f64,
@@ -36,14 +36,14 @@ pub struct Row {
     pub agree: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Crossover {
     pub job: Workload,
     /// Smallest size from which shmr beats the baseline at every larger size.
     pub len: Option<usize>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Target {
     pub name: String,
     pub goal: String,
@@ -51,7 +51,7 @@ pub struct Target {
     pub met: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     pub machine: Machine,
     pub command: String,

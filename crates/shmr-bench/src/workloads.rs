@@ -11,14 +11,14 @@
 
 use ndarray::Ix1;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shmr::jobs::{Histogram, Stats, Sum, Summary};
 use shmr::{Element, Pool, SharedArray};
 
 /// Bins of the histogram workload.
 pub const BINS: usize = 64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Workload {
     Sum,

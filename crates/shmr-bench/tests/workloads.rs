@@ -55,7 +55,7 @@ fn three_ways_agree_for_every_job_and_type() {
 fn row(job: Workload, len: usize, baseline_ms: f64, shmr_ms: f64) -> Row {
     Row {
         job,
-        dtype: "f64",
+        dtype: "f64".into(),
         len,
         workers: 2,
         baseline_ms,
@@ -85,4 +85,36 @@ fn crossover_is_where_shmr_stays_ahead() {
     assert_eq!(of(Workload::Sum), Some(1_000_000));
     assert_eq!(of(Workload::Stats), None);
     assert_eq!(of(Workload::HeavyMap), None);
+}
+
+#[test]
+fn a_report_survives_its_json_for_replotting() {
+    let mut report = Report {
+        machine: shmr_bench::machine::Machine::describe(),
+        command: "cargo run --release -p shmr-bench".into(),
+        bandwidth: vec![shmr_bench::report::Bandwidth {
+            threads: 2,
+            gbps: 30.0,
+        }],
+        rows: vec![row(Workload::Sum, 1_000_000, 1.0, 0.25)],
+        sweep: vec![
+            row(Workload::Sum, 1000, 0.001, 0.03),
+            row(Workload::Sum, 1_000_000, 1.0, 0.25),
+        ],
+        crossover: Vec::new(),
+        startup: Vec::new(),
+        round_trip: None,
+        worker_memory: None,
+        python: Vec::new(),
+        python_note: "Skipped.".into(),
+        targets: Vec::new(),
+    };
+    report.crossover = Report::crossovers(&report.sweep);
+    report.check_targets(2);
+    let back: Report = serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
+    assert_eq!(back.markdown(), report.markdown());
+    assert!(
+        report.markdown().contains("| sum vs rayon |"),
+        "targets were checked"
+    );
 }
