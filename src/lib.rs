@@ -1,12 +1,6 @@
-//! Helpers shared by the examples and benchmarks of the shmr suite:
-//! command-line options, data generation and timing.
+//! Helpers shared by the examples of the shmr suite: command-line options,
+//! data (the benchmark harness's generator) and timing.
 
-use ndarray::ArrayViewMut1;
-
-// The README's code is compiled and run as a doctest, so the tour stays true.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeDoctests;
 use std::time::{Duration, Instant};
 
 /// Options common to the examples.
@@ -57,19 +51,6 @@ pub fn parse_options(about: &str) -> Options {
         }
     }
     o
-}
-
-/// Fills `a` with uniform values in [0, 1) from SplitMix64, in place.
-pub fn fill_uniform(mut a: ArrayViewMut1<'_, f64>, seed: u64) {
-    let mut s = seed;
-    for x in a.iter_mut() {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        *x = (z >> 11) as f64 / (1u64 << 53) as f64;
-    }
 }
 
 /// Runs `f` `reps` times and returns the last result and the median time.
@@ -125,9 +106,7 @@ pub fn pool(o: &Options) -> Result<(shmr::Pool, Duration), shmr::Error> {
 /// Makes the examples' data: `len` uniform f64 written straight into
 /// shared memory.
 pub fn make_data(o: &Options) -> Result<shmr::SharedArray<f64, ndarray::Ix1>, shmr::Error> {
-    let mut a = shmr::SharedArray::<f64, _>::zeros(o.len)?;
-    fill_uniform(a.view_mut(), 42);
-    Ok(a)
+    shmr_bench::data::shared::<f64>(o.len, 42)
 }
 
 /// Times the first (cold) call and the median of `reps` warm calls.
@@ -138,3 +117,8 @@ pub fn cold_and_warm<T>(reps: usize, mut f: impl FnMut() -> T) -> (T, Duration, 
     let (out, warm) = median_time(reps, f);
     (out, cold, warm)
 }
+
+// The README's code is compiled and run as a doctest, so the tour stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

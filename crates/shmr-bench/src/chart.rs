@@ -15,19 +15,30 @@ const COLORS: [RGBColor; 4] = [
 
 type Res = Result<(), Box<dyn std::error::Error>>;
 
+/// The legend, the same on every chart: upper left, on a pale background.
+fn draw_legend<'a, DB, X, Y>(chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>) -> Res
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged,
+    Y: Ranged,
+{
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .draw()?;
+    Ok(())
+}
+
 /// A line of the size chart: its label, colour, and which time it plots.
 type Series = (&'static str, RGBColor, fn(&Row) -> f64);
 
 /// Speedup over the single-process loop against the number of workers, for
 /// each job: shmr (solid, dots) and rayon (thin), with the ideal line.
 pub fn speedup(report: &Report, path: &Path) -> Res {
-    let big = report
-        .rows
-        .iter()
-        .filter(|r| r.dtype == "f64")
-        .map(|r| r.len)
-        .max()
-        .unwrap_or(0);
+    let big = report.largest_f64();
     let rows: Vec<&Row> = report
         .rows
         .iter()
@@ -88,12 +99,7 @@ pub fn speedup(report: &Report, path: &Path) -> Res {
             .label(format!("{} (rayon)", job.name()))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.mix(0.5)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK.mix(0.3))
-        .draw()?;
+    draw_legend(&mut chart)?;
     root.present()?;
     Ok(())
 }
@@ -171,12 +177,7 @@ pub fn size(report: &Report, path: &Path) -> Res {
                     PathElement::new(vec![(x, y), (x + 20, y)], orange.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
+        draw_legend(&mut chart)?;
     }
     root.present()?;
     Ok(())

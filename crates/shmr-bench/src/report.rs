@@ -95,17 +95,21 @@ impl Report {
             .collect()
     }
 
-    /// Checks the targets of issue 3 for `workers` workers on the largest
-    /// f64 array.
-    pub fn check_targets(&mut self, workers: usize) {
-        let mut t = Vec::new();
-        let big = self
-            .rows
+    /// Length of the largest f64 array measured (0 if none).
+    pub fn largest_f64(&self) -> usize {
+        self.rows
             .iter()
             .filter(|r| r.dtype == "f64")
             .map(|r| r.len)
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+    }
+
+    /// Checks the targets of issue 3 for `workers` workers on the largest
+    /// f64 array.
+    pub fn check_targets(&mut self, workers: usize) {
+        let mut t = Vec::new();
+        let big = self.largest_f64();
         let row = |job| {
             self.rows
                 .iter()
