@@ -380,7 +380,18 @@ impl State {
         // Spawn them all first, then wait for all: start-up runs in parallel.
         let mut started = Vec::new();
         for &i in &missing {
-            started.push((i, spawn()?));
+            match spawn() {
+                Ok(w) => started.push((i, w)),
+                Err(e) => {
+                    // Reap the ones already started: no child is left behind.
+                    for (_, (mut child, chan)) in started {
+                        drop(chan);
+                        let _ = child.kill();
+                        let _ = child.wait();
+                    }
+                    return Err(e);
+                }
+            }
         }
         let deadline = Instant::now() + timeout;
         let mut first_err = None;
@@ -442,14 +453,17 @@ impl State {
             }
             Err(e) => return Err(fail(&mut child, e.to_string())),
         };
-        chan.send(
-            &ToWorker::Setup {
-                index: index as u32,
-                workers: self.slots.workers() as u32,
-                slot_bytes: self.slots.slot_bytes() as u64,
-            },
-            &[self.slots.segment().fd()],
-        )?;
+        let setup = ToWorker::Setup {
+            index: index as u32,
+            workers: self.slots.workers() as u32,
+            slot_bytes: self.slots.slot_bytes() as u64,
+        };
+        if let Err(e) = chan.send(&setup, &[self.slots.segment().fd()]) {
+            return Err(fail(
+                &mut child,
+                format!("could not send the worker its setup: {e}"),
+            ));
+        }
         Ok(Worker {
             child,
             chan,
@@ -661,14 +675,15 @@ impl Inner {
     }
 }
 
-impl Drop for Inner {
+/// Stops and reaps every worker: when the pool is dropped, and also when
+/// `build` fails after some workers had started.
+impl Drop for State {
     fn drop(&mut self) {
-        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        for w in state.workers.iter().flatten() {
+        for w in self.workers.iter().flatten() {
             let _ = w.chan.send(&ToWorker::Shutdown, &[]);
         }
         let deadline = Instant::now() + Duration::from_secs(2);
-        for w in state.workers.iter_mut().flatten() {
+        for w in self.workers.iter_mut().flatten() {
             loop {
                 match w.child.try_wait() {
                     Ok(Some(_)) => break,
