@@ -53,8 +53,8 @@ impl Channel {
         }
     }
 
-    /// Sends one message with `fds` attached.
-    pub(crate) fn send<M: Serialize>(&self, msg: &M, fds: &[BorrowedFd<'_>]) -> Result<()> {
+    /// Encodes a message, refusing one larger than a packet may be.
+    pub(crate) fn encode<M: Serialize>(msg: &M) -> Result<Vec<u8>> {
         let bytes = postcard::to_allocvec(msg)?;
         if bytes.len() > MAX_MESSAGE {
             return Err(Error::ParamsTooLarge {
@@ -62,6 +62,17 @@ impl Channel {
                 limit: MAX_MESSAGE,
             });
         }
+        Ok(bytes)
+    }
+
+    /// Sends one message with `fds` attached.
+    pub(crate) fn send<M: Serialize>(&self, msg: &M, fds: &[BorrowedFd<'_>]) -> Result<()> {
+        self.send_encoded(&Self::encode(msg)?, fds)
+    }
+
+    /// Sends a message made by [`Channel::encode`], so that one message for
+    /// every worker is encoded once.
+    pub(crate) fn send_encoded(&self, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
         assert!(
             fds.len() <= MAX_FDS,
             "internal: too many descriptors in one message"
@@ -76,7 +87,7 @@ impl Channel {
             // kills the coordinator.
             match rustix::net::sendmsg(
                 &self.fd,
-                &[IoSlice::new(&bytes)],
+                &[IoSlice::new(bytes)],
                 &mut control,
                 SendFlags::NOSIGNAL,
             ) {
@@ -192,7 +203,7 @@ pub(crate) enum FromWorker {
     },
     /// This worker's part of the job is finished; its records take `used`
     /// bytes of its slot.
-    Done { job: u64, used: u64, chunks: u64 },
+    Done { job: u64, used: u64 },
     /// This worker's part failed; it is still alive and ready for more.
     Failed {
         job: u64,

@@ -199,7 +199,6 @@ pub(crate) struct Task<'a> {
     pub(crate) claims: &'a AtomicU64,
     pub(crate) partition: Partition,
     pub(crate) slot: SlotWriter<'a>,
-    pub(crate) chunks_done: u64,
 }
 
 impl Task<'_> {
@@ -317,7 +316,6 @@ fn run_chunks<M: Mapper<A, D>, A: Element, D: Dimension>(
             message: crate::worker::panic_message(&*payload),
         })?;
         task.slot.push(i, &out)?;
-        task.chunks_done += 1;
     }
     Ok(())
 }

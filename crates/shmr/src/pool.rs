@@ -295,24 +295,21 @@ impl Pool {
         M: Mapper<A, D>,
     {
         let partition = self.partition(array);
-        if payload.len() > channel::MAX_MESSAGE - 1024 {
-            return Err(Error::ParamsTooLarge {
-                bytes: payload.len(),
-                limit: channel::MAX_MESSAGE - 1024,
-            });
-        }
         let mut state = lock(&self.inner.state);
         self.inner.flush_released(&mut state);
         state.start_missing(self.inner.config.start_timeout)?;
         state.next_job += 1;
-        let job = MapJob {
-            job: state.next_job,
+        let job = state.next_job;
+        // One encoding for every worker; too large is refused before any
+        // worker is told anything.
+        let message = Channel::encode(&ToWorker::Map(MapJob {
+            job,
             entry: entry_for::<M, A, D>(),
             segment: array.segment().id(),
             partition,
             payload,
-        };
-        let outcome = state.run(&job, array);
+        }))?;
+        let outcome = state.run(job, &message, array);
         // Replace any worker that died, now, so the pool is whole for the
         // next job even if this one failed.
         let restarted = state.start_missing(self.inner.config.start_timeout);
@@ -472,12 +469,15 @@ impl State {
         })
     }
 
-    /// Sends `job` to every worker and waits for all replies.
+    /// Sends the encoded `Map` message of job `job` over `array` to every
+    /// worker and waits for all replies.
     fn run<A: Element, D: Dimension>(
         &mut self,
-        job: &MapJob,
+        job: u64,
+        message: &[u8],
         array: &SharedArray<A, D>,
     ) -> Result<Records> {
+        let segment = array.segment().id();
         self.slots.claims().store(0, Ordering::Relaxed);
         self.slots.finished().store(0, Ordering::Relaxed);
         // The resets must be visible to workers woken by the message below.
@@ -488,15 +488,15 @@ impl State {
             let Some(w) = self.workers[i].as_mut() else {
                 continue;
             };
-            let first_time = !w.mapped.contains(&job.segment);
+            let first_time = !w.mapped.contains(&segment);
             let fds: Vec<BorrowedFd<'_>> = if first_time {
                 vec![array.segment().fd()]
             } else {
                 vec![]
             };
-            match w.chan.send(&ToWorker::Map(clone_job(job)), &fds) {
+            match w.chan.send_encoded(message, &fds) {
                 Ok(()) => {
-                    w.mapped.insert(job.segment);
+                    w.mapped.insert(segment);
                     pending.push(i);
                 }
                 Err(_) => {
@@ -541,11 +541,11 @@ impl State {
                 }
                 let w = self.workers[i].as_ref().expect("pending worker exists");
                 match w.chan.recv::<FromWorker>() {
-                    Ok(Some((FromWorker::Done { job: j, used, .. }, _))) if j == job.job => {
+                    Ok(Some((FromWorker::Done { job: j, used }, _))) if j == job => {
                         fence(Ordering::Acquire);
                         records.push((i, used));
                     }
-                    Ok(Some((FromWorker::Failed { job: j, failure }, _))) if j == job.job => {
+                    Ok(Some((FromWorker::Failed { job: j, failure }, _))) if j == job => {
                         error.get_or_insert(failure.into());
                     }
                     Ok(Some((other, _))) => {
@@ -609,16 +609,6 @@ impl State {
             .map(|s| s.to_string())
             .unwrap_or_else(|e| e.to_string());
         Error::WorkerDied { pid: w.pid, status }
-    }
-}
-
-fn clone_job(job: &MapJob) -> MapJob {
-    MapJob {
-        job: job.job,
-        entry: job.entry,
-        segment: job.segment,
-        partition: job.partition,
-        payload: job.payload.clone(),
     }
 }
 

@@ -165,11 +165,7 @@ fn serve() -> Result<()> {
         match msg {
             ToWorker::Map(job) => {
                 let reply = match run_job(&slots, index as usize, &mut arrays, &job, fds) {
-                    Ok((used, chunks)) => FromWorker::Done {
-                        job: job.job,
-                        used,
-                        chunks,
-                    },
+                    Ok(used) => FromWorker::Done { job: job.job, used },
                     Err(failure) => {
                         // Stop the other workers from claiming more chunks
                         // of a job that has failed.
@@ -204,7 +200,7 @@ fn run_job(
     arrays: &mut HashMap<u64, (Segment, Header)>,
     job: &MapJob,
     mut fds: Vec<OwnedFd>,
-) -> Result<(u64, u64), Failure> {
+) -> Result<u64, Failure> {
     if let Some(fd) = fds.pop() {
         let segment = Segment::from_fd(job.segment, fd, false)?;
         let header = read_header(&segment)?;
@@ -221,13 +217,12 @@ fn run_job(
         // SAFETY: `index` is this worker's own slot (from Setup), and the
         // coordinator reads it only after our Done/Failed reply.
         slot: unsafe { slots.writer(index) },
-        chunks_done: 0,
     };
     // SAFETY: the coordinator made `entry` with `job::entry_for`, from an
     // `Entry` in the same executable (checked at start-up by `probe`).
     let entry: Entry = unsafe { job.entry.resolve() };
     entry(&mut task, &job.payload)?;
-    Ok((task.slot.used(), task.chunks_done))
+    Ok(task.slot.used())
 }
 
 fn read_header(segment: &Segment) -> Result<Header> {
