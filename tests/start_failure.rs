@@ -24,9 +24,10 @@ fn children() -> Vec<String> {
 #[test]
 fn a_failed_start_leaves_no_children() {
     assert!(children().is_empty());
-    // No worker can exec and report within zero time.
+    // Not every worker can exec and report within zero time (the first
+    // ones may, which exercises the clean-up of a partly started pool).
     let err = shmr::Pool::builder()
-        .workers(3)
+        .workers(8)
         .start_timeout(Duration::ZERO)
         .build()
         .unwrap_err();

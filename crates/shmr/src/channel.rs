@@ -162,7 +162,7 @@ pub(crate) fn wait_any(fds: &[BorrowedFd<'_>], timeout: Duration) -> Result<Vec<
 }
 
 /// Version of the messages below; a worker of another version is refused.
-pub(crate) const PROTOCOL: u32 = 1;
+pub(crate) const PROTOCOL: u32 = 2;
 
 /// Coordinator to worker.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -188,6 +188,8 @@ pub(crate) struct MapJob {
     pub(crate) entry: crate::job::FnAddr,
     pub(crate) segment: u64,
     pub(crate) partition: crate::partition::Partition,
+    /// The chunks of this round: all, or those lost with a dead worker.
+    pub(crate) selection: crate::partition::Selection,
     pub(crate) payload: Vec<u8>,
 }
 
@@ -201,9 +203,9 @@ pub(crate) enum FromWorker {
         protocol: u32,
         probe: crate::job::FnAddr,
     },
-    /// This worker's part of the job is finished; its records take `used`
-    /// bytes of its slot.
-    Done { job: u64, used: u64 },
+    /// This worker's part of the job is finished; its records are
+    /// committed in its slot.
+    Done { job: u64 },
     /// This worker's part failed; it is still alive and ready for more.
     Failed {
         job: u64,

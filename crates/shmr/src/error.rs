@@ -31,15 +31,20 @@ pub enum Error {
         elem_bytes: usize,
     },
 
-    /// Shared memory could not be reserved (the system is out of memory or
-    /// the shared-memory filesystem is full).
+    /// Shared memory could not be reserved: the system is out of memory, or
+    /// the shared-memory filesystem is full. Reported when the segment is
+    /// created (its pages are reserved up front), never later as a `SIGBUS`.
     #[error(
-        "could not reserve {bytes} bytes of shared memory ({source}); free memory or shared-memory space, or use a smaller array"
+        "could not reserve {} of shared memory: {} is free ({source}); free memory or shared-memory space, or use a smaller array",
+        human_bytes(*requested),
+        human_bytes(*available)
     )]
     OutOfSharedMemory {
         /// Bytes that were asked for.
-        bytes: u64,
-        /// What the operating system said.
+        requested: u64,
+        /// Bytes that were free when they were asked for.
+        available: u64,
+        /// What the operating system said (or why shmr did not ask it).
         #[source]
         source: io::Error,
     },
@@ -72,15 +77,52 @@ pub enum Error {
         message: String,
     },
 
-    /// A worker process died while a job was running.
+    /// A worker process died during a job (it aborted, crashed, ran out of
+    /// memory or was killed) and the job could not be completed: the chunk
+    /// it was mapping failed on every attempt allowed by
+    /// [`PoolBuilder::retries`](crate::PoolBuilder::retries). The worker has
+    /// been replaced.
     #[error(
-        "worker process {pid} died during a job ({status}); it has been replaced, run the job again or check the mapper for crashes"
+        "worker process {pid} died ({status}){}, on attempt {attempts}; it has been replaced. \
+         A mapper that crashes on the same chunk every time has a bug or meets bad data there; \
+         one killed from outside (out of memory, say) may succeed if the job is run again",
+        match (chunk, rows) {
+            (Some(c), Some(r)) => format!(" while mapping chunk {c} (rows {r:?})"),
+            _ => " between chunks".to_string(),
+        }
     )]
     WorkerDied {
         /// The dead worker's process id.
         pid: u32,
         /// How it ended (exit code or signal).
         status: String,
+        /// The chunk it was mapping, if any.
+        chunk: Option<u64>,
+        /// That chunk's rows along axis 0.
+        rows: Option<Range<u64>>,
+        /// Attempts made at the job's lost chunks, this one included.
+        attempts: u32,
+    },
+
+    /// A job ran past its timeout. The workers still mapping were killed
+    /// and replaced.
+    #[error(
+        "the job did not finish within {timeout:?}{}; {killed} worker(s) still mapping were killed and replaced. \
+         Raise the timeout (PoolBuilder::timeout or Pool::job().timeout) or look for a mapper that never returns",
+        match (chunk, rows) {
+            (Some(c), Some(r)) => format!(": chunk {c} (rows {r:?}) was still being mapped"),
+            _ => String::new(),
+        }
+    )]
+    Timeout {
+        /// The timeout that passed.
+        timeout: std::time::Duration,
+        /// The lowest chunk still being mapped.
+        chunk: Option<u64>,
+        /// That chunk's rows along axis 0.
+        rows: Option<Range<u64>>,
+        /// How many workers were killed.
+        killed: usize,
     },
 
     /// A partial result did not fit in the worker's result slot.
@@ -141,5 +183,30 @@ impl Error {
             context,
             source: e.into(),
         }
+    }
+}
+
+/// `1.50 GiB (1610612736 bytes)`: readable, and exact for whoever needs it.
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.2} {} ({n} bytes)", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn byte_counts_read_well() {
+        assert_eq!(super::human_bytes(100), "100 bytes");
+        assert_eq!(super::human_bytes(1536), "1.50 KiB (1536 bytes)");
+        assert_eq!(super::human_bytes(3 << 30), "3.00 GiB (3221225472 bytes)");
     }
 }

@@ -37,7 +37,7 @@
 use crate::array::dim_for;
 use crate::element::Element;
 use crate::error::Error;
-use crate::partition::Partition;
+use crate::partition::{Partition, Selection};
 use crate::segment::{HEADER_BYTES, Header, Segment};
 use crate::slots::SlotWriter;
 use ndarray::{ArrayView, Axis, Dimension, Slice};
@@ -198,13 +198,17 @@ pub(crate) struct Task<'a> {
     pub(crate) header: &'a Header,
     pub(crate) claims: &'a AtomicU64,
     pub(crate) partition: Partition,
+    pub(crate) selection: &'a Selection,
+    /// Where this worker says which chunk it is mapping, so that the
+    /// coordinator can name it if the worker dies or hangs there.
+    pub(crate) in_progress: &'a AtomicU64,
     pub(crate) slot: SlotWriter<'a>,
 }
 
 impl Task<'_> {
     fn claim(&self) -> Option<u64> {
-        let i = self.claims.fetch_add(1, Ordering::Relaxed);
-        (i < self.partition.len()).then_some(i)
+        let k = self.claims.fetch_add(1, Ordering::Relaxed);
+        self.selection.nth(&self.partition, k)
     }
 }
 
@@ -307,6 +311,7 @@ fn run_chunks<M: Mapper<A, D>, A: Element, D: Dimension>(
         } else {
             all.slice_axis(Axis(0), Slice::from(rows.start as usize..rows.end as usize))
         };
+        task.in_progress.store(i + 1, Ordering::Relaxed);
         let out = catch_unwind(AssertUnwindSafe(|| {
             crate::worker::in_mapper(|| mapper.map(chunk))
         }))
@@ -316,6 +321,7 @@ fn run_chunks<M: Mapper<A, D>, A: Element, D: Dimension>(
             message: crate::worker::panic_message(&*payload),
         })?;
         task.slot.push(i, &out)?;
+        task.in_progress.store(0, Ordering::Relaxed);
     }
     Ok(())
 }

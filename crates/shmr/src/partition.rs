@@ -103,3 +103,64 @@ impl Partition {
         start..start.saturating_add(self.chunk_rows).min(self.rows)
     }
 }
+
+/// Which chunks of a partition one round of a job maps: all of them, or,
+/// when chunks lost with a dead worker are run again, a few runs of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Selection {
+    All,
+    /// Half-open runs `[start, end)` of chunk indices, in order.
+    Runs(Vec<(u64, u64)>),
+}
+
+impl Selection {
+    /// The selection of exactly `chunks` (ascending), as runs.
+    pub(crate) fn of(chunks: impl IntoIterator<Item = u64>) -> Selection {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for c in chunks {
+            match runs.last_mut() {
+                Some((_, end)) if *end == c => *end += 1,
+                _ => runs.push((c, c + 1)),
+            }
+        }
+        Selection::Runs(runs)
+    }
+
+    /// The `k`-th selected chunk of `p`, if there are more than `k`.
+    pub(crate) fn nth(&self, p: &Partition, k: u64) -> Option<u64> {
+        match self {
+            Selection::All => (k < p.len()).then_some(k),
+            Selection::Runs(runs) => {
+                let mut k = k;
+                for &(start, end) in runs {
+                    let n = end.saturating_sub(start);
+                    if k < n {
+                        // A run past the partition (which a coordinator never
+                        // sends) selects nothing rather than rows that do not exist.
+                        return (start + k < p.len()).then_some(start + k);
+                    }
+                    k -= n;
+                }
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selections_enumerate_their_chunks_in_order() {
+        let p = Partition::new(100, 10);
+        let all: Vec<u64> = (0..).map_while(|k| Selection::All.nth(&p, k)).collect();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        let wanted = [1, 2, 3, 7, 9];
+        let s = Selection::of(wanted);
+        assert_eq!(s, Selection::Runs(vec![(1, 4), (7, 8), (9, 10)]));
+        let got: Vec<u64> = (0..).map_while(|k| s.nth(&p, k)).collect();
+        assert_eq!(got, wanted);
+        assert_eq!(Selection::Runs(vec![(8, 12)]).nth(&p, 2), None);
+    }
+}

@@ -5,8 +5,8 @@ use crate::channel::{self, Channel, FromWorker, MapJob, PROTOCOL, ToWorker};
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::job::{FnMapper, Job, JobMapper, MapFn, Mapper, entry_for};
-use crate::partition::{ChunkSize, Partition};
-use crate::slots::Slots;
+use crate::partition::{ChunkSize, Partition, Selection};
+use crate::slots::{MIN_SLOT_BYTES, STOP_CLAIMS, Slots};
 use crate::worker::{OUTPUT_FD, TEST_ENTRY, WORKER_ENV, WORKER_FD};
 use command_fds::{CommandFdExt, FdMapping};
 use ndarray::{ArrayView, Dimension};
@@ -40,6 +40,17 @@ pub struct PoolBuilder {
     chunk: ChunkSize,
     slot_bytes: usize,
     start_timeout: Duration,
+    settings: Settings,
+}
+
+/// Default number of times the chunks lost with a dead worker are run again.
+pub const DEFAULT_RETRIES: u32 = 2;
+
+/// What a job may cost before it fails: set on the pool, changed per job.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    timeout: Option<Duration>,
+    retries: u32,
 }
 
 impl Default for PoolBuilder {
@@ -49,6 +60,10 @@ impl Default for PoolBuilder {
             chunk: ChunkSize::default(),
             slot_bytes: DEFAULT_SLOT_BYTES,
             start_timeout: Duration::from_secs(30),
+            settings: Settings {
+                timeout: None,
+                retries: DEFAULT_RETRIES,
+            },
         }
     }
 }
@@ -77,6 +92,22 @@ impl PoolBuilder {
         self
     }
 
+    /// Ends any job that runs longer than `timeout` with
+    /// [`Error::Timeout`], killing and replacing the workers still mapping
+    /// (default: no timeout). [`Pool::job`] overrides it for one job.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = Some(timeout);
+        self
+    }
+    /// How many more times the chunks lost with a worker that died are run,
+    /// on a fresh worker, before the job fails with [`Error::WorkerDied`]
+    /// (default [`DEFAULT_RETRIES`]). A panicking mapper is never retried:
+    /// it would panic again. [`Pool::job`] overrides it for one job.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.settings.retries = retries;
+        self
+    }
+
     /// Starts the workers.
     pub fn build(self) -> Result<Pool> {
         let workers = match self.workers {
@@ -96,11 +127,13 @@ impl PoolBuilder {
         if matches!(self.chunk, ChunkSize::Bytes(0) | ChunkSize::Rows(0)) {
             return Err(Error::InvalidConfig("chunk size must be at least 1".into()));
         }
-        if self.slot_bytes < 64 {
-            return Err(Error::InvalidConfig(
-                "slot_bytes must be at least 64".into(),
-            ));
+        if self.slot_bytes < MIN_SLOT_BYTES {
+            return Err(Error::InvalidConfig(format!(
+                "slot_bytes must be at least {MIN_SLOT_BYTES}, got {}",
+                self.slot_bytes
+            )));
         }
+        self.settings.check()?;
         if crate::worker::started_as_worker() {
             return Err(Error::WorkerStart(
                 "this process is a shmr worker but is trying to start a pool: \
@@ -224,6 +257,30 @@ impl Pool {
         Partition::new(rows, chunk_rows)
     }
 
+    /// Settings for one job, overriding the pool's timeout or retries.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// use std::time::Duration;
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// let data = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1000, 1.0_f64))?;
+    /// let total = pool
+    ///     .job()
+    ///     .timeout(Duration::from_secs(10))
+    ///     .retries(0)
+    ///     .map_reduce(&data, |c| c.sum(), |a, b| a + b)?;
+    /// assert_eq!(total, 1000.0);
+    /// # Ok(()) }
+    /// ```
+    pub fn job(&self) -> JobOptions<'_> {
+        JobOptions {
+            pool: self,
+            settings: self.inner.config.settings,
+        }
+    }
+
     /// Maps every chunk of `array` with `mapper` in the workers and folds
     /// the partials with `reducer`, in chunk order.
     ///
@@ -241,12 +298,7 @@ impl Pool {
         D: Dimension + 'static,
         T: Serialize + DeserializeOwned + 'static,
     {
-        self.map_reduce_with(
-            array,
-            FnAddrOf::from(mapper),
-            call_plain::<A, D, T>,
-            reducer,
-        )
+        self.job().map_reduce(array, mapper, reducer)
     }
 
     /// Like [`map_reduce`](Pool::map_reduce), with parameters sent to the
@@ -264,9 +316,7 @@ impl Pool {
         P: Serialize + DeserializeOwned + 'static,
         T: Serialize + DeserializeOwned + 'static,
     {
-        let payload = postcard::to_allocvec(&FnMapper::new(params, mapper))?;
-        let partials = self.map_chunks::<A, D, FnMapper<P, A, D, T>>(array, payload)?;
-        Ok(fold(partials, reducer))
+        self.job().map_reduce_with(array, params, mapper, reducer)
     }
 
     /// Runs a [`Job`].
@@ -276,51 +326,183 @@ impl Pool {
         D: Dimension + 'static,
         J: Job<A, D>,
     {
-        job.validate()?;
-        // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
-        let partials = self.map_chunks::<A, D, JobMapper<J>>(array, postcard::to_allocvec(job)?)?;
-        Ok(fold(partials, |a, b| job.reduce(a, b)))
+        self.job().run(array, job)
     }
 
     /// Maps every chunk and returns the partials in chunk order.
     /// `payload` is the serialized `M`.
+    ///
+    /// A job runs in rounds: the first maps every chunk; if workers die,
+    /// their committed partials are kept and the chunks they were mapping
+    /// are mapped again, on replacement workers, in a further round, up to
+    /// `settings.retries` times.
     fn map_chunks<A, D, M>(
         &self,
         array: &SharedArray<A, D>,
         payload: Vec<u8>,
+        settings: Settings,
     ) -> Result<Vec<M::Out>>
     where
         A: Element,
         D: Dimension + 'static,
         M: Mapper<A, D>,
     {
+        settings.check()?;
         let partition = self.partition(array);
         let mut state = lock(&self.inner.state);
+        // The timeout covers the job's run, not its wait for the pool.
+        let deadline = settings.timeout.map(|t| (t, Instant::now() + t));
         self.inner.flush_released(&mut state);
-        state.start_missing(self.inner.config.start_timeout)?;
-        state.next_job += 1;
-        let job = state.next_job;
-        // One encoding for every worker; too large is refused before any
-        // worker is told anything.
-        let message = Channel::encode(&ToWorker::Map(MapJob {
-            job,
+        let mut out: Vec<Option<M::Out>> = (0..partition.len()).map(|_| None).collect();
+        let mut job = MapJob {
+            job: 0,
             entry: entry_for::<M, A, D>(),
             segment: array.segment().id(),
             partition,
+            selection: Selection::All,
             payload,
-        }))?;
-        let outcome = state.run(job, &message, array);
-        // Replace any worker that died, now, so the pool is whole for the
-        // next job even if this one failed.
-        let restarted = state.start_missing(self.inner.config.start_timeout);
-        let records = outcome?;
-        restarted?;
-        // SAFETY: every worker has replied to this job and none is given
-        // another while `state` (the lock) is held, which it is until the
-        // partials are decoded below.
-        let partials = unsafe { state.collect::<M::Out>(&records, partition.len()) };
+        };
+        let start_timeout = self.inner.config.start_timeout;
+        for attempt in 1.. {
+            state.start_missing(start_timeout)?;
+            state.next_job += 1;
+            job.job = state.next_job;
+            // One encoding for every worker; too large is refused before any
+            // worker is told anything.
+            let msg = ToWorker::Map(job);
+            let message = Channel::encode(&msg)?;
+            let ToWorker::Map(this_round) = msg else {
+                unreachable!("built as a Map message just above")
+            };
+            job = this_round;
+            let round = state.run(job.job, &message, array, &partition, deadline);
+            // SAFETY: `run` returns only once every worker it gave the job
+            // has replied or is dead and reaped, and no worker is given
+            // another job, nor replaced, until the next round, after this.
+            let decoded = unsafe { state.collect(&mut out) };
+            // Replace the dead now, so the pool is whole for the next job
+            // even if this one failed.
+            let restarted = state.start_missing(start_timeout);
+            let deaths = round?;
+            decoded?;
+            restarted?;
+            let missing: Vec<u64> = (0..partition.len())
+                .filter(|&i| out[i as usize].is_none())
+                .collect();
+            let Some(death) = deaths.last() else {
+                if let Some(&i) = missing.first() {
+                    return Err(Error::Protocol(format!("no result for chunk {i}")));
+                }
+                break;
+            };
+            if missing.is_empty() {
+                break; // the worker died after its last chunk
+            }
+            if attempt > settings.retries {
+                return Err(death.error(&partition, attempt));
+            }
+            job.selection = Selection::of(missing);
+        }
         drop(state);
-        partials
+        Ok(out.into_iter().flatten().collect())
+    }
+}
+
+/// Settings for one job on a [`Pool`], made by [`Pool::job`]: start from the
+/// pool's, change what this job needs, then run it.
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a JobOptions does nothing until one of its run methods is called"]
+pub struct JobOptions<'p> {
+    pool: &'p Pool,
+    settings: Settings,
+}
+
+impl JobOptions<'_> {
+    /// Ends the job with [`Error::Timeout`] if it runs longer than
+    /// `timeout`; the workers still mapping are killed and replaced.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = Some(timeout);
+        self
+    }
+    /// No timeout for this job, whatever the pool's.
+    pub fn no_timeout(mut self) -> Self {
+        self.settings.timeout = None;
+        self
+    }
+    /// How many more times chunks lost with a dead worker are run (see
+    /// [`PoolBuilder::retries`]).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.settings.retries = retries;
+        self
+    }
+
+    /// [`Pool::map_reduce`] with these settings.
+    pub fn map_reduce<A, D, T>(
+        self,
+        array: &SharedArray<A, D>,
+        mapper: fn(ArrayView<'_, A, D>) -> T,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<T>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        self.map_reduce_with(
+            array,
+            FnAddrOf::from(mapper),
+            call_plain::<A, D, T>,
+            reducer,
+        )
+    }
+
+    /// [`Pool::map_reduce_with`] with these settings.
+    pub fn map_reduce_with<A, D, P, T>(
+        self,
+        array: &SharedArray<A, D>,
+        params: P,
+        mapper: MapFn<P, A, D, T>,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<T>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        P: Serialize + DeserializeOwned + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let payload = postcard::to_allocvec(&FnMapper::new(params, mapper))?;
+        let partials =
+            self.pool
+                .map_chunks::<A, D, FnMapper<P, A, D, T>>(array, payload, self.settings)?;
+        Ok(fold(partials, reducer))
+    }
+
+    /// [`Pool::run`] with these settings.
+    pub fn run<A, D, J>(self, array: &SharedArray<A, D>, job: &J) -> Result<J::Partial>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        J: Job<A, D>,
+    {
+        job.validate()?;
+        // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
+        let partials = self.pool.map_chunks::<A, D, JobMapper<J>>(
+            array,
+            postcard::to_allocvec(job)?,
+            self.settings,
+        )?;
+        Ok(fold(partials, |a, b| job.reduce(a, b)))
+    }
+}
+
+impl Settings {
+    fn check(&self) -> Result<()> {
+        if self.timeout == Some(Duration::ZERO) {
+            return Err(Error::InvalidConfig(
+                "a timeout of zero would fail every job; give a positive duration, or none".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -361,9 +543,6 @@ fn fold<T>(partials: Vec<T>, mut reducer: impl FnMut(T, T) -> T) -> T {
         .expect("internal: a partition has at least one chunk");
     it.fold(first, &mut reducer)
 }
-
-/// What each worker reported for one job: `(slot index, bytes used)`.
-type Records = Vec<(usize, u64)>;
 
 impl State {
     /// Starts workers for every empty place.
@@ -470,19 +649,22 @@ impl State {
     }
 
     /// Sends the encoded `Map` message of job `job` over `array` to every
-    /// worker and waits for all replies.
+    /// worker and waits until each has replied or died. Returns the deaths;
+    /// a failure reported by a worker, or the deadline passing, is the error.
     fn run<A: Element, D: Dimension>(
         &mut self,
         job: u64,
         message: &[u8],
         array: &SharedArray<A, D>,
-    ) -> Result<Records> {
+        partition: &Partition,
+        deadline: Option<(Duration, Instant)>,
+    ) -> Result<Vec<Death>> {
         let segment = array.segment().id();
-        self.slots.claims().store(0, Ordering::Relaxed);
-        self.slots.finished().store(0, Ordering::Relaxed);
+        self.slots.reset();
         // The resets must be visible to workers woken by the message below.
         fence(Ordering::Release);
         let mut pending = Vec::new();
+        let mut deaths = Vec::new();
         let mut error: Option<Error> = None;
         for i in 0..self.workers.len() {
             let Some(w) = self.workers[i].as_mut() else {
@@ -499,14 +681,9 @@ impl State {
                     w.mapped.insert(segment);
                     pending.push(i);
                 }
-                Err(_) => {
-                    let e = self.bury(i);
-                    error.get_or_insert(e);
-                }
+                // Dead before the job reached it: it mapped nothing.
+                Err(_) => deaths.push(self.bury(i)),
             }
-        }
-        if pending.is_empty() && error.is_none() {
-            return Err(Error::Protocol("no live workers".into()));
         }
         // A short job is over in microseconds: watch the finished count for
         // a moment rather than sleep in poll and pay a wake-up on the
@@ -518,32 +695,36 @@ impl State {
         {
             std::hint::spin_loop();
         }
-        let mut records = Vec::new();
         while !pending.is_empty() {
+            let mut wait = POLL_PERIOD;
+            if let Some((timeout, at)) = deadline {
+                let left = at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(self.time_out(&pending, timeout, partition));
+                }
+                wait = wait.min(left);
+            }
             let ready = {
-                let fds: Vec<BorrowedFd<'_>> = pending
-                    .iter()
-                    .map(|&i| {
-                        self.workers[i]
-                            .as_ref()
-                            .expect("pending worker exists")
-                            .chan
-                            .as_fd()
-                    })
-                    .collect();
-                channel::wait_any(&fds, Duration::from_millis(200))?
+                let fds: Vec<BorrowedFd<'_>> =
+                    pending.iter().map(|&i| self.live(i).chan.as_fd()).collect();
+                channel::wait_any(&fds, wait)?
             };
             let mut still = Vec::new();
             for (&i, r) in pending.iter().zip(ready) {
                 if !r {
-                    still.push(i);
+                    // A worker whose socket stays open may still be dead: a
+                    // process it forked can hold the socket.
+                    let w = self.workers[i].as_mut().expect("pending worker exists");
+                    if matches!(w.child.try_wait(), Ok(Some(_))) {
+                        deaths.push(self.bury(i));
+                    } else {
+                        still.push(i);
+                    }
                     continue;
                 }
-                let w = self.workers[i].as_ref().expect("pending worker exists");
-                match w.chan.recv::<FromWorker>() {
-                    Ok(Some((FromWorker::Done { job: j, used }, _))) if j == job => {
+                match self.live(i).chan.recv::<FromWorker>() {
+                    Ok(Some((FromWorker::Done { job: j }, _))) if j == job => {
                         fence(Ordering::Acquire);
-                        records.push((i, used));
                     }
                     Ok(Some((FromWorker::Failed { job: j, failure }, _))) if j == job => {
                         error.get_or_insert(failure.into());
@@ -553,54 +734,74 @@ impl State {
                         self.bury(i);
                         error.get_or_insert(e);
                     }
-                    Ok(None) | Err(_) => {
-                        let e = self.bury(i);
-                        error.get_or_insert(e);
-                    }
+                    Ok(None) | Err(_) => deaths.push(self.bury(i)),
                 }
             }
             pending = still;
         }
         match error {
             Some(e) => Err(e),
-            None => Ok(records),
+            None => Ok(deaths),
         }
     }
 
-    /// Decodes the partials in chunk order, checking that every chunk was
-    /// mapped exactly once.
+    fn live(&self, i: usize) -> &Worker {
+        self.workers[i]
+            .as_ref()
+            .expect("internal: a pending worker is alive")
+    }
+
+    /// The deadline passed with `pending` workers still mapping: stop the
+    /// job's claiming, kill them, and say which chunk was the oldest.
+    fn time_out(&mut self, pending: &[usize], timeout: Duration, partition: &Partition) -> Error {
+        self.slots
+            .claims()
+            .fetch_max(STOP_CLAIMS, Ordering::Relaxed);
+        let stuck = pending.iter().filter_map(|&i| self.bury(i).chunk).min();
+        Error::Timeout {
+            timeout,
+            chunk: stuck,
+            rows: stuck.map(|c| partition.chunk(c)),
+            killed: pending.len(),
+        }
+    }
+
+    /// Decodes every partial committed in this round, by live and dead
+    /// workers alike, into `out`, checking that no chunk was mapped twice.
     ///
     /// # Safety
-    /// All workers have replied to the job and none runs another meanwhile.
-    unsafe fn collect<T: DeserializeOwned>(
-        &self,
-        records: &Records,
-        chunks: u64,
-    ) -> Result<Vec<T>> {
-        let mut out: Vec<Option<T>> = (0..chunks).map(|_| None).collect();
-        for &(slot, used) in records {
+    /// Every worker given the round's job has replied or is dead, and none
+    /// is given another job (nor replaced) meanwhile.
+    unsafe fn collect<T: DeserializeOwned>(&self, out: &mut [Option<T>]) -> Result<()> {
+        let chunks = out.len();
+        for slot in 0..self.slots.workers() {
             // SAFETY: forwarded from the caller.
-            for (chunk, bytes) in unsafe { self.slots.records(slot, used)? } {
-                let place = out.get_mut(chunk as usize).ok_or_else(|| {
-                    Error::Protocol(format!("result for chunk {chunk} of {chunks}"))
-                })?;
+            for (chunk, bytes) in unsafe { self.slots.records(slot)? } {
+                let place = usize::try_from(chunk)
+                    .ok()
+                    .and_then(|c| out.get_mut(c))
+                    .ok_or_else(|| {
+                        Error::Protocol(format!("result for chunk {chunk} of {chunks}"))
+                    })?;
                 if place.is_some() {
                     return Err(Error::Protocol(format!("chunk {chunk} was mapped twice")));
                 }
                 *place = Some(postcard::from_bytes(bytes)?);
             }
         }
-        out.into_iter()
-            .enumerate()
-            .map(|(i, p)| p.ok_or_else(|| Error::Protocol(format!("no result for chunk {i}"))))
-            .collect()
+        Ok(())
     }
 
-    /// Removes a dead (or misbehaving) worker, reaps it, and says how it
-    /// ended. Its place is refilled by `start_missing`.
-    fn bury(&mut self, i: usize) -> Error {
+    /// Removes a dead (or misbehaving, or stuck) worker, kills and reaps it,
+    /// and says how it ended and what it was mapping. Its place is refilled
+    /// by `start_missing`.
+    fn bury(&mut self, i: usize) -> Death {
         let Some(mut w) = self.workers[i].take() else {
-            return Error::Protocol("worker already gone".into());
+            return Death {
+                pid: 0,
+                status: "already gone".into(),
+                chunk: None,
+            };
         };
         let _ = w.child.kill();
         let status = w
@@ -608,7 +809,42 @@ impl State {
             .wait()
             .map(|s| s.to_string())
             .unwrap_or_else(|e| e.to_string());
-        Error::WorkerDied { pid: w.pid, status }
+        // Dead and reaped: the word is final.
+        let chunk = self
+            .slots
+            .in_progress(i)
+            .load(Ordering::Acquire)
+            .checked_sub(1);
+        Death {
+            pid: w.pid,
+            status,
+            chunk,
+        }
+    }
+}
+
+/// How long the coordinator sleeps between checks while a job runs; bounds
+/// how late it notices a worker that died without closing its socket.
+const POLL_PERIOD: Duration = Duration::from_millis(200);
+
+/// A worker that died during a round.
+#[derive(Debug)]
+struct Death {
+    pid: u32,
+    status: String,
+    /// The chunk it was mapping (lost unless it had just committed it).
+    chunk: Option<u64>,
+}
+
+impl Death {
+    fn error(&self, partition: &Partition, attempts: u32) -> Error {
+        Error::WorkerDied {
+            pid: self.pid,
+            status: self.status.clone(),
+            chunk: self.chunk,
+            rows: self.chunk.map(|c| partition.chunk(c)),
+            attempts,
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use crate::element::DType;
 use crate::error::{Error, Result};
 use memmap2::{MmapOptions, MmapRaw};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{FallocateFlags, MemfdFlags};
+use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -217,19 +217,43 @@ impl Segment {
     /// Creates an anonymous segment of `len` bytes (at least one page).
     ///
     /// Its pages are reserved now (`fallocate`), so that running out of
-    /// shared memory is an error here rather than a `SIGBUS` on first touch.
+    /// shared memory is an error here rather than a `SIGBUS` on first touch,
+    /// and its size is sealed, so that no process holding the descriptor can
+    /// shrink it under another's mapping (which would also be a `SIGBUS`).
     /// Anonymous means unnamed: the memory is freed when the last process
     /// holding its descriptor or mapping exits, so a crash leaks nothing.
     pub(crate) fn create(len: usize) -> Result<Segment> {
         let len = len.max(1);
-        let fd = rustix::fs::memfd_create("shmr", MemfdFlags::CLOEXEC)
+        let requested = len as u64;
+        // Refuse what cannot be had before asking for it: on a memfd,
+        // fallocate takes pages one at a time until memory runs out, and the
+        // kernel's answer to that may be the OOM killer rather than an error.
+        let available = memory_available()?;
+        if requested > available {
+            return Err(Error::OutOfSharedMemory {
+                requested,
+                available,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "refused before reserving: more than the memory available \
+                     (MemAvailable + SwapFree, within this cgroup's limit)",
+                ),
+            });
+        }
+        // The creator's pid in the name lets anyone find (in /proc/*/fd and
+        // /proc/*/maps) which program a segment came from.
+        let name = format!("shmr-{}", std::process::id());
+        let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
             .map_err(Error::os("memfd_create"))?;
-        rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, len as u64).map_err(|e| {
+        rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, requested).map_err(|e| {
             Error::OutOfSharedMemory {
-                bytes: len as u64,
+                requested,
+                available: memory_available().unwrap_or(0),
                 source: e.into(),
             }
         })?;
+        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+            .map_err(Error::os("sealing the size of a new segment"))?;
         let file = File::from(fd);
         let map = MmapOptions::new()
             .len(len)
@@ -295,4 +319,35 @@ fn reopen_read_only(fd: OwnedFd) -> Result<OwnedFd> {
     .map_err(Error::os(
         "reopening a segment read-only through /proc/self/fd",
     ))
+}
+
+/// Bytes of memory a new anonymous segment can take without swapping out or
+/// killing anything: `MemAvailable + SwapFree`, and no more than this
+/// process's cgroup (v2) has left under its `memory.max`.
+pub(crate) fn memory_available() -> Result<u64> {
+    let meminfo =
+        std::fs::read_to_string("/proc/meminfo").map_err(Error::io("reading /proc/meminfo"))?;
+    let field = |name: &str| -> u64 {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kib| kib.saturating_mul(1024))
+    };
+    let mut available = field("MemAvailable").saturating_add(field("SwapFree"));
+    if let Some(left) = cgroup_memory_left() {
+        available = available.min(left);
+    }
+    Ok(available)
+}
+
+/// What this process's cgroup may still charge, if it has a memory limit.
+fn cgroup_memory_left() -> Option<u64> {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let dir = format!("/sys/fs/cgroup{}", path.trim());
+    let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).ok();
+    let max: u64 = read("memory.max")?.trim().parse().ok()?; // "max" means none
+    let current: u64 = read("memory.current")?.trim().parse().ok()?;
+    Some(max.saturating_sub(current))
 }

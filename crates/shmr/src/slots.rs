@@ -2,24 +2,35 @@
 //!
 //! One segment per pool. The first page holds the job's chunk counter, which
 //! workers bump to claim chunks (dynamic load balancing without a message per
-//! chunk). After it, each worker owns one region of `slot_bytes` into which it
-//! appends one record per chunk it mapped:
+//! chunk). After it, each worker owns one region of `slot_bytes`: a 64-byte
+//! region header, then one record per chunk it mapped:
 //!
 //! ```text
-//! | chunk index: u64 | payload length: u64 | payload (postcard) | pad to 8 |
+//! region header: | committed bytes: u64 | chunk in progress + 1 (0: none): u64 | 48 reserved |
+//! record:        | chunk index: u64 | payload length: u64 | payload (postcard) | pad to 8 |
 //! ```
 //!
 //! A region is written only by its worker while a job runs and read only by
-//! the coordinator after that worker has reported done, so no lock is needed.
+//! the coordinator after that worker has replied or died, so no lock is
+//! needed. The worker publishes `committed` after each record, so the records
+//! of a worker that dies mid-job are still usable: only the chunk it was
+//! mapping (named by `in progress`) is lost and run again.
 
 use crate::error::{Error, Result};
 use crate::segment::Segment;
 use serde::Serialize;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The control page before the worker regions.
 const CONTROL_BYTES: usize = 4096;
 const RECORD_HEADER: usize = 16;
+/// The header at the start of each worker's region.
+const REGION_HEADER: usize = 64;
+/// A claim count past any selection: stores of it stop a job's claiming,
+/// with room left so that later increments cannot wrap.
+pub(crate) const STOP_CLAIMS: u64 = u64::MAX / 2;
+/// The smallest slot: its header and one empty record.
+pub(crate) const MIN_SLOT_BYTES: usize = REGION_HEADER + 64;
 
 /// The pool's slot segment, as mapped by the coordinator or by a worker.
 #[derive(Debug)]
@@ -53,7 +64,7 @@ impl Slots {
         let need = workers
             .saturating_mul(slot_bytes)
             .saturating_add(CONTROL_BYTES);
-        if segment.len() < need || !slot_bytes.is_multiple_of(64) {
+        if segment.len() < need || !slot_bytes.is_multiple_of(64) || slot_bytes < MIN_SLOT_BYTES {
             return Err(Error::Protocol(format!(
                 "slot segment of {} bytes cannot hold {workers} slots of {slot_bytes}",
                 segment.len()
@@ -100,6 +111,37 @@ impl Slots {
         unsafe { &*self.segment.ptr().add(i * 64).cast::<AtomicU64>() }
     }
 
+    /// Word `i` of `worker`'s region header.
+    fn region_word(&self, worker: usize, i: usize) -> &AtomicU64 {
+        debug_assert!(i * 8 + 8 <= REGION_HEADER);
+        // SAFETY: the region starts at a multiple of 64 bytes into a
+        // page-aligned mapping that lives as long as `self`, and is at least
+        // REGION_HEADER bytes long (slot_bytes >= 128, checked when the slots
+        // are made); the words of the region header are only ever accessed
+        // atomically. Every bit pattern is a valid u64.
+        unsafe { &*self.region_ptr(worker).add(i * 8).cast::<AtomicU64>() }
+    }
+
+    /// Bytes of records `worker` has finished writing in the current job.
+    pub(crate) fn committed(&self, worker: usize) -> &AtomicU64 {
+        self.region_word(worker, 0)
+    }
+
+    /// The chunk `worker` is mapping, plus one; 0 when it is between chunks.
+    pub(crate) fn in_progress(&self, worker: usize) -> &AtomicU64 {
+        self.region_word(worker, 1)
+    }
+
+    /// Clears every region header before a job.
+    pub(crate) fn reset(&self) {
+        for w in 0..self.workers {
+            self.committed(w).store(0, Ordering::Relaxed);
+            self.in_progress(w).store(0, Ordering::Relaxed);
+        }
+        self.claims().store(0, Ordering::Relaxed);
+        self.finished().store(0, Ordering::Relaxed);
+    }
+
     fn region_ptr(&self, worker: usize) -> *mut u8 {
         assert!(worker < self.workers, "internal: slot index out of range");
         // SAFETY: CONTROL_BYTES + workers * slot_bytes <= segment length
@@ -118,57 +160,76 @@ impl Slots {
     /// reads or writes the region while the writer lives.
     pub(crate) unsafe fn writer(&self, worker: usize) -> SlotWriter<'_> {
         SlotWriter {
-            // SAFETY: the region is `slot_bytes` long and inside the mapping
-            // (see region_ptr); the caller guarantees exclusive access.
+            // SAFETY: the records area is `slot_bytes - REGION_HEADER` long
+            // and inside the mapping (see region_ptr); the caller guarantees
+            // exclusive access. The region header is not part of the slice:
+            // it is reached only through atomics.
             region: unsafe {
-                std::slice::from_raw_parts_mut(self.region_ptr(worker), self.slot_bytes)
+                std::slice::from_raw_parts_mut(
+                    self.region_ptr(worker).add(REGION_HEADER),
+                    self.slot_bytes - REGION_HEADER,
+                )
             },
             used: 0,
+            committed: self.committed(worker),
         }
     }
 
-    /// The records `worker` wrote, as `(chunk, payload)` pairs.
+    /// The records `worker` committed in the current job, as
+    /// `(chunk, payload)` pairs.
     ///
     /// # Safety
-    /// The worker must have reported done for the current job and must not
-    /// be given another job while the returned slices live.
-    pub(crate) unsafe fn records(&self, worker: usize, used: u64) -> Result<Vec<(u64, &[u8])>> {
+    /// The worker must have replied to the current job, or be dead, and must
+    /// not be given another job (nor be replaced) while the returned slices
+    /// live.
+    pub(crate) unsafe fn records(&self, worker: usize) -> Result<Vec<(u64, &[u8])>> {
+        let used = self.committed(worker).load(Ordering::Acquire);
+        let area = self.slot_bytes - REGION_HEADER;
         let used = usize::try_from(used).unwrap_or(usize::MAX);
-        if used > self.slot_bytes {
+        if used > area {
             return Err(Error::Protocol(format!(
-                "worker {worker} reported {used} bytes of results"
+                "worker {worker} committed {used} bytes of results to a {area}-byte slot"
             )));
         }
-        // SAFETY: in bounds (used <= slot_bytes), and by the caller's promise
-        // nobody writes the region while we read it.
-        let region = unsafe { std::slice::from_raw_parts(self.region_ptr(worker), used) };
-        let mut out = Vec::new();
-        let mut at = 0;
-        while at < used {
-            let corrupt = || {
-                Error::Protocol(format!(
-                    "corrupt result record in slot {worker} at byte {at}"
-                ))
-            };
-            let head = region.get(at..at + RECORD_HEADER).ok_or_else(corrupt)?;
-            let chunk = u64::from_le_bytes(head[0..8].try_into().map_err(|_| corrupt())?);
-            let len = u64::from_le_bytes(head[8..16].try_into().map_err(|_| corrupt())?);
-            let len = usize::try_from(len).map_err(|_| corrupt())?;
-            let start = at + RECORD_HEADER;
-            let payload = region
-                .get(start..start.checked_add(len).ok_or_else(corrupt)?)
-                .ok_or_else(corrupt)?;
-            out.push((chunk, payload));
-            at = (start + len).next_multiple_of(8);
-        }
-        Ok(out)
+        // SAFETY: in bounds (used <= the records area), and by the caller's
+        // promise nobody writes the region while we read it.
+        let region =
+            unsafe { std::slice::from_raw_parts(self.region_ptr(worker).add(REGION_HEADER), used) };
+        parse_records(region).map_err(|at| {
+            Error::Protocol(format!(
+                "corrupt result record in slot {worker} at byte {at}"
+            ))
+        })
     }
+}
+
+/// Splits a records area into `(chunk, payload)` pairs; a record that does
+/// not fit is an error carrying its offset. These bytes come from another
+/// process, so nothing here may panic, whatever they hold.
+pub(crate) fn parse_records(region: &[u8]) -> Result<Vec<(u64, &[u8])>, usize> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < region.len() {
+        let head = region.get(at..at.saturating_add(RECORD_HEADER)).ok_or(at)?;
+        let (chunk, len) = head.split_at(8);
+        let chunk = u64::from_le_bytes(chunk.try_into().map_err(|_| at)?);
+        let len = u64::from_le_bytes(len.try_into().map_err(|_| at)?);
+        let len = usize::try_from(len).map_err(|_| at)?;
+        let start = at + RECORD_HEADER;
+        let payload = region
+            .get(start..start.checked_add(len).ok_or(at)?)
+            .ok_or(at)?;
+        out.push((chunk, payload));
+        at = (start + len).checked_next_multiple_of(8).ok_or(at)?;
+    }
+    Ok(out)
 }
 
 /// Appends records to one worker's region.
 pub(crate) struct SlotWriter<'a> {
     region: &'a mut [u8],
     used: usize,
+    committed: &'a AtomicU64,
 }
 
 impl SlotWriter<'_> {
@@ -179,7 +240,8 @@ impl SlotWriter<'_> {
             chunk,
             needed: needed as u64,
             available: (capacity - used) as u64,
-            capacity: capacity as u64,
+            // The size the user set (PoolBuilder::slot_bytes), header included.
+            capacity: (capacity + REGION_HEADER) as u64,
         };
         let start = self.used + RECORD_HEADER;
         if start > capacity {
@@ -199,11 +261,9 @@ impl SlotWriter<'_> {
         head[0..8].copy_from_slice(&chunk.to_le_bytes());
         head[8..16].copy_from_slice(&(len as u64).to_le_bytes());
         self.used = (start + len).next_multiple_of(8).min(capacity);
+        // Release: the record's bytes are visible to whoever reads this
+        // count, even if this worker dies right after.
+        self.committed.store(self.used as u64, Ordering::Release);
         Ok(())
-    }
-
-    /// Bytes written so far.
-    pub(crate) fn used(&self) -> u64 {
-        self.used as u64
     }
 }

@@ -8,7 +8,7 @@ use crate::channel::{Channel, FromWorker, MapJob, PROTOCOL, ToWorker};
 use crate::error::{Error, Result};
 use crate::job::{Entry, Failure, FnAddr, Task};
 use crate::segment::{HEADER_BYTES, Header, Segment};
-use crate::slots::Slots;
+use crate::slots::{STOP_CLAIMS, Slots};
 use rustix::fd::{FromRawFd, OwnedFd, RawFd};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -165,13 +165,11 @@ fn serve() -> Result<()> {
         match msg {
             ToWorker::Map(job) => {
                 let reply = match run_job(&slots, index as usize, &mut arrays, &job, fds) {
-                    Ok(used) => FromWorker::Done { job: job.job, used },
+                    Ok(()) => FromWorker::Done { job: job.job },
                     Err(failure) => {
                         // Stop the other workers from claiming more chunks
                         // of a job that has failed.
-                        slots
-                            .claims()
-                            .fetch_max(job.partition.len(), Ordering::Relaxed);
+                        slots.claims().fetch_max(STOP_CLAIMS, Ordering::Relaxed);
                         FromWorker::Failed {
                             job: job.job,
                             failure,
@@ -200,7 +198,7 @@ fn run_job(
     arrays: &mut HashMap<u64, (Segment, Header)>,
     job: &MapJob,
     mut fds: Vec<OwnedFd>,
-) -> Result<u64, Failure> {
+) -> Result<(), Failure> {
     if let Some(fd) = fds.pop() {
         let segment = Segment::from_fd(job.segment, fd, false)?;
         let header = read_header(&segment)?;
@@ -214,15 +212,16 @@ fn run_job(
         header,
         claims: slots.claims(),
         partition: job.partition,
+        selection: &job.selection,
+        in_progress: slots.in_progress(index),
         // SAFETY: `index` is this worker's own slot (from Setup), and the
-        // coordinator reads it only after our Done/Failed reply.
+        // coordinator reads it only after our Done/Failed reply or our death.
         slot: unsafe { slots.writer(index) },
     };
     // SAFETY: the coordinator made `entry` with `job::entry_for`, from an
     // `Entry` in the same executable (checked at start-up by `probe`).
     let entry: Entry = unsafe { job.entry.resolve() };
-    entry(&mut task, &job.payload)?;
-    Ok(task.slot.used())
+    entry(&mut task, &job.payload)
 }
 
 fn read_header(segment: &Segment) -> Result<Header> {
@@ -234,17 +233,31 @@ fn read_header(segment: &Segment) -> Result<Header> {
     Header::decode(bytes, segment.len() as u64)
 }
 
-/// Exits if the coordinator dies, even while a mapper is busy: end of file
-/// on the control socket is only seen between jobs.
+/// How often a worker checks that its coordinator is alive.
+const WATCHDOG_PERIOD: Duration = Duration::from_millis(100);
+
+/// Ends this worker within `WATCHDOG_PERIOD` of the coordinator's death,
+/// even while a mapper is busy: end of file on the control socket is only
+/// seen between jobs.
+///
+/// Not `PR_SET_PDEATHSIG`: that fires when the *thread* that spawned the
+/// worker exits, and the coordinator starts replacement workers from
+/// whichever thread runs a job.
 fn watch_parent() {
     let parent = rustix::process::getppid();
     let _ = std::thread::Builder::new()
         .name("shmr-watchdog".into())
         .spawn(move || {
             loop {
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(WATCHDOG_PERIOD);
                 if rustix::process::getppid() != parent {
-                    std::process::exit(3);
+                    // SIGKILL, not exit(): exit runs atexit handlers and
+                    // flushes C stdio, which can deadlock against a mapper
+                    // stuck in native code holding those locks.
+                    let _ = rustix::process::kill_process(
+                        rustix::process::getpid(),
+                        rustix::process::Signal::KILL,
+                    );
                 }
             }
         });

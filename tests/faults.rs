@@ -1,0 +1,449 @@
+//! Faults: workers that die, hang or are killed, and a coordinator that is
+//! killed. Every test bounds its own waiting (`within`, `wait_until`), so a
+//! regression shows as a failure, never as a hung run.
+
+mod common;
+use common::{Rng, exited, pool_with_rows, scratch_dir, wait_until, within};
+use ndarray::{Array1, ArrayView1};
+use rustix::process::{Pid, Signal};
+use serde::{Deserialize, Serialize};
+use shmr::{Error, Pool, SharedArray};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+shmr::test_worker!();
+
+/// Rows per chunk in these tests, and the row that holds the trigger value.
+const ROWS: usize = 100;
+const TRIGGER_ROW: usize = 4321;
+const TRIGGER: f64 = -7.25;
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// How a mapper brings its worker down.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+enum How {
+    Abort,
+    Segfault,
+    /// A Rust allocation that fails aborts the process, as when the
+    /// system is out of memory.
+    OutOfMemory,
+    StackOverflow,
+    Exit,
+    /// Never returns.
+    Hang,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Crash {
+    how: How,
+    /// With a marker path, only the first worker to reach the trigger
+    /// crashes (it creates the file, holding its pid); without, every one.
+    once: Option<String>,
+}
+
+fn crash(how: How) -> ! {
+    match how {
+        How::Abort => std::process::abort(),
+        How::Segfault => {
+            // SAFETY: none; this is the point. A write through a null pointer
+            // is the archetypal crash of native code called from a mapper.
+            unsafe { std::ptr::null_mut::<u64>().write_volatile(1) };
+            unreachable!()
+        }
+        How::OutOfMemory => {
+            let v = vec![1u8; 1 << 40];
+            std::hint::black_box(&v);
+            unreachable!()
+        }
+        How::StackOverflow => {
+            #[allow(unconditional_recursion)] // until the stack runs out
+            fn deeper(n: u64) -> u64 {
+                let pad = std::hint::black_box([n; 64]);
+                deeper(pad[3] + 1) + pad[7]
+            }
+            deeper(0);
+            unreachable!()
+        }
+        How::Exit => std::process::exit(7),
+        How::Hang => loop {
+            std::thread::sleep(Duration::from_secs(1));
+        },
+    }
+}
+
+fn crashing_sum(p: &Crash, c: ArrayView1<'_, f64>) -> f64 {
+    if c.iter().any(|&x| x == TRIGGER) {
+        let first = match &p.once {
+            None => true,
+            Some(path) => std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .and_then(|mut f| {
+                    use std::io::Write;
+                    writeln!(f, "{}", std::process::id())
+                })
+                .is_ok(),
+        };
+        if first {
+            crash(p.how);
+        }
+    }
+    c.sum()
+}
+
+/// Random data with the trigger at `TRIGGER_ROW` (chunk 43), and its sum
+/// computed in this process, chunk by chunk in chunk order, as the pool
+/// folds it: so equal bits are expected, not just a close value.
+fn data() -> (SharedArray<f64, ndarray::Ix1>, f64) {
+    let mut r = Rng::new(99);
+    let mut v = Array1::from_iter((0..10_000).map(|_| r.next_f64() * 100.0));
+    v[TRIGGER_ROW] = TRIGGER;
+    let expected = v
+        .exact_chunks(ROWS)
+        .into_iter()
+        .map(|c| c.sum())
+        .reduce(|a, b| a + b)
+        .unwrap();
+    (SharedArray::from_array(&v).unwrap(), expected)
+}
+
+fn chunk_of_trigger() -> (u64, std::ops::Range<u64>) {
+    let c = (TRIGGER_ROW / ROWS) as u64;
+    (c, c * ROWS as u64..(c + 1) * ROWS as u64)
+}
+
+#[test]
+fn a_worker_that_dies_mid_job_is_replaced_and_its_chunk_mapped_again() {
+    let dir = scratch_dir("dies");
+    within(LIMIT, move || {
+        let pool = pool_with_rows(2, ROWS);
+        let (a, expected) = data();
+        for how in [
+            How::Abort,
+            How::Segfault,
+            How::OutOfMemory,
+            How::StackOverflow,
+            How::Exit,
+        ] {
+            let before = pool.worker_pids();
+            let marker = dir.join(format!("{how:?}"));
+            let p = Crash {
+                how,
+                once: Some(marker.to_string_lossy().into()),
+            };
+            let total = pool
+                .map_reduce_with(&a, p, crashing_sum, |x, y| x + y)
+                .unwrap_or_else(|e| panic!("{how:?}: {e}"));
+            assert_eq!(total.to_bits(), expected.to_bits(), "{how:?}");
+            let victim: u32 = std::fs::read_to_string(&marker)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            assert!(
+                before.contains(&victim),
+                "{how:?}: a worker of this pool crashed"
+            );
+            let after = pool.worker_pids();
+            assert_eq!(after.len(), 2);
+            assert!(
+                !after.contains(&victim),
+                "{how:?}: the dead worker was replaced"
+            );
+            assert!(exited(victim), "{how:?}: and reaped");
+        }
+    });
+}
+
+#[test]
+fn a_chunk_that_kills_every_worker_fails_after_the_retries() {
+    within(LIMIT, || {
+        let pool = Pool::builder()
+            .workers(2)
+            .chunk_size(shmr::ChunkSize::Rows(ROWS))
+            .retries(2)
+            .build()
+            .unwrap();
+        let (a, expected) = data();
+        let always = Crash {
+            how: How::Abort,
+            once: None,
+        };
+        let (chunk, rows) = chunk_of_trigger();
+        for (retries, err) in [
+            (
+                2,
+                pool.map_reduce_with(&a, always.clone(), crashing_sum, |x, y| x + y),
+            ),
+            (
+                0,
+                pool.job()
+                    .retries(0)
+                    .map_reduce_with(&a, always.clone(), crashing_sum, |x, y| x + y),
+            ),
+        ] {
+            match err.unwrap_err() {
+                e @ Error::WorkerDied { .. } => {
+                    let msg = e.to_string();
+                    let Error::WorkerDied {
+                        status,
+                        chunk: c,
+                        rows: r,
+                        attempts,
+                        ..
+                    } = e
+                    else {
+                        unreachable!()
+                    };
+                    assert_eq!(attempts, retries + 1);
+                    assert_eq!((c, r), (Some(chunk), Some(rows.clone())));
+                    assert!(status.contains("SIGABRT"), "{status}");
+                    assert!(msg.contains(&format!("rows {rows:?}")), "{msg}");
+                }
+                other => panic!("expected WorkerDied, got {other:?}"),
+            }
+        }
+        let sum = pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap();
+        assert_eq!(sum.to_bits(), expected.to_bits(), "the pool still works");
+    });
+}
+
+#[test]
+fn a_worker_killed_from_outside_mid_job() {
+    let dir = scratch_dir("killed");
+    within(LIMIT, move || {
+        let pool = Arc::new(pool_with_rows(2, ROWS));
+        let (a, expected) = data();
+        let a = Arc::new(a);
+        for retries in [1, 0] {
+            let marker = dir.join(format!("retries-{retries}"));
+            // The first worker to reach the trigger hangs there (and says
+            // who it is); the retry finds the marker and does not.
+            let p = Crash {
+                how: How::Hang,
+                once: Some(marker.to_string_lossy().into()),
+            };
+            let job = {
+                let (pool, a) = (pool.clone(), a.clone());
+                std::thread::spawn(move || {
+                    pool.job()
+                        .retries(retries)
+                        .map_reduce_with(&a, p, crashing_sum, |x, y| x + y)
+                })
+            };
+            let mut victim = 0;
+            wait_until(LIMIT, || {
+                victim = std::fs::read_to_string(&marker)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0);
+                victim != 0
+            })
+            .expect("a worker reached the trigger");
+            rustix::process::kill_process(Pid::from_raw(victim as i32).unwrap(), Signal::KILL)
+                .unwrap();
+            let result = job.join().unwrap();
+            if retries == 0 {
+                match result.unwrap_err() {
+                    Error::WorkerDied {
+                        pid, status, rows, ..
+                    } => {
+                        assert_eq!(pid, victim);
+                        assert!(status.contains("SIGKILL"), "{status}");
+                        assert_eq!(rows, Some(chunk_of_trigger().1));
+                    }
+                    other => panic!("expected WorkerDied, got {other:?}"),
+                }
+            } else {
+                assert_eq!(result.unwrap().to_bits(), expected.to_bits());
+            }
+            assert!(!pool.worker_pids().contains(&victim));
+        }
+    });
+}
+
+#[test]
+fn a_hanging_mapper_times_out_and_its_worker_is_replaced() {
+    within(LIMIT, || {
+        let hang = Crash {
+            how: How::Hang,
+            once: None,
+        };
+        let (a, expected) = data();
+        let (chunk, rows) = chunk_of_trigger();
+        // Set per job, and on the pool.
+        let pool = pool_with_rows(2, ROWS);
+        let per_job = pool
+            .job()
+            .timeout(Duration::from_millis(300))
+            .map_reduce_with(&a, hang.clone(), crashing_sum, |x, y| x + y);
+        let strict = Pool::builder()
+            .workers(2)
+            .chunk_size(shmr::ChunkSize::Rows(ROWS))
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let before = strict.worker_pids();
+        let per_pool = strict.map_reduce_with(&a, hang, crashing_sum, |x, y| x + y);
+        for err in [per_job, per_pool] {
+            match err.unwrap_err() {
+                e @ Error::Timeout { .. } => {
+                    assert!(e.to_string().contains("timeout"), "{e}");
+                    let Error::Timeout {
+                        chunk: c,
+                        rows: r,
+                        killed,
+                        ..
+                    } = e
+                    else {
+                        unreachable!()
+                    };
+                    assert_eq!((c, r), (Some(chunk), Some(rows.clone())));
+                    assert!(killed >= 1);
+                }
+                other => panic!("expected Timeout, got {other:?}"),
+            }
+        }
+        let after = strict.worker_pids();
+        assert_eq!(after.len(), 2);
+        assert!(
+            after.iter().any(|p| !before.contains(p)),
+            "stuck worker replaced"
+        );
+        for p in [&pool, &strict] {
+            let sum = p.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap();
+            assert_eq!(sum.to_bits(), expected.to_bits(), "the pool still works");
+        }
+        // A job within its timeout is unaffected by it.
+        let sum = pool
+            .job()
+            .timeout(Duration::from_secs(60))
+            .map_reduce(&a, |c| c.sum(), |x, y| x + y)
+            .unwrap();
+        assert_eq!(sum.to_bits(), expected.to_bits());
+    });
+}
+
+/// The program that `workers_exit_when_the_coordinator_is_killed` starts and
+/// kills: a coordinator whose workers are busy in a mapper that never returns.
+#[test]
+#[ignore = "a coordinator process for workers_exit_when_the_coordinator_is_killed"]
+fn coordinator_to_kill() {
+    let Some(marker) = std::env::var_os("SHMR_TEST_MARKER") else {
+        return;
+    };
+    let pool = pool_with_rows(2, 10);
+    let a = SharedArray::from_array(&Array1::from_elem(1000, TRIGGER)).unwrap();
+    let pids: Vec<String> = pool.worker_pids().iter().map(u32::to_string).collect();
+    println!("workers {}", pids.join(" "));
+    let hang = Crash {
+        how: How::Hang,
+        once: Some(marker.to_string_lossy().into()),
+    };
+    let _ = pool.map_reduce_with(&a, hang, crashing_sum, |x, y| x + y);
+    unreachable!("the mapper never returns");
+}
+
+/// Segments of process `pid` still open or mapped anywhere on the system.
+fn segments_of(pid: u32) -> Vec<String> {
+    let name = format!("memfd:shmr-{pid} ");
+    let mut found = Vec::new();
+    for proc_dir in std::fs::read_dir("/proc").unwrap().flatten() {
+        let p = proc_dir.path();
+        if let Ok(maps) = std::fs::read_to_string(p.join("maps")) {
+            found.extend(maps.lines().filter(|l| l.contains(&name)).map(String::from));
+        }
+        for fd in std::fs::read_dir(p.join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let target = std::fs::read_link(fd.path()).unwrap_or_default();
+            if format!("{} ", target.display()).contains(&name) {
+                found.push(format!("{}", fd.path().display()));
+            }
+        }
+    }
+    found
+}
+
+fn dev_shm() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn workers_exit_when_the_coordinator_is_killed() {
+    // Orphaned workers are handed to this process (not to init), so that it
+    // can reap them and leave no zombie behind.
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
+    let dir = scratch_dir("coordinator");
+    let marker = dir.join("busy");
+    let shm_before = dev_shm();
+    let mut coordinator = Command::new("/proc/self/exe")
+        .args([
+            "coordinator_to_kill",
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
+        .env("SHMR_TEST_MARKER", &marker)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cpid = coordinator.id();
+    let stdout = coordinator.stdout.take().unwrap();
+    let workers: Vec<u32> = within(LIMIT, move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.strip_prefix("workers ")
+                    .map(|w| w.split(' ').map(|p| p.parse().unwrap()).collect())
+            })
+            .expect("the coordinator reports its workers")
+    });
+    assert_eq!(workers.len(), 2);
+    wait_until(LIMIT, || marker.exists()).expect("a mapper is running");
+    assert!(
+        !segments_of(cpid).is_empty(),
+        "the coordinator's segments exist"
+    );
+
+    coordinator.kill().unwrap(); // SIGKILL
+    coordinator.wait().unwrap();
+    let took = wait_until(Duration::from_secs(1), || {
+        workers.iter().all(|&p| exited(p))
+    });
+    // Reap them (they are ours now) whatever happened.
+    for &p in &workers {
+        let _ = rustix::process::kill_process(Pid::from_raw(p as i32).unwrap(), Signal::KILL);
+        let _ = rustix::process::waitpid(
+            Some(Pid::from_raw(p as i32).unwrap()),
+            rustix::process::WaitOptions::empty(),
+        );
+    }
+    let took = took.expect("every worker exits within a second of its coordinator's death");
+    eprintln!("workers exited {took:?} after the coordinator was killed");
+    assert_eq!(
+        segments_of(cpid),
+        Vec::<String>::new(),
+        "nothing holds the segments"
+    );
+    assert_eq!(dev_shm(), shm_before, "nothing was left in /dev/shm");
+    assert!(Path::new(&dir).exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
