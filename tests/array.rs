@@ -1,8 +1,12 @@
-//! SharedArray construction and views, and segment header validation.
+//! SharedArray construction, views, attaching, and segment header validation.
 
-use ndarray::{Array1, Array2, Array3, ArrayView2, Axis, s};
+use ndarray::{Array1, Array2, Array3, ArrayView2, Axis, Ix1, Ix2, IxDyn, s};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{MemfdFlags, SealFlags, memfd_create};
 use shmr::segment::{Header, MAGIC};
 use shmr::{DType, Error, SharedArray};
+
+shmr::test_worker!();
 
 #[test]
 fn zeros_and_views() {
@@ -109,4 +113,115 @@ fn one_dimensional_from_vec() {
     assert_eq!(a.view().to_vec(), vec![1, 2, 3]);
     assert!(!a.is_empty());
     assert!(format!("{a:?}").contains("U8"));
+}
+
+/// A memfd holding `bytes` at its start, `len` bytes long, sealed against
+/// shrinking or not.
+fn raw_segment(bytes: &[u8], len: u64, seal: bool) -> OwnedFd {
+    let fd = memfd_create("raw", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).unwrap();
+    rustix::fs::ftruncate(&fd, len).unwrap();
+    rustix::io::pwrite(&fd, bytes, 0).unwrap();
+    if seal {
+        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW).unwrap();
+    }
+    fd
+}
+
+fn attach<A: shmr::Element, D: ndarray::Dimension>(
+    fd: OwnedFd,
+) -> Result<SharedArray<A, D>, Error> {
+    // SAFETY: nothing writes these arrays while the tests hold them.
+    unsafe { SharedArray::<A, D>::from_fd(fd) }
+}
+
+fn attach_err(fd: OwnedFd) -> String {
+    let err = attach::<f64, Ix1>(fd).unwrap_err();
+    assert!(matches!(err, Error::InvalidSegment(_)), "{err:?}");
+    err.to_string()
+}
+
+#[test]
+fn attaching_shares_the_pages_and_works_in_a_pool() {
+    let a = SharedArray::from_array(&Array1::from_iter((0..1000).map(f64::from))).unwrap();
+    let mut b = attach::<f64, Ix1>(a.as_fd().try_clone_to_owned().unwrap()).unwrap();
+    assert_eq!(b.view(), a.view());
+    b.view_mut()[7] = -1.0;
+    assert_eq!(a.view()[7], -1.0, "the same pages, not a copy");
+    let pool = shmr::Pool::builder().workers(2).build().unwrap();
+    let expected = a.view().sum();
+    assert_eq!(pool.run(&b, &shmr::jobs::Sum).unwrap(), expected);
+    // Our segments are sealed: nobody can shrink them under a mapping.
+    let err = rustix::fs::ftruncate(a.as_fd(), 10).unwrap_err();
+    assert_eq!(err, rustix::io::Errno::PERM);
+}
+
+#[test]
+fn attaching_the_wrong_type_or_dimensionality_is_refused() {
+    let a = SharedArray::from_array(&Array2::<f64>::zeros((3, 4))).unwrap();
+    let fd = || a.as_fd().try_clone_to_owned().unwrap();
+    let err = attach::<f32, Ix2>(fd()).unwrap_err();
+    assert!(matches!(err, Error::TypeMismatch { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("f32") && err.to_string().contains("f64"),
+        "{err}"
+    );
+    let err = attach::<f64, Ix1>(fd()).unwrap_err();
+    assert!(err.to_string().contains("dimensions"), "{err}");
+    assert_eq!(attach::<f64, IxDyn>(fd()).unwrap().shape(), &[3, 4]);
+}
+
+#[test]
+fn attaching_a_corrupt_truncated_or_unsealed_segment_is_refused() {
+    let h = Header::new(DType::F64, &[1000]).unwrap();
+    let good = h.encode();
+    let len = h.segment_len();
+    assert_eq!(
+        attach::<f64, Ix1>(raw_segment(&good, len, true))
+            .unwrap()
+            .len(),
+        1000
+    );
+
+    let with = |at: usize, byte: u8| {
+        let mut b = good.clone();
+        b[at] = byte;
+        raw_segment(&b, len, true)
+    };
+    assert!(attach_err(with(0, b'X')).contains("magic"));
+    assert!(attach_err(with(8, 9)).contains("version 9"));
+    assert!(attach_err(with(12, 77)).contains("dtype code 77"));
+    // The header promises 8000 bytes of data; the segment holds 100.
+    assert!(attach_err(raw_segment(&good, 4096 + 100, true)).contains("truncated"));
+    assert!(attach_err(raw_segment(&good[..10], 10, true)).contains("too short"));
+    assert!(attach_err(raw_segment(&[], 0, true)).contains("empty"));
+    assert!(attach_err(raw_segment(&good, len, false)).contains("not sealed"));
+    let file = std::fs::File::open("/proc/self/exe").unwrap();
+    assert!(attach_err(file.into()).contains("not a sealable memfd"));
+}
+
+#[test]
+fn an_array_larger_than_memory_is_refused_up_front() {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kib = |name: &str| -> u64 {
+        let line = meminfo.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let ceiling = (kib("MemTotal:") + kib("SwapTotal:")) * 1024;
+    let n = (2 * ceiling / 8) as usize;
+    let err = SharedArray::<f64, _>::zeros(n).unwrap_err();
+    match &err {
+        Error::OutOfSharedMemory {
+            requested,
+            available,
+            ..
+        } => {
+            assert_eq!(*requested, n as u64 * 8 + 4096);
+            assert!(*available <= ceiling, "{available} > {ceiling}");
+        }
+        other => panic!("expected OutOfSharedMemory, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("GiB") && msg.contains("free"), "{msg}");
+    // Nothing was reserved: a normal array still fits.
+    assert_eq!(SharedArray::<f64, _>::zeros(1000).unwrap().len(), 1000);
 }

@@ -4,6 +4,7 @@ use crate::element::{DType, Element};
 use crate::error::{Error, Result};
 use crate::segment::{HEADER_BYTES, Header, Segment};
 use ndarray::{ArrayBase, ArrayView, ArrayViewMut, Data, Dimension, IntoDimension};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -65,6 +66,46 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
         Ok(shared)
     }
 
+    /// Attaches to an array that another `SharedArray`, in this or another
+    /// process, created: `fd` is its segment's descriptor (from
+    /// [`as_fd`](AsFd::as_fd) there, passed by `SCM_RIGHTS` or inherited).
+    /// Nothing is copied; both sides see the same pages.
+    ///
+    /// The segment is checked before use: its size must be sealed (so
+    /// nobody can shrink it under this mapping), its header must be valid
+    /// and fit the segment, and its element type and number of dimensions
+    /// must be `A` and `D`'s. Each failure is an error saying which.
+    ///
+    /// # Safety
+    /// While this array or any view of it lives, no other process may write
+    /// the array's elements: views are plain Rust references, which assume
+    /// the data does not change under them.
+    ///
+    /// # Example
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// let a = shmr::SharedArray::from_array(&ndarray::arr1(&[1.5_f64, 2.5]))?;
+    /// let fd = a.as_fd().try_clone_to_owned().unwrap();
+    /// // SAFETY: nobody writes `a` while `b` lives.
+    /// let b = unsafe { shmr::SharedArray::<f64, ndarray::Ix1>::from_fd(fd)? };
+    /// assert_eq!(b.view(), a.view());
+    /// // The wrong element type is refused.
+    /// let fd = a.as_fd().try_clone_to_owned().unwrap();
+    /// let err = unsafe { shmr::SharedArray::<f32, ndarray::Ix1>::from_fd(fd) }.unwrap_err();
+    /// assert!(matches!(err, shmr::Error::TypeMismatch { .. }));
+    /// # Ok::<(), shmr::Error>(())
+    /// ```
+    pub unsafe fn from_fd(fd: OwnedFd) -> Result<Self> {
+        let segment = Segment::attach(fd)?;
+        let header = segment.header()?;
+        let dim = dim_for::<A, D>(&header)?;
+        Ok(SharedArray {
+            segment,
+            dim,
+            _elem: PhantomData,
+        })
+    }
+
     /// A read-only view of the whole array, without copying.
     pub fn view(&self) -> ArrayView<'_, A, D> {
         // SAFETY: the data starts HEADER_BYTES (a page) into a live mapping
@@ -117,6 +158,14 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
         // SAFETY: HEADER_BYTES is within the segment (it is at least that
         // long), and the result is page-aligned.
         unsafe { self.segment.ptr().add(HEADER_BYTES).cast::<A>() }
+    }
+}
+
+/// The segment's descriptor, to hand the array to another process (see
+/// [`SharedArray::from_fd`]).
+impl<A: Element, D: Dimension> AsFd for SharedArray<A, D> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.segment.fd()
     }
 }
 

@@ -212,3 +212,35 @@ pub(crate) enum FromWorker {
         failure: crate::job::Failure,
     },
 }
+
+/// Fuzzing of control messages: a worker or coordinator that sends garbage
+/// (a bug, another build) must be an error on the other side, not a panic.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::partition::{Partition, Selection};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::fuzz_config())]
+
+        #[test]
+        fn arbitrary_messages_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = postcard::from_bytes::<ToWorker>(&bytes);
+            let _ = postcard::from_bytes::<FromWorker>(&bytes);
+        }
+
+        #[test]
+        fn any_selection_names_only_chunks_of_the_partition(
+            rows in 0u64..1000,
+            chunk_rows in 1u64..100,
+            runs in prop::collection::vec((any::<u64>(), any::<u64>()), 0..8),
+            k in 0u64..2000,
+        ) {
+            let p = Partition::new(rows, chunk_rows);
+            if let Some(c) = Selection::Runs(runs).nth(&p, k) {
+                prop_assert!(c < p.len());
+            }
+        }
+    }
+}

@@ -165,3 +165,14 @@ macro_rules! test_worker {
 
 #[cfg(test)]
 test_worker!();
+
+/// Cases per fuzz property: 2000 in a normal test run; set `PROPTEST_CASES`
+/// to fuzz longer (`PROPTEST_CASES=1000000 cargo test -p shmr --lib fuzz`).
+#[cfg(test)]
+fn fuzz_config() -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    proptest::test_runner::Config::with_cases(cases)
+}

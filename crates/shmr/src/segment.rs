@@ -292,6 +292,42 @@ impl Segment {
         Ok(Segment { id, file, map, len })
     }
 
+    /// Maps a segment given by a descriptor from elsewhere (another
+    /// process, say), read-write, after checking that its size is sealed:
+    /// whoever else holds it must not be able to shrink it under this
+    /// process's mapping, which would make reading the lost pages a `SIGBUS`.
+    pub(crate) fn attach(fd: OwnedFd) -> Result<Segment> {
+        let refuse = |why: String| {
+            Error::InvalidSegment(format!(
+                "{why}; any process holding it could shrink it and crash this one (SIGBUS) on access. \
+                 Attach only segments made by shmr (memfds sealed against shrinking)"
+            ))
+        };
+        match rustix::fs::fcntl_get_seals(&fd) {
+            Ok(seals) if seals.contains(SealFlags::SHRINK) => {}
+            Ok(_) => return Err(refuse("the segment is not sealed against shrinking".into())),
+            Err(e) => {
+                return Err(refuse(format!(
+                    "the descriptor is not a sealable memfd ({e})"
+                )));
+            }
+        }
+        Segment::from_fd(NEXT_ID.fetch_add(1, Ordering::Relaxed), fd, true)
+    }
+
+    /// Reads and validates the array header at the start of this segment.
+    pub(crate) fn header(&self) -> Result<Header> {
+        let n = self.len().min(HEADER_BYTES);
+        // SAFETY: `n` bytes from the start of a live mapping, read into our
+        // own copy at once. The header is written once, by the creator,
+        // before the segment is shared; if another process changed it
+        // anyway, we would decode different bytes, which `decode` validates
+        // whatever they are (u8 has no invalid values), and the length it
+        // checks against cannot change: the segment's size is sealed.
+        let bytes = unsafe { std::slice::from_raw_parts(self.ptr(), n) }.to_vec();
+        Header::decode(&bytes, self.len() as u64)
+    }
+
     pub(crate) fn id(&self) -> u64 {
         self.id
     }
@@ -350,4 +386,57 @@ fn cgroup_memory_left() -> Option<u64> {
     let max: u64 = read("memory.max")?.trim().parse().ok()?; // "max" means none
     let current: u64 = read("memory.current")?.trim().parse().ok()?;
     Some(max.saturating_sub(current))
+}
+
+/// Fuzzing of everything decoded from a segment another process wrote: the
+/// decoder must return an error, never panic or over-read, whatever the bytes.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn dtype() -> impl Strategy<Value = DType> {
+        (1u32..=10).prop_map(|c| DType::from_code(c).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz_config())]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..400),
+            len in any::<u64>(),
+        ) {
+            if let Ok(h) = Header::decode(&bytes, len) {
+                prop_assert!(h.segment_len() <= len);
+                prop_assert_eq!(Header::decode(&h.encode(), len).unwrap(), h);
+            }
+        }
+
+        #[test]
+        fn corrupted_valid_headers_are_refused_or_consistent(
+            dtype in dtype(),
+            shape in prop::collection::vec(0usize..50, 0..6),
+            flips in prop::collection::vec((0usize..112, any::<u8>()), 1..6),
+            cut in 0usize..200,
+        ) {
+            let h = Header::new(dtype, &shape).unwrap();
+            let mut bytes = h.encode();
+            bytes.resize(112, 0);
+            for (at, b) in flips {
+                bytes[at] = b;
+            }
+            bytes.truncate(cut.max(1));
+            match Header::decode(&bytes, h.segment_len()) {
+                // Whatever decodes describes data that fits the segment,
+                // with a length that matches its shape.
+                Ok(d) => {
+                    prop_assert!(d.segment_len() <= h.segment_len());
+                    let elems: usize = d.shape().iter().product();
+                    prop_assert_eq!(elems * d.dtype().size(), d.data_len());
+                }
+                Err(e) => prop_assert!(matches!(e, Error::InvalidSegment(_))),
+            }
+        }
+    }
 }

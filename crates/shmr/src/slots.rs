@@ -267,3 +267,42 @@ impl SlotWriter<'_> {
         Ok(())
     }
 }
+
+/// Fuzzing of the result records a worker leaves in shared memory.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(crate::fuzz_config())]
+
+        #[test]
+        fn arbitrary_regions_never_panic(region in prop::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(records) = parse_records(&region) {
+                let bytes: usize = records.iter().map(|(_, p)| p.len() + RECORD_HEADER).sum();
+                prop_assert!(bytes <= region.len());
+            }
+        }
+
+        #[test]
+        fn written_records_read_back(
+            partials in prop::collection::vec(
+                (any::<u64>(), prop::collection::vec(any::<u32>(), 0..20)), 0..20),
+        ) {
+            let mut region = vec![0u8; 1 << 14];
+            let committed = AtomicU64::new(0);
+            let mut w = SlotWriter { region: &mut region, used: 0, committed: &committed };
+            for (chunk, value) in &partials {
+                w.push(*chunk, value).unwrap();
+            }
+            let used = committed.load(Ordering::Relaxed) as usize;
+            let records = parse_records(&region[..used]).unwrap();
+            prop_assert_eq!(records.len(), partials.len());
+            for ((chunk, bytes), (want_chunk, want)) in records.iter().zip(&partials) {
+                prop_assert_eq!(chunk, want_chunk);
+                prop_assert_eq!(&postcard::from_bytes::<Vec<u32>>(bytes).unwrap(), want);
+            }
+        }
+    }
+}

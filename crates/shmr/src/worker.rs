@@ -7,7 +7,7 @@
 use crate::channel::{Channel, FromWorker, MapJob, PROTOCOL, ToWorker};
 use crate::error::{Error, Result};
 use crate::job::{Entry, Failure, FnAddr, Task};
-use crate::segment::{HEADER_BYTES, Header, Segment};
+use crate::segment::{Header, Segment};
 use crate::slots::{STOP_CLAIMS, Slots};
 use rustix::fd::{FromRawFd, OwnedFd, RawFd};
 use std::any::Any;
@@ -201,7 +201,7 @@ fn run_job(
 ) -> Result<(), Failure> {
     if let Some(fd) = fds.pop() {
         let segment = Segment::from_fd(job.segment, fd, false)?;
-        let header = read_header(&segment)?;
+        let header = segment.header()?;
         arrays.insert(job.segment, (segment, header));
     }
     let (data, header) = arrays
@@ -222,15 +222,6 @@ fn run_job(
     // `Entry` in the same executable (checked at start-up by `probe`).
     let entry: Entry = unsafe { job.entry.resolve() };
     entry(&mut task, &job.payload)
-}
-
-fn read_header(segment: &Segment) -> Result<Header> {
-    let n = segment.len().min(HEADER_BYTES);
-    // SAFETY: `n` bytes from the start of a live mapping; the header is
-    // written once by the creator before the segment is shared and never
-    // changes afterwards, and u8 has no invalid values.
-    let bytes = unsafe { std::slice::from_raw_parts(segment.ptr(), n) };
-    Header::decode(bytes, segment.len() as u64)
 }
 
 /// How often a worker checks that its coordinator is alive.
