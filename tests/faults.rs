@@ -3,10 +3,10 @@
 //! regression shows as a failure, never as a hung run.
 
 mod common;
+use common::crash::{Crash, How, TRIGGER, crashing_sum};
 use common::{Rng, exited, pool_with_rows, scratch_dir, wait_until, within};
-use ndarray::{Array1, ArrayView1};
+use ndarray::Array1;
 use rustix::process::{Pid, Signal};
-use serde::{Deserialize, Serialize};
 use shmr::{Error, Pool, SharedArray};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -19,81 +19,7 @@ shmr::test_worker!();
 /// Rows per chunk in these tests, and the row that holds the trigger value.
 const ROWS: usize = 100;
 const TRIGGER_ROW: usize = 4321;
-const TRIGGER: f64 = -7.25;
 const LIMIT: Duration = Duration::from_secs(120);
-
-/// How a mapper brings its worker down.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
-enum How {
-    Abort,
-    Segfault,
-    /// A Rust allocation that fails aborts the process, as when the
-    /// system is out of memory.
-    OutOfMemory,
-    StackOverflow,
-    Exit,
-    /// Never returns.
-    Hang,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Crash {
-    how: How,
-    /// With a marker path, only the first worker to reach the trigger
-    /// crashes (it creates the file, holding its pid); without, every one.
-    once: Option<String>,
-}
-
-fn crash(how: How) -> ! {
-    match how {
-        How::Abort => std::process::abort(),
-        How::Segfault => {
-            // SAFETY: none; this is the point. A write through a null pointer
-            // is the archetypal crash of native code called from a mapper.
-            unsafe { std::ptr::null_mut::<u64>().write_volatile(1) };
-            unreachable!()
-        }
-        How::OutOfMemory => {
-            let v = vec![1u8; 1 << 40];
-            std::hint::black_box(&v);
-            unreachable!()
-        }
-        How::StackOverflow => {
-            #[allow(unconditional_recursion)] // until the stack runs out
-            fn deeper(n: u64) -> u64 {
-                let pad = std::hint::black_box([n; 64]);
-                deeper(pad[3] + 1) + pad[7]
-            }
-            deeper(0);
-            unreachable!()
-        }
-        How::Exit => std::process::exit(7),
-        How::Hang => loop {
-            std::thread::sleep(Duration::from_secs(1));
-        },
-    }
-}
-
-fn crashing_sum(p: &Crash, c: ArrayView1<'_, f64>) -> f64 {
-    if c.iter().any(|&x| x == TRIGGER) {
-        let first = match &p.once {
-            None => true,
-            Some(path) => std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-                .and_then(|mut f| {
-                    use std::io::Write;
-                    writeln!(f, "{}", std::process::id())
-                })
-                .is_ok(),
-        };
-        if first {
-            crash(p.how);
-        }
-    }
-    c.sum()
-}
 
 /// Random data with the trigger at `TRIGGER_ROW` (chunk 43), and its sum
 /// computed in this process, chunk by chunk in chunk order, as the pool

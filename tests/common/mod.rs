@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub mod crash;
+
 /// SplitMix64: a tiny, well-known generator, so test data is the same on
 /// every machine without depending on a crate's stream stability.
 pub struct Rng(u64);
