@@ -373,3 +373,26 @@ fn workers_exit_when_the_coordinator_is_killed() {
     assert!(Path::new(&dir).exists());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn workers_that_died_idle_are_replaced_without_costing_a_retry() {
+    within(LIMIT, || {
+        let pool = pool_with_rows(2, ROWS);
+        let (a, expected) = data();
+        let before = pool.worker_pids();
+        for &p in &before {
+            rustix::process::kill_process(Pid::from_raw(p as i32).unwrap(), Signal::KILL).unwrap();
+        }
+        // Not reaped yet (the pool reaps them), but dead.
+        wait_until(LIMIT, || before.iter().all(|&p| exited(p))).expect("the kills took");
+        let sum = pool
+            .job()
+            .retries(0)
+            .map_reduce(&a, |c| c.sum(), |x, y| x + y)
+            .unwrap();
+        assert_eq!(sum.to_bits(), expected.to_bits());
+        let after = pool.worker_pids();
+        assert_eq!(after.len(), 2);
+        assert!(after.iter().all(|p| !before.contains(p)), "both replaced");
+    });
+}

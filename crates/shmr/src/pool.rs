@@ -363,7 +363,13 @@ impl Pool {
             payload,
         };
         let start_timeout = self.inner.config.start_timeout;
-        for attempt in 1.. {
+        // Rounds in which a worker died mapping a chunk count against the
+        // retries. Rounds in which workers died between chunks (idle before
+        // the job reached them, say) lost no work and do not, up to a bound
+        // that stops a pool whose workers die as soon as they start.
+        let mut attempt = 1;
+        let mut idle_deaths = 0;
+        loop {
             state.start_missing(start_timeout)?;
             state.next_job += 1;
             job.job = state.next_job;
@@ -389,7 +395,7 @@ impl Pool {
             let missing: Vec<u64> = (0..partition.len())
                 .filter(|&i| out[i as usize].is_none())
                 .collect();
-            let Some(death) = deaths.last() else {
+            let Some(last) = deaths.last() else {
                 if let Some(&i) = missing.first() {
                     return Err(Error::Protocol(format!("no result for chunk {i}")));
                 }
@@ -398,8 +404,14 @@ impl Pool {
             if missing.is_empty() {
                 break; // the worker died after its last chunk
             }
-            if attempt > settings.retries {
-                return Err(death.error(&partition, attempt));
+            if deaths.iter().all(|d| d.chunk.is_none()) && idle_deaths < MAX_IDLE_DEATH_ROUNDS {
+                idle_deaths += 1;
+            } else if attempt > settings.retries {
+                // Name a worker that died mapping, if one did.
+                let death = deaths.iter().rev().find(|d| d.chunk.is_some());
+                return Err(death.unwrap_or(last).error(&partition, attempt));
+            } else {
+                attempt += 1;
             }
             job.selection = Selection::of(missing);
         }
@@ -835,6 +847,10 @@ struct Death {
     /// The chunk it was mapping (lost unless it had just committed it).
     chunk: Option<u64>,
 }
+
+/// Rounds of one job, beyond its retries, in which every worker that died
+/// did so between chunks.
+const MAX_IDLE_DEATH_ROUNDS: u32 = 2;
 
 impl Death {
     fn error(&self, partition: &Partition, attempts: u32) -> Error {
