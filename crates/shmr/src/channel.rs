@@ -173,8 +173,11 @@ pub(crate) enum ToWorker {
         workers: u32,
         slot_bytes: u64,
     },
-    /// Map chunks of an array. Carries the array's segment the first time
-    /// this worker sees it; afterwards the worker's mapping is reused.
+    /// Map a segment, whose descriptor comes with the message, and keep it
+    /// mapped until `Release`. Sent the first time a worker needs a segment
+    /// in a given way; later jobs reuse the mapping.
+    Attach { segment: u64, how: Mapping },
+    /// Map chunks of an array (attached before).
     Map(MapJob),
     /// The array is gone: drop the mapping.
     Release { segment: u64 },
@@ -182,11 +185,66 @@ pub(crate) enum ToWorker {
     Shutdown,
 }
 
+/// How a worker maps a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Mapping {
+    /// An array a job reads: reopened read-only, so that not even `unsafe`
+    /// code in a mapper can write it.
+    ReadOnly,
+    /// An array a job writes.
+    Writable,
+    /// The pool's lock table.
+    Locks,
+}
+
+/// What a job does with its arrays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Access {
+    /// Reads the input; partials go to the slots.
+    Read,
+    /// Writes each chunk of the input in place.
+    InPlace,
+    /// Reads the input, writes the same rows of `output`.
+    Into { output: u64 },
+    /// Reads the input, writes anywhere in `output` under striped locks.
+    Locked {
+        output: u64,
+        locks: u64,
+        stripes: u64,
+    },
+}
+
+impl Access {
+    /// The segments this access needs mapped, besides the input.
+    pub(crate) fn mappings(&self, input: u64) -> Vec<(u64, Mapping)> {
+        match *self {
+            Access::Read => vec![(input, Mapping::ReadOnly)],
+            Access::InPlace => vec![(input, Mapping::Writable)],
+            Access::Into { output } => {
+                vec![(input, Mapping::ReadOnly), (output, Mapping::Writable)]
+            }
+            Access::Locked { output, locks, .. } => vec![
+                (input, Mapping::ReadOnly),
+                (output, Mapping::Writable),
+                (locks, Mapping::Locks),
+            ],
+        }
+    }
+
+    /// Whether mapping a chunk twice is harmless, so that chunks lost with
+    /// a dead worker can be mapped again: true when a chunk's work only
+    /// reads, or overwrites the same output rows with the same values.
+    pub(crate) fn retryable(&self) -> bool {
+        matches!(self, Access::Read | Access::Into { .. })
+    }
+}
+
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct MapJob {
     pub(crate) job: u64,
     pub(crate) entry: crate::job::FnAddr,
     pub(crate) segment: u64,
+    pub(crate) access: Access,
     pub(crate) partition: crate::partition::Partition,
     /// The chunks of this round: all, or those lost with a dead worker.
     pub(crate) selection: crate::partition::Selection,

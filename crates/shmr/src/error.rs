@@ -104,6 +104,38 @@ pub enum Error {
         attempts: u32,
     },
 
+    /// A worker died during a job that writes in place or under locks.
+    /// Such writes cannot be undone, nor safely repeated (squaring a value
+    /// twice is wrong), so the job is not retried: the rows it was writing,
+    /// and the output stripe it held locked, may be partly written.
+    #[error(
+        "worker process {pid} died ({status}) during a job that writes{}{}; \
+         what it was writing may be partly written and the job did not finish. \
+         Restore the array (or start from a fresh output) and run the job again; the worker has been replaced",
+        match (chunk, rows) {
+            (Some(c), Some(r)) => format!(", while writing chunk {c} (rows {r:?})"),
+            _ => String::new(),
+        },
+        match (stripe, elements) {
+            (Some(s), Some(e)) => format!(" holding the lock of stripe {s} (output elements {e:?})"),
+            _ => String::new(),
+        }
+    )]
+    WriteInterrupted {
+        /// The dead worker's process id.
+        pid: u32,
+        /// How it ended.
+        status: String,
+        /// The chunk it was mapping.
+        chunk: Option<u64>,
+        /// That chunk's rows along axis 0.
+        rows: Option<Range<u64>>,
+        /// The output stripe whose lock it held, in a locked job.
+        stripe: Option<usize>,
+        /// That stripe's flat element indices.
+        elements: Option<Range<usize>>,
+    },
+
     /// A job ran past its timeout. The workers still mapping were killed
     /// and replaced.
     #[error(

@@ -37,12 +37,14 @@
 use crate::array::dim_for;
 use crate::element::Element;
 use crate::error::Error;
+use crate::lock::{Aborted, LockTable, LockedOutput};
 use crate::partition::{Partition, Selection};
 use crate::segment::{HEADER_BYTES, Header, Segment};
 use crate::slots::SlotWriter;
-use ndarray::{ArrayView, Axis, Dimension, Slice};
+use ndarray::{ArrayView, ArrayViewMut, Dimension};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -92,6 +94,39 @@ pub trait Job<A: Element, D: Dimension>: Serialize + DeserializeOwned + 'static 
     /// Combines two partials (in the coordinator); `a` comes from earlier
     /// chunks than `b`.
     fn reduce(&self, a: Self::Partial, b: Self::Partial) -> Self::Partial;
+}
+
+/// What one job did: returned by jobs that write, and by the `_reported`
+/// variants of the others.
+///
+/// `lock_acquisitions` is the proof that partitioned jobs take no lock: it
+/// is 0 for `map_reduce`, `run`, `map_in_place` and `map_into`, and counts
+/// every stripe lock taken in a `map_locked` job.
+///
+/// # Example
+/// ```
+/// # fn main() -> Result<(), shmr::Error> {
+/// # shmr::init();
+/// let pool = shmr::Pool::builder().workers(2).build()?;
+/// let mut a = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1000, 3.0_f64))?;
+/// let report = pool.map_in_place(&mut a, |mut c| c.mapv_inplace(|x| x * x))?;
+/// assert_eq!(a.view().sum(), 9000.0);
+/// assert_eq!(report.lock_acquisitions, 0);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JobReport {
+    /// Chunks the array was cut into.
+    pub chunks: u64,
+    /// Rounds the job took: 1, plus one per re-execution of lost chunks.
+    pub rounds: u32,
+    /// Workers that died during the job and were replaced.
+    pub workers_replaced: u32,
+    /// Stripe locks taken, by all workers together.
+    pub lock_acquisitions: u64,
+    /// Time from holding the pool to the last partial decoded.
+    pub elapsed: std::time::Duration,
 }
 
 /// The worker-side half of a job: something that maps chunks.
@@ -194,8 +229,13 @@ impl FnAddr {
 
 /// What a worker needs to run one job.
 pub(crate) struct Task<'a> {
-    pub(crate) data: &'a Segment,
+    pub(crate) input: &'a Segment,
     pub(crate) header: &'a Header,
+    /// The array an out-of-place or locked job writes.
+    pub(crate) output: Option<(&'a Segment, &'a Header)>,
+    /// A locked job's lock table, this worker's holder id, and its counter
+    /// of acquisitions.
+    pub(crate) locks: Option<(LockTable<'a>, u32, &'a AtomicU64)>,
     pub(crate) claims: &'a AtomicU64,
     pub(crate) partition: Partition,
     pub(crate) selection: &'a Selection,
@@ -226,6 +266,9 @@ pub(crate) enum Failure {
         available: u64,
         capacity: u64,
     },
+    /// The job was aborted (a worker died holding a lock) while this one
+    /// waited for that lock.
+    Aborted,
     Other(String),
 }
 
@@ -271,6 +314,9 @@ impl From<Failure> for Error {
                 available,
                 capacity,
             },
+            Failure::Aborted => Error::Protocol(
+                "a worker's job was aborted, but the coordinator saw no death".into(),
+            ),
             Failure::Other(m) => Error::Protocol(format!("worker failed: {m}")),
         }
     }
@@ -284,44 +330,225 @@ pub(crate) fn entry_for<M: Mapper<A, D>, A: Element, D: Dimension>() -> FnAddr {
     FnAddr::of(run_chunks::<M, A, D> as Entry as usize)
 }
 
+/// The entry point of an in-place job with parameters `P`.
+pub(crate) fn in_place_entry<P: DeserializeOwned, A: Element, D: Dimension>() -> FnAddr {
+    FnAddr::of(run_in_place::<P, A, D> as Entry as usize)
+}
+
+/// The entry point of an out-of-place job with parameters `P`.
+pub(crate) fn into_entry<P, A, D, B, E>() -> FnAddr
+where
+    P: DeserializeOwned,
+    A: Element,
+    D: Dimension,
+    B: Element,
+    E: Dimension,
+{
+    FnAddr::of(run_into::<P, A, D, B, E> as Entry as usize)
+}
+
+/// The entry point of a locked job with parameters `P`.
+pub(crate) fn locked_entry<P, A, D, B>() -> FnAddr
+where
+    P: DeserializeOwned,
+    A: Element,
+    D: Dimension,
+    B: Element,
+{
+    FnAddr::of(run_locked::<P, A, D, B> as Entry as usize)
+}
+
+/// A write job's mapper: parameters and a function address, whose type the
+/// entry point knows.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct FnWith<P> {
+    pub(crate) params: P,
+    pub(crate) f: FnAddr,
+}
+
+/// An in-place mapper.
+pub(crate) type InPlaceFn<P, A, D> = fn(&P, ArrayViewMut<'_, A, D>);
+/// An out-of-place mapper.
+pub(crate) type IntoFn<P, A, D, B, E> = fn(&P, ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
+/// A locked mapper.
+pub(crate) type LockedFn<P, A, D, B> = fn(&P, ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
+
+/// The array in `segment`, typed, with its shape checked against the job's
+/// partition.
+fn typed<A: Element, D: Dimension>(
+    segment: &Segment,
+    header: &Header,
+    partition: &Partition,
+) -> Result<(D, *mut A), Failure> {
+    let dim: D = dim_for::<A, D>(header)?;
+    let rows = header.shape().first().copied().unwrap_or(1) as u64;
+    if rows != partition.rows() {
+        return Err(Failure::Other(format!(
+            "partition of {} rows for an array of {rows}",
+            partition.rows()
+        )));
+    }
+    // SAFETY: HEADER_BYTES is inside the segment (the header was validated
+    // against the segment's length when it was mapped).
+    Ok((dim, unsafe { segment.ptr().add(HEADER_BYTES).cast::<A>() }))
+}
+
+/// Shape and element offset of the chunk `rows` of an array of shape `dim`.
+fn chunk_of<D: Dimension>(dim: &D, rows: &Range<u64>) -> (D, usize) {
+    if dim.ndim() == 0 {
+        return (dim.clone(), 0);
+    }
+    let row_elems: usize = dim.slice()[1..].iter().product();
+    let mut sub = dim.clone();
+    sub.slice_mut()[0] = (rows.end - rows.start) as usize;
+    (sub, rows.start as usize * row_elems)
+}
+
+/// Claims chunks until none are left, running `map` on each under
+/// `catch_unwind` and committing its result to the slot.
+fn drive<T: Serialize>(
+    task: &mut Task<'_>,
+    mut map: impl FnMut(&Range<u64>) -> T,
+) -> Result<(), Failure> {
+    while let Some(i) = task.claim() {
+        let rows = task.partition.chunk(i);
+        task.in_progress.store(i + 1, Ordering::Relaxed);
+        let out = catch_unwind(AssertUnwindSafe(|| crate::worker::in_mapper(|| map(&rows))))
+            .map_err(|payload| {
+                if payload.is::<Aborted>() {
+                    Failure::Aborted
+                } else {
+                    Failure::Panicked {
+                        chunk: i,
+                        rows: (rows.start, rows.end),
+                        message: crate::worker::panic_message(&*payload),
+                    }
+                }
+            })?;
+        task.slot.push(i, &out)?;
+        task.in_progress.store(0, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
 fn run_chunks<M: Mapper<A, D>, A: Element, D: Dimension>(
     task: &mut Task<'_>,
     payload: &[u8],
 ) -> Result<(), Failure> {
     let mapper: M = postcard::from_bytes(payload).map_err(Error::from)?;
-    let dim: D = dim_for::<A, D>(task.header)?;
-    let rows = task.header.shape().first().copied().unwrap_or(1) as u64;
-    if rows != task.partition.rows() {
-        return Err(Failure::Other(format!(
-            "partition of {} rows for an array of {rows}",
-            task.partition.rows()
-        )));
-    }
-    // SAFETY: the header was validated against the segment's length when it
-    // was mapped, and `dim_for` checked that A and D match it, so the data
-    // (page-aligned at HEADER_BYTES) holds `dim.size()` elements of A in
-    // standard layout. The mapping is read-only and outlives `task`; the
-    // coordinator does not write while a job borrows the array.
-    let all: ArrayView<'_, A, D> =
-        unsafe { ArrayView::from_shape_ptr(dim, task.data.ptr().add(HEADER_BYTES).cast::<A>()) };
-    while let Some(i) = task.claim() {
-        let rows = task.partition.chunk(i);
-        let chunk = if all.ndim() == 0 {
-            all.view()
-        } else {
-            all.slice_axis(Axis(0), Slice::from(rows.start as usize..rows.end as usize))
+    let (dim, data) = typed::<A, D>(task.input, task.header, &task.partition)?;
+    drive(task, |rows| {
+        let (shape, offset) = chunk_of(&dim, rows);
+        // SAFETY: `typed` checked the header (validated against the
+        // segment's length) holds `dim` elements of A in standard layout,
+        // page-aligned; a chunk is a run of whole rows inside it. The
+        // mapping is read-only and outlives the view; the coordinator holds
+        // a shared borrow of the array, so nobody writes it during the job.
+        let chunk = unsafe { ArrayView::from_shape_ptr(shape, data.add(offset)) };
+        mapper.map(chunk)
+    })
+}
+
+fn run_in_place<P: DeserializeOwned, A: Element, D: Dimension>(
+    task: &mut Task<'_>,
+    payload: &[u8],
+) -> Result<(), Failure> {
+    let m: FnWith<P> = postcard::from_bytes(payload).map_err(Error::from)?;
+    // SAFETY: made by the coordinator from an `InPlaceFn<P, A, D>` in this
+    // same executable, for this entry point monomorphized for P, A, D.
+    let f: InPlaceFn<P, A, D> = unsafe { m.f.resolve() };
+    let (dim, data) = typed::<A, D>(task.input, task.header, &task.partition)?;
+    drive(task, |rows| {
+        let (shape, offset) = chunk_of(&dim, rows);
+        // SAFETY: as in `run_chunks`, over a writable mapping. The chunk is
+        // this worker's alone: chunks do not overlap, each is claimed by one
+        // worker (an atomic counter), and the coordinator holds the array
+        // mutably borrowed for the job, so no other view of these rows
+        // exists in any process while this one lives.
+        let chunk = unsafe { ArrayViewMut::from_shape_ptr(shape, data.add(offset)) };
+        f(&m.params, chunk)
+    })
+}
+
+fn run_into<P, A, D, B, E>(task: &mut Task<'_>, payload: &[u8]) -> Result<(), Failure>
+where
+    P: DeserializeOwned,
+    A: Element,
+    D: Dimension,
+    B: Element,
+    E: Dimension,
+{
+    let m: FnWith<P> = postcard::from_bytes(payload).map_err(Error::from)?;
+    // SAFETY: made by the coordinator from an `IntoFn<P, A, D, B, E>` in
+    // this same executable, for this entry point monomorphized alike.
+    let f: IntoFn<P, A, D, B, E> = unsafe { m.f.resolve() };
+    let (dim, data) = typed::<A, D>(task.input, task.header, &task.partition)?;
+    let (out_seg, out_header) = task
+        .output
+        .ok_or_else(|| Failure::Other("an out-of-place job without output".into()))?;
+    let (out_dim, out_data) = typed::<B, E>(out_seg, out_header, &task.partition)?;
+    drive(task, |rows| {
+        let (shape, offset) = chunk_of(&dim, rows);
+        let (out_shape, out_offset) = chunk_of(&out_dim, rows);
+        // SAFETY: the input chunk as in `run_chunks`; the output chunk as
+        // the chunk of `run_in_place`, in the output's writable mapping
+        // (another segment than the input: the coordinator borrows one
+        // shared and the other mutably, which Rust refuses for one array).
+        let (chunk, out) = unsafe {
+            (
+                ArrayView::from_shape_ptr(shape, data.add(offset)),
+                ArrayViewMut::from_shape_ptr(out_shape, out_data.add(out_offset)),
+            )
         };
-        task.in_progress.store(i + 1, Ordering::Relaxed);
-        let out = catch_unwind(AssertUnwindSafe(|| {
-            crate::worker::in_mapper(|| mapper.map(chunk))
-        }))
-        .map_err(|payload| Failure::Panicked {
-            chunk: i,
-            rows: (rows.start, rows.end),
-            message: crate::worker::panic_message(&*payload),
-        })?;
-        task.slot.push(i, &out)?;
-        task.in_progress.store(0, Ordering::Relaxed);
+        f(&m.params, chunk, out)
+    })
+}
+
+fn run_locked<P, A, D, B>(task: &mut Task<'_>, payload: &[u8]) -> Result<(), Failure>
+where
+    P: DeserializeOwned,
+    A: Element,
+    D: Dimension,
+    B: Element,
+{
+    let m: FnWith<P> = postcard::from_bytes(payload).map_err(Error::from)?;
+    // SAFETY: made by the coordinator from a `LockedFn<P, A, D, B>` in this
+    // same executable, for this entry point monomorphized alike.
+    let f: LockedFn<P, A, D, B> = unsafe { m.f.resolve() };
+    let (dim, data) = typed::<A, D>(task.input, task.header, &task.partition)?;
+    let (out_seg, out_header) = task
+        .output
+        .ok_or_else(|| Failure::Other("a locked job without output".into()))?;
+    if out_header.dtype() != B::DTYPE {
+        return Err(Error::TypeMismatch {
+            expected: format!("output elements of {}", B::DTYPE),
+            found: format!("{}", out_header.dtype()),
+        }
+        .into());
     }
-    Ok(())
+    let (table, me, taken) = task
+        .locks
+        .take()
+        .ok_or_else(|| Failure::Other("a locked job without locks".into()))?;
+    let shape = out_header.shape().to_vec();
+    // SAFETY: the output header was validated against its segment, which
+    // is mapped writable and outlives this function; the coordinator holds
+    // the output mutably borrowed, and every worker writes it only through
+    // a LockedOutput over the same table and stripes.
+    let mut out = unsafe {
+        LockedOutput::new(
+            out_seg.ptr().add(HEADER_BYTES).cast::<B>(),
+            shape.iter().product(),
+            &shape,
+            &table,
+            me,
+            taken,
+        )
+    };
+    drive(task, |rows| {
+        let (sub, offset) = chunk_of(&dim, rows);
+        // SAFETY: as in `run_chunks`.
+        let chunk = unsafe { ArrayView::from_shape_ptr(sub, data.add(offset)) };
+        f(&m.params, chunk, &mut out)
+    })
 }

@@ -40,18 +40,21 @@ mod element;
 mod error;
 pub mod job;
 pub mod jobs;
+mod lock;
 mod partition;
 mod pool;
 pub mod segment;
 mod slots;
 mod worker;
+mod write;
 
 pub use array::SharedArray;
 pub use element::{DType, Element};
 pub use error::{Error, Result};
-pub use job::Job;
+pub use job::{Job, JobReport};
+pub use lock::{DEFAULT_STRIPES, LockedOutput, MAX_STRIPES};
 pub use partition::{ChunkSize, DEFAULT_CHUNK_BYTES, Partition};
-pub use pool::{DEFAULT_SLOT_BYTES, Pool, PoolBuilder, global_pool};
+pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, JobOptions, Pool, PoolBuilder, global_pool};
 pub use worker::init;
 
 use ndarray::{ArrayView, Dimension};

@@ -1,11 +1,14 @@
 //! The pool of worker processes and the coordinator's side of a job.
 
 use crate::array::SharedArray;
-use crate::channel::{self, Channel, FromWorker, MapJob, PROTOCOL, ToWorker};
+use crate::channel::{self, Access, Channel, FromWorker, MapJob, Mapping, PROTOCOL, ToWorker};
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::job::{FnAddr, JobReport};
 use crate::job::{FnMapper, Job, JobMapper, MapFn, Mapper, entry_for};
+use crate::lock::{self, DEFAULT_STRIPES, LockTable, MAX_STRIPES};
 use crate::partition::{ChunkSize, Partition, Selection};
+use crate::segment::{HEADER_BYTES, Segment};
 use crate::slots::{MIN_SLOT_BYTES, STOP_CLAIMS, Slots};
 use crate::worker::{OUTPUT_FD, TEST_ENTRY, WORKER_ENV, WORKER_FD};
 use command_fds::{CommandFdExt, FdMapping};
@@ -48,9 +51,10 @@ pub const DEFAULT_RETRIES: u32 = 2;
 
 /// What a job may cost before it fails: set on the pool, changed per job.
 #[derive(Clone, Copy, Debug)]
-struct Settings {
+pub(crate) struct Settings {
     timeout: Option<Duration>,
     retries: u32,
+    pub(crate) stripes: usize,
 }
 
 impl Default for PoolBuilder {
@@ -63,6 +67,7 @@ impl Default for PoolBuilder {
             settings: Settings {
                 timeout: None,
                 retries: DEFAULT_RETRIES,
+                stripes: DEFAULT_STRIPES,
             },
         }
     }
@@ -147,6 +152,7 @@ impl PoolBuilder {
             workers: (0..workers).map(|_| None).collect(),
             slots,
             next_job: 0,
+            locks: None,
         };
         state.start_missing(self.start_timeout)?;
         let inner = Arc::new(Inner {
@@ -197,6 +203,8 @@ struct State {
     workers: Vec<Option<Worker>>,
     slots: Slots,
     next_job: u64,
+    /// The lock table of locked jobs, made on first use and grown as needed.
+    locks: Option<Arc<Segment>>,
 }
 
 #[derive(Debug)]
@@ -204,8 +212,8 @@ struct Worker {
     child: Child,
     chan: Channel,
     pid: u32,
-    /// Array segments this worker has mapped.
-    mapped: HashSet<u64>,
+    /// Segments this worker has mapped, and how.
+    mapped: HashSet<(u64, Mapping)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -329,38 +337,45 @@ impl Pool {
         self.job().run(array, job)
     }
 
-    /// Maps every chunk and returns the partials in chunk order.
-    /// `payload` is the serialized `M`.
+    /// Runs one job and returns its partials in chunk order.
     ///
     /// A job runs in rounds: the first maps every chunk; if workers die,
     /// their committed partials are kept and the chunks they were mapping
     /// are mapped again, on replacement workers, in a further round, up to
-    /// `settings.retries` times.
-    fn map_chunks<A, D, M>(
+    /// `settings.retries` times, when mapping a chunk twice is harmless
+    /// (reads, and out-of-place writes). A job that writes in place or under
+    /// locks is never retried: its error says what may be partly written.
+    pub(crate) fn execute<T: DeserializeOwned>(
         &self,
-        array: &SharedArray<A, D>,
-        payload: Vec<u8>,
+        plan: Plan<'_>,
         settings: Settings,
-    ) -> Result<Vec<M::Out>>
-    where
-        A: Element,
-        D: Dimension + 'static,
-        M: Mapper<A, D>,
-    {
+    ) -> Result<(Vec<T>, JobReport)> {
         settings.check()?;
-        let partition = self.partition(array);
+        let started = Instant::now();
+        let partition = plan.partition;
         let mut state = lock(&self.inner.state);
         // The timeout covers the job's run, not its wait for the pool.
         let deadline = settings.timeout.map(|t| (t, Instant::now() + t));
         self.inner.flush_released(&mut state);
-        let mut out: Vec<Option<M::Out>> = (0..partition.len()).map(|_| None).collect();
+        let locks = match plan.writes {
+            Writes::Locked { stripes, .. } => Some(state.lock_table(stripes)?),
+            _ => None,
+        };
+        let mut payload = plan.payload.clone();
+        let (access, attach) = plan.access(locks.as_deref());
+        let mut report = JobReport {
+            chunks: partition.len(),
+            ..JobReport::default()
+        };
+        let mut out: Vec<Option<T>> = (0..partition.len()).map(|_| None).collect();
         let mut job = MapJob {
             job: 0,
-            entry: entry_for::<M, A, D>(),
-            segment: array.segment().id(),
+            entry: plan.entry,
+            segment: plan.input.id(),
+            access,
             partition,
             selection: Selection::All,
-            payload,
+            payload: std::mem::take(&mut payload),
         };
         let start_timeout = self.inner.config.start_timeout;
         // Rounds in which a worker died mapping a chunk count against the
@@ -373,6 +388,15 @@ impl Pool {
             state.start_missing(start_timeout)?;
             state.next_job += 1;
             job.job = state.next_job;
+            report.rounds += 1;
+            let table = match (&locks, access) {
+                (Some(seg), Access::Locked { stripes, .. }) => {
+                    let t = LockTable::new(seg, stripes as usize)?;
+                    t.reset();
+                    Some(t)
+                }
+                _ => None,
+            };
             // One encoding for every worker; too large is refused before any
             // worker is told anything.
             let msg = ToWorker::Map(job);
@@ -381,21 +405,66 @@ impl Pool {
                 unreachable!("built as a Map message just above")
             };
             job = this_round;
-            let round = state.run(job.job, &message, array, &partition, deadline);
+            let round = state.run(
+                job.job,
+                &message,
+                &attach,
+                &partition,
+                deadline,
+                table.as_ref(),
+            );
             // SAFETY: `run` returns only once every worker it gave the job
             // has replied or is dead and reaped, and no worker is given
             // another job, nor replaced, until the next round, after this.
             let decoded = unsafe { state.collect(&mut out) };
+            report.lock_acquisitions += state.slots.total_locks_taken();
+            // Which stripes the dead held: read before anything resets them.
+            let held: Vec<(usize, Vec<usize>)> = match (&table, &round) {
+                (Some(t), Ok(r)) => r
+                    .deaths
+                    .iter()
+                    .map(|d| (d.slot, t.held_by(d.slot)))
+                    .collect(),
+                _ => Vec::new(),
+            };
             // Replace the dead now, so the pool is whole for the next job
             // even if this one failed.
             let restarted = state.start_missing(start_timeout);
-            let deaths = round?;
+            let round = round?;
+            report.workers_replaced += round.deaths.len() as u32;
+            if !access.retryable()
+                && let Some(d) = round.deaths.iter().find(|d| d.chunk.is_some())
+            {
+                let stripe = held
+                    .iter()
+                    .find(|(slot, _)| *slot == d.slot)
+                    .and_then(|(_, s)| s.first().copied());
+                let elements = match (stripe, plan.writes) {
+                    (Some(s), Writes::Locked { stripes, output }) => {
+                        let len = output.len().saturating_sub(HEADER_BYTES) / plan.output_elem;
+                        let per = len.div_ceil(stripes).max(1);
+                        Some((s * per).min(len)..((s + 1) * per).min(len))
+                    }
+                    _ => None,
+                };
+                return Err(Error::WriteInterrupted {
+                    pid: d.pid,
+                    status: d.status.clone(),
+                    chunk: d.chunk,
+                    rows: d.chunk.map(|c| partition.chunk(c)),
+                    stripe,
+                    elements,
+                });
+            }
+            if let Some(e) = round.error {
+                return Err(e);
+            }
             decoded?;
             restarted?;
             let missing: Vec<u64> = (0..partition.len())
                 .filter(|&i| out[i as usize].is_none())
                 .collect();
-            let Some(last) = deaths.last() else {
+            let Some(last) = round.deaths.last() else {
                 if let Some(&i) = missing.first() {
                     return Err(Error::Protocol(format!("no result for chunk {i}")));
                 }
@@ -404,11 +473,12 @@ impl Pool {
             if missing.is_empty() {
                 break; // the worker died after its last chunk
             }
-            if deaths.iter().all(|d| d.chunk.is_none()) && idle_deaths < MAX_IDLE_DEATH_ROUNDS {
+            if round.deaths.iter().all(|d| d.chunk.is_none()) && idle_deaths < MAX_IDLE_DEATH_ROUNDS
+            {
                 idle_deaths += 1;
             } else if attempt > settings.retries {
                 // Name a worker that died mapping, if one did.
-                let death = deaths.iter().rev().find(|d| d.chunk.is_some());
+                let death = round.deaths.iter().rev().find(|d| d.chunk.is_some());
                 return Err(death.unwrap_or(last).error(&partition, attempt));
             } else {
                 attempt += 1;
@@ -416,7 +486,90 @@ impl Pool {
             job.selection = Selection::of(missing);
         }
         drop(state);
-        Ok(out.into_iter().flatten().collect())
+        report.elapsed = started.elapsed();
+        Ok((out.into_iter().flatten().collect(), report))
+    }
+}
+
+/// What the coordinator needs to run one job.
+pub(crate) struct Plan<'a> {
+    pub(crate) input: &'a Segment,
+    pub(crate) partition: Partition,
+    pub(crate) writes: Writes<'a>,
+    /// Bytes of one output element (for naming a stripe's elements).
+    pub(crate) output_elem: usize,
+    pub(crate) entry: FnAddr,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// What a job writes.
+#[derive(Clone, Copy)]
+pub(crate) enum Writes<'a> {
+    Nothing,
+    InPlace,
+    Into(&'a Segment),
+    Locked { output: &'a Segment, stripes: usize },
+}
+
+impl<'p> Plan<'p> {
+    /// A read-only job over `array` with mapper `M`.
+    pub(crate) fn read<A, D, M>(pool: &Pool, array: &'p SharedArray<A, D>, payload: Vec<u8>) -> Self
+    where
+        A: Element,
+        D: Dimension,
+        M: Mapper<A, D>,
+    {
+        Plan {
+            input: array.segment(),
+            partition: pool.partition(array),
+            writes: Writes::Nothing,
+            output_elem: 1,
+            entry: entry_for::<M, A, D>(),
+            payload,
+        }
+    }
+
+    /// The access the workers are told, and the segments they must have
+    /// mapped for it, with their descriptors.
+    fn access<'s>(
+        &'s self,
+        locks: Option<&'s Segment>,
+    ) -> (Access, Vec<(u64, Mapping, BorrowedFd<'s>)>)
+    where
+        'p: 's,
+    {
+        let access = match (self.writes, locks) {
+            (Writes::Nothing, _) => Access::Read,
+            (Writes::InPlace, _) => Access::InPlace,
+            (Writes::Into(out), _) => Access::Into { output: out.id() },
+            (Writes::Locked { output, stripes }, Some(l)) => Access::Locked {
+                output: output.id(),
+                locks: l.id(),
+                stripes: stripes as u64,
+            },
+            (Writes::Locked { .. }, None) => unreachable!("a locked job gets its lock table first"),
+        };
+        let fd_of = |id: u64| -> BorrowedFd<'s> {
+            let segs = [
+                Some(self.input),
+                match self.writes {
+                    Writes::Into(o) | Writes::Locked { output: o, .. } => Some(o),
+                    _ => None,
+                },
+                locks,
+            ];
+            segs.into_iter()
+                .flatten()
+                .find(|s| s.id() == id)
+                .expect("internal: every mapping names one of the job's segments")
+                .fd()
+        };
+        let attach = access
+            .mappings(self.input.id())
+            .into_iter()
+            .map(|(id, how)| (id, how, fd_of(id)))
+            .collect();
+        (access, attach)
     }
 }
 
@@ -425,8 +578,8 @@ impl Pool {
 #[derive(Debug, Clone, Copy)]
 #[must_use = "a JobOptions does nothing until one of its run methods is called"]
 pub struct JobOptions<'p> {
-    pool: &'p Pool,
-    settings: Settings,
+    pub(crate) pool: &'p Pool,
+    pub(crate) settings: Settings,
 }
 
 impl JobOptions<'_> {
@@ -482,11 +635,28 @@ impl JobOptions<'_> {
         P: Serialize + DeserializeOwned + 'static,
         T: Serialize + DeserializeOwned + 'static,
     {
+        Ok(self.map_reduce_reported(array, params, mapper, reducer)?.0)
+    }
+
+    /// [`map_reduce_with`](JobOptions::map_reduce_with), also returning the
+    /// job's [`JobReport`].
+    pub fn map_reduce_reported<A, D, P, T>(
+        self,
+        array: &SharedArray<A, D>,
+        params: P,
+        mapper: MapFn<P, A, D, T>,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<(T, JobReport)>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        P: Serialize + DeserializeOwned + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+    {
         let payload = postcard::to_allocvec(&FnMapper::new(params, mapper))?;
-        let partials =
-            self.pool
-                .map_chunks::<A, D, FnMapper<P, A, D, T>>(array, payload, self.settings)?;
-        Ok(fold(partials, reducer))
+        let plan = Plan::read::<A, D, FnMapper<P, A, D, T>>(self.pool, array, payload);
+        let (partials, report) = self.pool.execute(plan, self.settings)?;
+        Ok((fold(partials, reducer), report))
     }
 
     /// [`Pool::run`] with these settings.
@@ -496,19 +666,37 @@ impl JobOptions<'_> {
         D: Dimension + 'static,
         J: Job<A, D>,
     {
+        Ok(self.run_reported(array, job)?.0)
+    }
+
+    /// [`run`](JobOptions::run), also returning the job's [`JobReport`].
+    pub fn run_reported<A, D, J>(
+        self,
+        array: &SharedArray<A, D>,
+        job: &J,
+    ) -> Result<(J::Partial, JobReport)>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        J: Job<A, D>,
+    {
         job.validate()?;
         // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
-        let partials = self.pool.map_chunks::<A, D, JobMapper<J>>(
-            array,
-            postcard::to_allocvec(job)?,
-            self.settings,
-        )?;
-        Ok(fold(partials, |a, b| job.reduce(a, b)))
+        let payload = postcard::to_allocvec(job)?;
+        let plan = Plan::read::<A, D, JobMapper<J>>(self.pool, array, payload);
+        let (partials, report) = self.pool.execute(plan, self.settings)?;
+        Ok((fold(partials, |a, b| job.reduce(a, b)), report))
     }
 }
 
 impl Settings {
     fn check(&self) -> Result<()> {
+        if self.stripes == 0 || self.stripes > MAX_STRIPES {
+            return Err(Error::InvalidConfig(format!(
+                "stripes must be between 1 and {MAX_STRIPES}, got {}",
+                self.stripes
+            )));
+        }
         if self.timeout == Some(Duration::ZERO) {
             return Err(Error::InvalidConfig(
                 "a timeout of zero would fail every job; give a positive duration, or none".into(),
@@ -663,15 +851,15 @@ impl State {
     /// Sends the encoded `Map` message of job `job` over `array` to every
     /// worker and waits until each has replied or died. Returns the deaths;
     /// a failure reported by a worker, or the deadline passing, is the error.
-    fn run<A: Element, D: Dimension>(
+    fn run(
         &mut self,
         job: u64,
         message: &[u8],
-        array: &SharedArray<A, D>,
+        attach: &[(u64, Mapping, BorrowedFd<'_>)],
         partition: &Partition,
         deadline: Option<(Duration, Instant)>,
-    ) -> Result<Vec<Death>> {
-        let segment = array.segment().id();
+        locks: Option<&LockTable<'_>>,
+    ) -> Result<Round> {
         self.slots.reset();
         // The resets must be visible to workers woken by the message below.
         fence(Ordering::Release);
@@ -682,17 +870,16 @@ impl State {
             let Some(w) = self.workers[i].as_mut() else {
                 continue;
             };
-            let first_time = !w.mapped.contains(&segment);
-            let fds: Vec<BorrowedFd<'_>> = if first_time {
-                vec![array.segment().fd()]
-            } else {
-                vec![]
-            };
-            match w.chan.send_encoded(message, &fds) {
-                Ok(()) => {
-                    w.mapped.insert(segment);
-                    pending.push(i);
+            let mut sent = Ok(());
+            for &(segment, how, fd) in attach {
+                if sent.is_ok() && !w.mapped.contains(&(segment, how)) {
+                    sent = w.chan.send(&ToWorker::Attach { segment, how }, &[fd]);
+                    w.mapped.insert((segment, how));
                 }
+            }
+            let sent = sent.and_then(|()| w.chan.send_encoded(message, &[]));
+            match sent {
+                Ok(()) => pending.push(i),
                 // Dead before the job reached it: it mapped nothing.
                 Err(_) => deaths.push(self.bury(i)),
             }
@@ -712,6 +899,9 @@ impl State {
             if let Some((timeout, at)) = deadline {
                 let left = at.saturating_duration_since(Instant::now());
                 if left.is_zero() {
+                    if let Some(t) = locks {
+                        t.abort().store(1, Ordering::Relaxed);
+                    }
                     return Err(self.time_out(&pending, timeout, partition));
                 }
                 wait = wait.min(left);
@@ -729,6 +919,7 @@ impl State {
                     let w = self.workers[i].as_mut().expect("pending worker exists");
                     if matches!(w.child.try_wait(), Ok(Some(_))) {
                         deaths.push(self.bury(i));
+                        abort(locks);
                     } else {
                         still.push(i);
                     }
@@ -746,14 +937,43 @@ impl State {
                         self.bury(i);
                         error.get_or_insert(e);
                     }
-                    Ok(None) | Err(_) => deaths.push(self.bury(i)),
+                    Ok(None) | Err(_) => {
+                        deaths.push(self.bury(i));
+                        abort(locks);
+                    }
                 }
             }
             pending = still;
         }
-        match error {
-            Some(e) => Err(e),
-            None => Ok(deaths),
+        Ok(Round { deaths, error })
+    }
+
+    /// The lock table, with room for `stripes` stripes.
+    fn lock_table(&mut self, stripes: usize) -> Result<Arc<Segment>> {
+        if let Some(t) = &self.locks
+            && t.len() >= lock::table_bytes(stripes)
+        {
+            return Ok(t.clone());
+        }
+        let table = Arc::new(Segment::create(lock::table_bytes(
+            stripes.max(lock::DEFAULT_STRIPES),
+        ))?);
+        if let Some(old) = self.locks.replace(table.clone()) {
+            self.release(old.id());
+        }
+        Ok(table)
+    }
+
+    /// Tells the workers that mapped segment `id` to unmap it.
+    fn release(&mut self, id: u64) {
+        for w in self.workers.iter_mut().flatten() {
+            let before = w.mapped.len();
+            w.mapped.retain(|&(s, _)| s != id);
+            if w.mapped.len() != before {
+                // A failed send means the worker is dead; the next job
+                // notices and replaces it.
+                let _ = w.chan.send(&ToWorker::Release { segment: id }, &[]);
+            }
         }
     }
 
@@ -811,6 +1031,7 @@ impl State {
         let Some(mut w) = self.workers[i].take() else {
             return Death {
                 pid: 0,
+                slot: i,
                 status: "already gone".into(),
                 chunk: None,
             };
@@ -829,6 +1050,7 @@ impl State {
             .checked_sub(1);
         Death {
             pid: w.pid,
+            slot: i,
             status,
             chunk,
         }
@@ -839,10 +1061,27 @@ impl State {
 /// how late it notices a worker that died without closing its socket.
 const POLL_PERIOD: Duration = Duration::from_millis(200);
 
+/// What happened to the workers in one round of a job.
+struct Round {
+    deaths: Vec<Death>,
+    /// The first failure a worker reported (a panic, say).
+    error: Option<Error>,
+}
+
+/// A job whose worker died holding a lock must not leave the others waiting
+/// for it: they see this flag while they wait, and give up.
+fn abort(locks: Option<&LockTable<'_>>) {
+    if let Some(t) = locks {
+        t.abort().store(1, Ordering::Relaxed);
+    }
+}
+
 /// A worker that died during a round.
 #[derive(Debug)]
 struct Death {
     pid: u32,
+    /// Its slot index (its place in the pool).
+    slot: usize,
     status: String,
     /// The chunk it was mapping (lost unless it had just committed it).
     chunk: Option<u64>,
@@ -906,13 +1145,7 @@ impl Inner {
     fn flush_released(&self, state: &mut State) {
         let ids: Vec<u64> = std::mem::take(&mut *lock(&self.released));
         for id in ids {
-            for w in state.workers.iter_mut().flatten() {
-                if w.mapped.remove(&id) {
-                    // A failed send means the worker is dead; the next job
-                    // notices and replaces it.
-                    let _ = w.chan.send(&ToWorker::Release { segment: id }, &[]);
-                }
-            }
+            state.release(id);
         }
     }
 }

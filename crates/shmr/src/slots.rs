@@ -6,7 +6,7 @@
 //! region header, then one record per chunk it mapped:
 //!
 //! ```text
-//! region header: | committed bytes: u64 | chunk in progress + 1 (0: none): u64 | 48 reserved |
+//! region header: | committed bytes: u64 | chunk in progress + 1 (0: none): u64 | locks taken: u64 | 40 reserved |
 //! record:        | chunk index: u64 | payload length: u64 | payload (postcard) | pad to 8 |
 //! ```
 //!
@@ -132,11 +132,24 @@ impl Slots {
         self.region_word(worker, 1)
     }
 
+    /// How many locks `worker` has taken in the current job.
+    pub(crate) fn locks_taken(&self, worker: usize) -> &AtomicU64 {
+        self.region_word(worker, 2)
+    }
+
+    /// Locks taken by all workers in the current job (read after it).
+    pub(crate) fn total_locks_taken(&self) -> u64 {
+        (0..self.workers)
+            .map(|w| self.locks_taken(w).load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Clears every region header before a job.
     pub(crate) fn reset(&self) {
         for w in 0..self.workers {
             self.committed(w).store(0, Ordering::Relaxed);
             self.in_progress(w).store(0, Ordering::Relaxed);
+            self.locks_taken(w).store(0, Ordering::Relaxed);
         }
         self.claims().store(0, Ordering::Relaxed);
         self.finished().store(0, Ordering::Relaxed);

@@ -4,9 +4,10 @@
 //! its environment. [`init`] sees it and never returns: the process serves
 //! jobs until the coordinator says stop or goes away.
 
-use crate::channel::{Channel, FromWorker, MapJob, PROTOCOL, ToWorker};
+use crate::channel::{Access, Channel, FromWorker, MapJob, Mapping, PROTOCOL, ToWorker};
 use crate::error::{Error, Result};
 use crate::job::{Entry, Failure, FnAddr, Task};
+use crate::lock::LockTable;
 use crate::segment::{Header, Segment};
 use crate::slots::{STOP_CLAIMS, Slots};
 use rustix::fd::{FromRawFd, OwnedFd, RawFd};
@@ -157,14 +158,14 @@ fn serve() -> Result<()> {
     if index >= workers {
         return Err(Error::Protocol(format!("slot {index} of {workers}")));
     }
-    let mut arrays: HashMap<u64, (Segment, Header)> = HashMap::new();
+    let mut maps: Maps = HashMap::new();
     loop {
         let Some((msg, fds)) = chan.recv()? else {
             return Ok(()); // the coordinator is gone
         };
         match msg {
             ToWorker::Map(job) => {
-                let reply = match run_job(&slots, index as usize, &mut arrays, &job, fds) {
+                let reply = match run_job(&slots, index as usize, &maps, &job) {
                     Ok(()) => FromWorker::Done { job: job.job },
                     Err(failure) => {
                         // Stop the other workers from claiming more chunks
@@ -183,8 +184,19 @@ fn serve() -> Result<()> {
                 slots.finished().fetch_add(1, Ordering::Release);
                 chan.send(&reply, &[])?;
             }
+            ToWorker::Attach { segment, how } => {
+                let fd = fds
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::Protocol("attach without a descriptor".into()))?;
+                // A segment that cannot be mapped is reported by the job
+                // that needs it (as missing), not by ending the worker.
+                if let Ok(mapped) = Mapped::new(segment, fd, how) {
+                    maps.insert((segment, how), mapped);
+                }
+            }
             ToWorker::Release { segment } => {
-                arrays.remove(&segment);
+                maps.retain(|&(id, _), _| id != segment);
             }
             ToWorker::Shutdown => return Ok(()),
             ToWorker::Setup { .. } => return Err(Error::Protocol("second setup".into())),
@@ -192,24 +204,62 @@ fn serve() -> Result<()> {
     }
 }
 
-fn run_job(
-    slots: &Slots,
-    index: usize,
-    arrays: &mut HashMap<u64, (Segment, Header)>,
-    job: &MapJob,
-    mut fds: Vec<OwnedFd>,
-) -> Result<(), Failure> {
-    if let Some(fd) = fds.pop() {
-        let segment = Segment::from_fd(job.segment, fd, false)?;
-        let header = segment.header()?;
-        arrays.insert(job.segment, (segment, header));
+/// The segments this worker has mapped, by id and how.
+type Maps = HashMap<(u64, Mapping), Mapped>;
+
+/// One mapped segment, with its array header (none for a lock table).
+struct Mapped {
+    segment: Segment,
+    header: Option<Header>,
+}
+
+impl Mapped {
+    fn new(id: u64, fd: OwnedFd, how: Mapping) -> Result<Mapped> {
+        let segment = Segment::from_fd(id, fd, how != Mapping::ReadOnly)?;
+        let header = match how {
+            Mapping::Locks => None,
+            Mapping::ReadOnly | Mapping::Writable => Some(segment.header()?),
+        };
+        Ok(Mapped { segment, header })
     }
-    let (data, header) = arrays
-        .get(&job.segment)
-        .ok_or_else(|| Failure::Other(format!("segment {} was never sent", job.segment)))?;
+}
+
+fn run_job(slots: &Slots, index: usize, maps: &Maps, job: &MapJob) -> Result<(), Failure> {
+    let find = |id: u64, how: Mapping| {
+        maps.get(&(id, how))
+            .ok_or_else(|| Failure::Other(format!("segment {id} ({how:?}) is not mapped")))
+    };
+    let array = |id: u64, how: Mapping| -> Result<(&Segment, &Header), Failure> {
+        let m = find(id, how)?;
+        let header = m
+            .header
+            .as_ref()
+            .ok_or_else(|| Failure::Other(format!("segment {id} is not an array")))?;
+        Ok((&m.segment, header))
+    };
+    let input_how = match job.access {
+        Access::InPlace => Mapping::Writable,
+        _ => Mapping::ReadOnly,
+    };
+    let (input, header) = array(job.segment, input_how)?;
+    let output = match job.access {
+        Access::Into { output } | Access::Locked { output, .. } => {
+            Some(array(output, Mapping::Writable)?)
+        }
+        Access::Read | Access::InPlace => None,
+    };
+    let locks = match job.access {
+        Access::Locked { locks, stripes, .. } => {
+            let table = LockTable::new(&find(locks, Mapping::Locks)?.segment, stripes as usize)?;
+            Some((table, index as u32 + 1, slots.locks_taken(index)))
+        }
+        _ => None,
+    };
     let mut task = Task {
-        data,
+        input,
         header,
+        output,
+        locks,
         claims: slots.claims(),
         partition: job.partition,
         selection: &job.selection,
@@ -218,8 +268,9 @@ fn run_job(
         // coordinator reads it only after our Done/Failed reply or our death.
         slot: unsafe { slots.writer(index) },
     };
-    // SAFETY: the coordinator made `entry` with `job::entry_for`, from an
-    // `Entry` in the same executable (checked at start-up by `probe`).
+    // SAFETY: the coordinator made `entry` with one of the `job::*entry*`
+    // functions, from an `Entry` in the same executable (checked at
+    // start-up by `probe`).
     let entry: Entry = unsafe { job.entry.resolve() };
     entry(&mut task, &job.payload)
 }
