@@ -372,6 +372,9 @@ pub(crate) type InPlaceFn<P, A, D> = fn(&P, ArrayViewMut<'_, A, D>);
 pub(crate) type IntoFn<P, A, D, B, E> = fn(&P, ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
 /// A locked mapper.
 pub(crate) type LockedFn<P, A, D, B> = fn(&P, ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
+/// The mapper type of [`Pool::map_locked_with`](crate::Pool::map_locked_with):
+/// parameters, the input chunk, and the locked output.
+pub type LockedMapFn<P, A, D, B> = LockedFn<P, A, D, B>;
 
 /// The array in `segment`, typed, with its shape checked against the job's
 /// partition.

@@ -393,22 +393,27 @@ fn in_place_plain<A: Element, D: Dimension>(
     f(chunk)
 }
 
+/// A parameterless out-of-place mapper.
+type IntoPlainFn<A, D, B, E> = fn(ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
+/// A parameterless locked mapper.
+type LockedPlainFn<A, D, B> = fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
+
 fn into_plain<A: Element, D: Dimension, B: Element, E: Dimension>(
-    f: &Plain<fn(ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>)>,
+    f: &Plain<IntoPlainFn<A, D, B, E>>,
     input: ArrayView<'_, A, D>,
     output: ArrayViewMut<'_, B, E>,
 ) {
     // SAFETY: as in `in_place_plain`.
-    let f: fn(ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>) = unsafe { f.0.resolve() };
+    let f: IntoPlainFn<A, D, B, E> = unsafe { f.0.resolve() };
     f(input, output)
 }
 
 fn locked_plain<A: Element, D: Dimension, B: Element>(
-    f: &Plain<fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>)>,
+    f: &Plain<LockedPlainFn<A, D, B>>,
     input: ArrayView<'_, A, D>,
     output: &mut LockedOutput<'_, B>,
 ) {
     // SAFETY: as in `in_place_plain`.
-    let f: fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>) = unsafe { f.0.resolve() };
+    let f: LockedPlainFn<A, D, B> = unsafe { f.0.resolve() };
     f(input, output)
 }
