@@ -393,3 +393,57 @@ fn a_mapper_cannot_write_the_input_of_a_read_only_job() {
         assert_eq!(a.view(), v, "the array is unchanged");
     });
 }
+
+/// Squares its chunk; the chunk holding -1 also writes, through a raw
+/// pointer, 1024 elements (two pages) before its own start: the stray write
+/// of a buggy mapper's unsafe code.
+fn square_and_stray(_: &(), mut chunk: ArrayViewMut1<'_, f64>) {
+    if chunk.iter().any(|&x| x == -1.0) {
+        let p = chunk.as_mut_ptr();
+        // SAFETY: none, on purpose; see above. The address is inside the
+        // array (the test puts -1 far from its start).
+        unsafe { p.sub(1024).write_volatile(f64::NAN) };
+    }
+    chunk.mapv_inplace(|x| x * x);
+}
+
+#[test]
+fn guarded_in_place_jobs_fault_on_writes_outside_the_chunk() {
+    within(LIMIT, || {
+        // 512 f64 rows: every chunk is exactly one page.
+        let pool = pool_with_rows(2, 512);
+        let mut v = Array1::from_iter((0..100_000).map(|x| x as f64));
+        v[50_000] = -1.0;
+        let chunk = 50_000 / 512;
+
+        let mut a = SharedArray::from_array(&v).unwrap();
+        match pool
+            .job()
+            .guard_writes(true)
+            .map_in_place_with(&mut a, (), square_and_stray)
+            .unwrap_err()
+        {
+            Error::WriteInterrupted { status, chunk: c, .. } => {
+                assert!(status.contains("SIGSEGV"), "{status}");
+                assert_eq!(c, Some(chunk as u64));
+            }
+            other => panic!("expected WriteInterrupted, got {other:?}"),
+        }
+        let stray = 50_000 / 512 * 512 - 1024;
+        assert!(!a.view()[stray].is_nan(), "the stray write did not land");
+
+        // Unguarded, the same bug goes unnoticed: that is what the guard is for.
+        let mut b = SharedArray::from_array(&v).unwrap();
+        pool.map_in_place_with(&mut b, (), square_and_stray).unwrap();
+        // (NaN whichever of the stray write and that chunk's squaring came first.)
+        assert!(b.view()[stray].is_nan());
+
+        // Guarded jobs that stay in their chunks give the right answer.
+        let mut c = SharedArray::from_array(&v).unwrap();
+        pool.job()
+            .guard_writes(true)
+            .map_in_place(&mut c, |mut c| c.mapv_inplace(|x| x + 1.0))
+            .unwrap();
+        assert_eq!(c.view(), v.mapv(|x| x + 1.0));
+    });
+}

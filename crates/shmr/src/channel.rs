@@ -202,8 +202,9 @@ pub(crate) enum Mapping {
 pub(crate) enum Access {
     /// Reads the input; partials go to the slots.
     Read,
-    /// Writes each chunk of the input in place.
-    InPlace,
+    /// Writes each chunk of the input in place; with `guard`, the rest of
+    /// the array is write-protected while a worker maps a chunk.
+    InPlace { guard: bool },
     /// Reads the input, writes the same rows of `output`.
     Into { output: u64 },
     /// Reads the input, writes anywhere in `output` under striped locks.
@@ -219,7 +220,7 @@ impl Access {
     pub(crate) fn mappings(&self, input: u64) -> Vec<(u64, Mapping)> {
         match *self {
             Access::Read => vec![(input, Mapping::ReadOnly)],
-            Access::InPlace => vec![(input, Mapping::Writable)],
+            Access::InPlace { .. } => vec![(input, Mapping::Writable)],
             Access::Into { output } => {
                 vec![(input, Mapping::ReadOnly), (output, Mapping::Writable)]
             }

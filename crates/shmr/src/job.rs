@@ -238,6 +238,8 @@ pub(crate) struct Task<'a> {
     pub(crate) locks: Option<(LockTable<'a>, u32, &'a AtomicU64)>,
     pub(crate) claims: &'a AtomicU64,
     pub(crate) partition: Partition,
+    /// In-place jobs: write-protect all but the chunk being mapped.
+    pub(crate) guard: bool,
     pub(crate) selection: &'a Selection,
     /// Where this worker says which chunk it is mapping, so that the
     /// coordinator can name it if the worker dies or hangs there.
@@ -461,16 +463,38 @@ fn run_in_place<P: DeserializeOwned, A: Element, D: Dimension>(
     // same executable, for this entry point monomorphized for P, A, D.
     let f: InPlaceFn<P, A, D> = unsafe { m.f.resolve() };
     let (dim, data) = typed::<A, D>(task.input, task.header, &task.partition)?;
-    drive(task, |rows| {
+    let segment = task.input;
+    let guard = task.guard;
+    let elem_bytes = |elems: usize| HEADER_BYTES + elems * size_of::<A>();
+    let whole = HEADER_BYTES..elem_bytes(dim.size());
+    // No view of the data exists in this worker while its protection
+    // changes, and the range is this worker's own mapping of the array.
+    if guard {
+        segment.protect(whole.clone(), false)?;
+    }
+    let result = drive(task, |rows| {
         let (shape, offset) = chunk_of(&dim, rows);
+        let bytes = elem_bytes(offset)..elem_bytes(offset + shape.size());
+        if guard {
+            // A failure here leaves the chunk read-only: the mapper's first
+            // write faults, which ends the job with an error, not a wrong answer.
+            let _ = segment.protect(bytes.clone(), true);
+        }
         // SAFETY: as in `run_chunks`, over a writable mapping. The chunk is
         // this worker's alone: chunks do not overlap, each is claimed by one
         // worker (an atomic counter), and the coordinator holds the array
         // mutably borrowed for the job, so no other view of these rows
         // exists in any process while this one lives.
         let chunk = unsafe { ArrayViewMut::from_shape_ptr(shape, data.add(offset)) };
-        f(&m.params, chunk)
-    })
+        f(&m.params, chunk);
+        if guard {
+            let _ = segment.protect(bytes, false);
+        }
+    });
+    if guard {
+        segment.protect(whole, true)?;
+    }
+    result
 }
 
 fn run_into<P, A, D, B, E>(task: &mut Task<'_>, payload: &[u8]) -> Result<(), Failure>

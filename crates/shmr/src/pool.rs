@@ -55,6 +55,7 @@ pub(crate) struct Settings {
     timeout: Option<Duration>,
     retries: u32,
     pub(crate) stripes: usize,
+    pub(crate) guard_writes: bool,
 }
 
 impl Default for PoolBuilder {
@@ -68,6 +69,7 @@ impl Default for PoolBuilder {
                 timeout: None,
                 retries: DEFAULT_RETRIES,
                 stripes: DEFAULT_STRIPES,
+                guard_writes: false,
             },
         }
     }
@@ -110,6 +112,13 @@ impl PoolBuilder {
     /// it would panic again. [`Pool::job`] overrides it for one job.
     pub fn retries(mut self, retries: u32) -> Self {
         self.settings.retries = retries;
+        self
+    }
+
+    /// Whether in-place jobs write-protect all but the chunk each worker
+    /// is mapping (default: no); see [`JobOptions::guard_writes`].
+    pub fn guard_writes(mut self, guard: bool) -> Self {
+        self.settings.guard_writes = guard;
         self
     }
 
@@ -506,7 +515,7 @@ pub(crate) struct Plan<'a> {
 #[derive(Clone, Copy)]
 pub(crate) enum Writes<'a> {
     Nothing,
-    InPlace,
+    InPlace { guard: bool },
     Into(&'a Segment),
     Locked { output: &'a Segment, stripes: usize },
 }
@@ -540,7 +549,7 @@ impl<'p> Plan<'p> {
     {
         let access = match (self.writes, locks) {
             (Writes::Nothing, _) => Access::Read,
-            (Writes::InPlace, _) => Access::InPlace,
+            (Writes::InPlace { guard }, _) => Access::InPlace { guard },
             (Writes::Into(out), _) => Access::Into { output: out.id() },
             (Writes::Locked { output, stripes }, Some(l)) => Access::Locked {
                 output: output.id(),

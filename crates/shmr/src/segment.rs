@@ -27,6 +27,7 @@ use crate::error::{Error, Result};
 use memmap2::{MmapOptions, MmapRaw};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
+use rustix::mm::MprotectFlags;
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -326,6 +327,33 @@ impl Segment {
         // checks against cannot change: the segment's size is sealed.
         let bytes = unsafe { std::slice::from_raw_parts(self.ptr(), n) }.to_vec();
         Header::decode(&bytes, self.len() as u64)
+    }
+
+    /// Makes the pages that `range` (bytes of this segment) touches
+    /// writable or read-only, in this process's mapping only.
+    pub(crate) fn protect(&self, range: std::ops::Range<usize>, writable: bool) -> Result<()> {
+        const PAGE: usize = 4096;
+        let start = range.start / PAGE * PAGE;
+        let end = range
+            .end
+            .next_multiple_of(PAGE)
+            .min(self.len.next_multiple_of(PAGE));
+        if start >= end {
+            return Ok(());
+        }
+        let flags = if writable {
+            MprotectFlags::READ | MprotectFlags::WRITE
+        } else {
+            MprotectFlags::READ
+        };
+        // SAFETY: [start, end) lies within this segment's mapping (a mapping
+        // covers whole pages, so rounding `len` up stays inside it), which
+        // lives as long as `self`; it is a shared mapping of a file opened
+        // read-write (only writable segments are protected), so adding
+        // WRITE is allowed. Taking WRITE away only makes later writes fault,
+        // which ends this worker: it cannot make Rust code unsound.
+        unsafe { rustix::mm::mprotect(self.ptr().add(start).cast(), end - start, flags) }
+            .map_err(Error::os("changing the protection of a segment's pages"))
     }
 
     pub(crate) fn id(&self) -> u64 {

@@ -238,7 +238,7 @@ fn run_job(slots: &Slots, index: usize, maps: &Maps, job: &MapJob) -> Result<(),
         Ok((&m.segment, header))
     };
     let input_how = match job.access {
-        Access::InPlace => Mapping::Writable,
+        Access::InPlace { .. } => Mapping::Writable,
         _ => Mapping::ReadOnly,
     };
     let (input, header) = array(job.segment, input_how)?;
@@ -246,7 +246,7 @@ fn run_job(slots: &Slots, index: usize, maps: &Maps, job: &MapJob) -> Result<(),
         Access::Into { output } | Access::Locked { output, .. } => {
             Some(array(output, Mapping::Writable)?)
         }
-        Access::Read | Access::InPlace => None,
+        Access::Read | Access::InPlace { .. } => None,
     };
     let locks = match job.access {
         Access::Locked { locks, stripes, .. } => {
@@ -262,6 +262,7 @@ fn run_job(slots: &Slots, index: usize, maps: &Maps, job: &MapJob) -> Result<(),
         locks,
         claims: slots.claims(),
         partition: job.partition,
+        guard: matches!(job.access, Access::InPlace { guard: true }),
         selection: &job.selection,
         in_progress: slots.in_progress(index),
         // SAFETY: `index` is this worker's own slot (from Setup), and the

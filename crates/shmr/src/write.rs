@@ -76,6 +76,20 @@ impl JobOptions<'_> {
         self
     }
 
+    /// In-place jobs: let a worker write only the chunk it is mapping.
+    /// The operating system then enforces what the API promises: while a
+    /// worker maps a chunk, the rest of the array is read-only in that
+    /// worker (`mprotect`), so a stray write from `unsafe` code in the
+    /// mapper faults (the job ends with [`Error::WriteInterrupted`] naming
+    /// the chunk) instead of corrupting another chunk. Protection is per
+    /// page: writes into the page a chunk shares with its neighbour are not
+    /// caught. Costs two `mprotect` calls per chunk and two per job (see
+    /// `docs/design.md` for the measured cost). Off by default.
+    pub fn guard_writes(mut self, guard: bool) -> Self {
+        self.settings.guard_writes = guard;
+        self
+    }
+
     /// [`Pool::map_in_place`] with these settings.
     pub fn map_in_place<A, D>(
         self,
@@ -104,7 +118,9 @@ impl JobOptions<'_> {
         let plan = Plan {
             input: array.segment(),
             partition: self.pool.partition(array),
-            writes: Writes::InPlace,
+            writes: Writes::InPlace {
+                guard: self.settings.guard_writes,
+            },
             output_elem: A::DTYPE.size(),
             entry: in_place_entry::<P, A, D>(),
             payload: payload(params, mapper as usize)?,
