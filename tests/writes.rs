@@ -423,7 +423,9 @@ fn guarded_in_place_jobs_fault_on_writes_outside_the_chunk() {
             .map_in_place_with(&mut a, (), square_and_stray)
             .unwrap_err()
         {
-            Error::WriteInterrupted { status, chunk: c, .. } => {
+            Error::WriteInterrupted {
+                status, chunk: c, ..
+            } => {
                 assert!(status.contains("SIGSEGV"), "{status}");
                 assert_eq!(c, Some(chunk as u64));
             }
@@ -434,7 +436,8 @@ fn guarded_in_place_jobs_fault_on_writes_outside_the_chunk() {
 
         // Unguarded, the same bug goes unnoticed: that is what the guard is for.
         let mut b = SharedArray::from_array(&v).unwrap();
-        pool.map_in_place_with(&mut b, (), square_and_stray).unwrap();
+        pool.map_in_place_with(&mut b, (), square_and_stray)
+            .unwrap();
         // (NaN whichever of the stray write and that chunk's squaring came first.)
         assert!(b.view()[stray].is_nan());
 
