@@ -31,7 +31,13 @@ use std::marker::PhantomData;
 /// ```
 pub struct SharedArray<A: Element, D: Dimension> {
     segment: Segment,
+    header: Header,
     dim: D,
+    /// Whether the mapping behind this array is shared and writable, so
+    /// that jobs may write it (false for `.npy` files opened read-only).
+    writable: bool,
+    /// A name in `/dev/shm` that this array created and unlinks on drop.
+    owned_name: Option<String>,
     _elem: PhantomData<A>,
 }
 
@@ -47,11 +53,48 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
         // HEADER_BYTES long (> bytes.len(), since ndim <= MAX_NDIM), and no
         // other process has its descriptor yet, so nothing else can access it.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), segment.ptr(), bytes.len()) };
-        Ok(SharedArray {
+        Ok(Self::from_parts(segment, header, dim, true))
+    }
+
+    /// An array over a mapped segment whose layout `header` describes
+    /// (checked to fit the segment by the caller).
+    pub(crate) fn from_parts(segment: Segment, header: Header, dim: D, writable: bool) -> Self {
+        SharedArray {
             segment,
+            header,
             dim,
+            writable,
+            owned_name: None,
             _elem: PhantomData,
-        })
+        }
+    }
+
+    /// Marks this array as the owner of `name` in `/dev/shm`: dropping it
+    /// unlinks the name.
+    pub(crate) fn own_name(&mut self, name: String) {
+        self.owned_name = Some(name);
+    }
+
+    /// Whether jobs may write this array (false for a read-only `.npy`).
+    pub fn is_writable(&self) -> bool {
+        self.writable
+    }
+
+    /// The layout: element type, shape, and where the data starts.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Refuses a job that writes this array if its mapping is read-only.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.writable {
+            return Ok(());
+        }
+        Err(Error::InvalidConfig(
+            "this array was opened read-only, so jobs cannot write it; open the .npy file \
+             read-write (NpyMode::ReadWrite) or copy it into a new SharedArray"
+                .into(),
+        ))
     }
 
     /// A shared copy of `array` (the one copy into shared memory; after this
@@ -99,16 +142,12 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
         let segment = Segment::attach(fd)?;
         let header = segment.header()?;
         let dim = dim_for::<A, D>(&header)?;
-        Ok(SharedArray {
-            segment,
-            dim,
-            _elem: PhantomData,
-        })
+        Ok(Self::from_parts(segment, header, dim, true))
     }
 
     /// A read-only view of the whole array, without copying.
     pub fn view(&self) -> ArrayView<'_, A, D> {
-        // SAFETY: the data starts HEADER_BYTES (a page) into a live mapping
+        // SAFETY: the data starts at the header's offset into a live mapping
         // of at least HEADER_BYTES + len * size_of::<A>() bytes, so it is
         // aligned and in bounds for the standard-layout shape `dim`. The
         // borrow of `self` keeps the mapping alive. Workers only read it
@@ -150,14 +189,20 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
         A::DTYPE
     }
 
-    pub(crate) fn segment(&self) -> &Segment {
-        &self.segment
+    /// The segment and its layout, as a job sends them to workers.
+    pub(crate) fn shared(&self) -> ArrayRef<'_> {
+        ArrayRef {
+            segment: &self.segment,
+            header: &self.header,
+        }
     }
 
     fn data_ptr(&self) -> *mut A {
-        // SAFETY: HEADER_BYTES is within the segment (it is at least that
-        // long), and the result is page-aligned.
-        unsafe { self.segment.ptr().add(HEADER_BYTES).cast::<A>() }
+        // SAFETY: the header's offset is within the segment (every
+        // constructor checks offset + data length against the mapping's
+        // length) and aligned for A (`Header::at_offset` checks it; shmr's
+        // own segments put the data on a page boundary).
+        unsafe { self.segment.ptr().add(self.header.offset()).cast::<A>() }
     }
 }
 
@@ -174,6 +219,10 @@ impl<A: Element, D: Dimension> Drop for SharedArray<A, D> {
         // Workers keep their mappings between jobs; tell them to let go so
         // the memory is freed now, not when the pool ends.
         crate::pool::forget_segment(self.segment.id());
+        if let Some(name) = self.owned_name.take() {
+            // Nothing to do if it is already gone (unlinked by hand, say).
+            let _ = rustix::shm::unlink(name.as_str());
+        }
     }
 }
 
@@ -184,6 +233,13 @@ impl<A: Element, D: Dimension> fmt::Debug for SharedArray<A, D> {
             .field("shape", &self.shape())
             .finish_non_exhaustive()
     }
+}
+
+/// An array's segment and layout, without its element type.
+#[derive(Clone, Copy)]
+pub(crate) struct ArrayRef<'a> {
+    pub(crate) segment: &'a Segment,
+    pub(crate) header: &'a Header,
 }
 
 /// Checks that a header describes an array of `A` with `D`'s dimensionality,

@@ -176,13 +176,58 @@ pub(crate) enum ToWorker {
     /// Map a segment, whose descriptor comes with the message, and keep it
     /// mapped until `Release`. Sent the first time a worker needs a segment
     /// in a given way; later jobs reuse the mapping.
-    Attach { segment: u64, how: Mapping },
+    Attach {
+        segment: u64,
+        how: Mapping,
+        layout: Option<Layout>,
+    },
     /// Map chunks of an array (attached before).
     Map(MapJob),
     /// The array is gone: drop the mapping.
     Release { segment: u64 },
     /// Exit now.
     Shutdown,
+}
+
+/// Where an array lies in its segment: the coordinator tells workers, who
+/// check it against the segment's size (an `.npy` file has its own header,
+/// which workers need not parse).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Layout {
+    pub(crate) dtype: u32,
+    pub(crate) shape: Vec<u64>,
+    pub(crate) offset: u64,
+}
+
+impl Layout {
+    pub(crate) fn of(h: &crate::segment::Header) -> Layout {
+        Layout {
+            dtype: h.dtype().code(),
+            shape: h.shape().iter().map(|&n| n as u64).collect(),
+            offset: h.offset() as u64,
+        }
+    }
+
+    /// The header this layout describes, if it fits a segment of
+    /// `segment_len` bytes.
+    pub(crate) fn header(&self, segment_len: usize) -> Result<crate::segment::Header> {
+        let bad = |why: String| Error::InvalidSegment(why);
+        let dtype = crate::element::DType::from_code(self.dtype)
+            .ok_or_else(|| bad(format!("unknown dtype code {}", self.dtype)))?;
+        let shape = self
+            .shape
+            .iter()
+            .map(|&n| usize::try_from(n).map_err(|_| bad(format!("axis length {n}"))))
+            .collect::<Result<Vec<usize>>>()?;
+        let h = crate::segment::Header::new(dtype, &shape)?.at_offset(self.offset)?;
+        if h.segment_len() > segment_len as u64 {
+            return Err(bad(format!(
+                "the array needs {} bytes but its segment has {segment_len}",
+                h.segment_len()
+            )));
+        }
+        Ok(h)
+    }
 }
 
 /// How a worker maps a segment.

@@ -49,6 +49,15 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// An `.npy` file could not be used.
+    #[error("{}: {reason}", path.display())]
+    Npy {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, and what to do about it.
+        reason: String,
+    },
+
     /// A shared-memory segment did not hold what was expected.
     #[error("invalid shared-memory segment: {0}")]
     InvalidSegment(String),

@@ -39,7 +39,7 @@ use crate::element::Element;
 use crate::error::Error;
 use crate::lock::{Aborted, LockTable, LockedOutput};
 use crate::partition::{Partition, Selection};
-use crate::segment::{HEADER_BYTES, Header, Segment};
+use crate::segment::{Header, Segment};
 use crate::slots::SlotWriter;
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -393,9 +393,11 @@ fn typed<A: Element, D: Dimension>(
             partition.rows()
         )));
     }
-    // SAFETY: HEADER_BYTES is inside the segment (the header was validated
-    // against the segment's length when it was mapped).
-    Ok((dim, unsafe { segment.ptr().add(HEADER_BYTES).cast::<A>() }))
+    // SAFETY: the header's offset and data are inside the segment: the
+    // layout was checked against the segment's length when it was mapped.
+    Ok((dim, unsafe {
+        segment.ptr().add(header.offset()).cast::<A>()
+    }))
 }
 
 /// Shape and element offset of the chunk `rows` of an array of shape `dim`.
@@ -465,8 +467,9 @@ fn run_in_place<P: DeserializeOwned, A: Element, D: Dimension>(
     let (dim, data) = typed::<A, D>(task.input, task.header, &task.partition)?;
     let segment = task.input;
     let guard = task.guard;
-    let elem_bytes = |elems: usize| HEADER_BYTES + elems * size_of::<A>();
-    let whole = HEADER_BYTES..elem_bytes(dim.size());
+    let start = task.header.offset();
+    let elem_bytes = |elems: usize| start + elems * size_of::<A>();
+    let whole = start..elem_bytes(dim.size());
     // No view of the data exists in this worker while its protection
     // changes, and the range is this worker's own mapping of the array.
     if guard {
@@ -564,7 +567,7 @@ where
     // a LockedOutput over the same table and stripes.
     let mut out = unsafe {
         LockedOutput::new(
-            out_seg.ptr().add(HEADER_BYTES).cast::<B>(),
+            out_seg.ptr().add(out_header.offset()).cast::<B>(),
             shape.iter().product(),
             &shape,
             &table,

@@ -1,14 +1,17 @@
 //! The pool of worker processes and the coordinator's side of a job.
 
+use crate::array::ArrayRef;
 use crate::array::SharedArray;
-use crate::channel::{self, Access, Channel, FromWorker, MapJob, Mapping, PROTOCOL, ToWorker};
+use crate::channel::{
+    self, Access, Channel, FromWorker, Layout, MapJob, Mapping, PROTOCOL, ToWorker,
+};
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::job::{FnAddr, JobReport};
 use crate::job::{FnMapper, Job, JobMapper, MapFn, Mapper, entry_for};
 use crate::lock::{self, DEFAULT_STRIPES, LockTable, MAX_STRIPES};
 use crate::partition::{ChunkSize, Partition, Selection};
-use crate::segment::{HEADER_BYTES, Segment};
+use crate::segment::Segment;
 use crate::slots::{MIN_SLOT_BYTES, STOP_CLAIMS, Slots};
 use crate::worker::{OUTPUT_FD, TEST_ENTRY, WORKER_ENV, WORKER_FD};
 use command_fds::{CommandFdExt, FdMapping};
@@ -380,7 +383,7 @@ impl Pool {
         let mut job = MapJob {
             job: 0,
             entry: plan.entry,
-            segment: plan.input.id(),
+            segment: plan.input.segment.id(),
             access,
             partition,
             selection: Selection::All,
@@ -450,7 +453,7 @@ impl Pool {
                     .and_then(|(_, s)| s.first().copied());
                 let elements = match (stripe, plan.writes) {
                     (Some(s), Writes::Locked { stripes, output }) => {
-                        let len = output.len().saturating_sub(HEADER_BYTES) / plan.output_elem;
+                        let len: usize = output.header.shape().iter().product();
                         let per = len.div_ceil(stripes).max(1);
                         Some((s * per).min(len)..((s + 1) * per).min(len))
                     }
@@ -502,11 +505,9 @@ impl Pool {
 
 /// What the coordinator needs to run one job.
 pub(crate) struct Plan<'a> {
-    pub(crate) input: &'a Segment,
+    pub(crate) input: ArrayRef<'a>,
     pub(crate) partition: Partition,
     pub(crate) writes: Writes<'a>,
-    /// Bytes of one output element (for naming a stripe's elements).
-    pub(crate) output_elem: usize,
     pub(crate) entry: FnAddr,
     pub(crate) payload: Vec<u8>,
 }
@@ -515,10 +516,19 @@ pub(crate) struct Plan<'a> {
 #[derive(Clone, Copy)]
 pub(crate) enum Writes<'a> {
     Nothing,
-    InPlace { guard: bool },
-    Into(&'a Segment),
-    Locked { output: &'a Segment, stripes: usize },
+    InPlace {
+        guard: bool,
+    },
+    Into(ArrayRef<'a>),
+    Locked {
+        output: ArrayRef<'a>,
+        stripes: usize,
+    },
 }
+
+/// A segment a worker must have mapped for a job: its id, how, its
+/// descriptor (sent the first time), and the array's layout in it.
+type Attachment<'a> = (u64, Mapping, BorrowedFd<'a>, Option<Layout>);
 
 impl<'p> Plan<'p> {
     /// A read-only job over `array` with mapper `M`.
@@ -529,10 +539,9 @@ impl<'p> Plan<'p> {
         M: Mapper<A, D>,
     {
         Plan {
-            input: array.segment(),
+            input: array.shared(),
             partition: pool.partition(array),
             writes: Writes::Nothing,
-            output_elem: 1,
             entry: entry_for::<M, A, D>(),
             payload,
         }
@@ -540,43 +549,47 @@ impl<'p> Plan<'p> {
 
     /// The access the workers are told, and the segments they must have
     /// mapped for it, with their descriptors.
-    fn access<'s>(
-        &'s self,
-        locks: Option<&'s Segment>,
-    ) -> (Access, Vec<(u64, Mapping, BorrowedFd<'s>)>)
+    fn access<'s>(&'s self, locks: Option<&'s Segment>) -> (Access, Vec<Attachment<'s>>)
     where
         'p: 's,
     {
         let access = match (self.writes, locks) {
             (Writes::Nothing, _) => Access::Read,
             (Writes::InPlace { guard }, _) => Access::InPlace { guard },
-            (Writes::Into(out), _) => Access::Into { output: out.id() },
+            (Writes::Into(out), _) => Access::Into {
+                output: out.segment.id(),
+            },
             (Writes::Locked { output, stripes }, Some(l)) => Access::Locked {
-                output: output.id(),
+                output: output.segment.id(),
                 locks: l.id(),
                 stripes: stripes as u64,
             },
             (Writes::Locked { .. }, None) => unreachable!("a locked job gets its lock table first"),
         };
-        let fd_of = |id: u64| -> BorrowedFd<'s> {
-            let segs = [
-                Some(self.input),
-                match self.writes {
-                    Writes::Into(o) | Writes::Locked { output: o, .. } => Some(o),
-                    _ => None,
-                },
-                locks,
-            ];
-            segs.into_iter()
-                .flatten()
-                .find(|s| s.id() == id)
-                .expect("internal: every mapping names one of the job's segments")
-                .fd()
+        let output = match self.writes {
+            Writes::Into(o) | Writes::Locked { output: o, .. } => Some(o),
+            _ => None,
+        };
+        let find = |id: u64| -> Attachment<'s> {
+            let arrays = [Some(self.input), output];
+            if let Some(a) = arrays.into_iter().flatten().find(|a| a.segment.id() == id) {
+                return (
+                    id,
+                    Mapping::ReadOnly,
+                    a.segment.fd(),
+                    Some(Layout::of(a.header)),
+                );
+            }
+            let table = locks.expect("internal: a mapping names a segment of the job");
+            (id, Mapping::Locks, table.fd(), None)
         };
         let attach = access
-            .mappings(self.input.id())
+            .mappings(self.input.segment.id())
             .into_iter()
-            .map(|(id, how)| (id, how, fd_of(id)))
+            .map(|(id, how)| {
+                let (id, _, fd, layout) = find(id);
+                (id, how, fd, layout)
+            })
             .collect();
         (access, attach)
     }
@@ -864,7 +877,7 @@ impl State {
         &mut self,
         job: u64,
         message: &[u8],
-        attach: &[(u64, Mapping, BorrowedFd<'_>)],
+        attach: &[Attachment<'_>],
         partition: &Partition,
         deadline: Option<(Duration, Instant)>,
         locks: Option<&LockTable<'_>>,
@@ -880,9 +893,16 @@ impl State {
                 continue;
             };
             let mut sent = Ok(());
-            for &(segment, how, fd) in attach {
+            for (segment, how, fd, layout) in attach {
+                let (segment, how) = (*segment, *how);
                 if sent.is_ok() && !w.mapped.contains(&(segment, how)) {
-                    sent = w.chan.send(&ToWorker::Attach { segment, how }, &[fd]);
+                    let layout = layout.clone();
+                    let msg = ToWorker::Attach {
+                        segment,
+                        how,
+                        layout,
+                    };
+                    sent = w.chan.send(&msg, &[*fd]);
                     w.mapped.insert((segment, how));
                 }
             }

@@ -56,6 +56,8 @@ pub struct Header {
     dtype: DType,
     shape: Vec<usize>,
     data_len: u64,
+    /// Where the data starts in the segment or file.
+    offset: u64,
 }
 
 fn read_u32(b: &[u8], at: usize) -> u32 {
@@ -94,7 +96,29 @@ impl Header {
             dtype,
             shape: shape.to_vec(),
             data_len: data_len as u64,
+            offset: HEADER_BYTES as u64,
         })
+    }
+
+    /// The same array with its data at `offset` bytes into its segment or
+    /// file (an `.npy` file's data follows its own header).
+    pub(crate) fn at_offset(mut self, offset: u64) -> Result<Header> {
+        let fits = offset
+            .checked_add(self.data_len)
+            .is_some_and(|end| end <= isize::MAX as u64);
+        if !offset.is_multiple_of(self.dtype.size() as u64) || !fits {
+            return Err(Error::InvalidSegment(format!(
+                "data at offset {offset} is misaligned for {} or past the address space",
+                self.dtype
+            )));
+        }
+        self.offset = offset;
+        Ok(self)
+    }
+
+    /// Where the data starts, in bytes from the start of the segment.
+    pub fn offset(&self) -> usize {
+        self.offset as usize
     }
 
     /// The element type.
@@ -111,7 +135,7 @@ impl Header {
     }
     /// Bytes of the whole segment: header plus data.
     pub fn segment_len(&self) -> u64 {
-        HEADER_BYTES as u64 + self.data_len
+        self.offset + self.data_len
     }
 
     /// The header as the bytes that start a segment.
@@ -291,6 +315,39 @@ impl Segment {
         };
         let map = map.map_err(Error::io("mapping a received shared-memory segment"))?;
         Ok(Segment { id, file, map, len })
+    }
+
+    /// Maps an open file (an `.npy` file, or a named segment in `/dev/shm`)
+    /// whole. With `shared_writable` false the mapping is private and
+    /// copy-on-write: writes in this process never reach the file, and the
+    /// file may be open read-only.
+    pub(crate) fn map_file(file: File, shared_writable: bool) -> Result<Segment> {
+        let len = file
+            .metadata()
+            .map_err(Error::io("reading the size of a file to map"))?
+            .len();
+        let len = usize::try_from(len).map_err(|_| {
+            Error::InvalidSegment("the file is larger than the address space".into())
+        })?;
+        if len == 0 {
+            return Err(Error::InvalidSegment("the file is empty".into()));
+        }
+        let map = if shared_writable {
+            MmapOptions::new().len(len).map_raw(&file)
+        } else {
+            // SAFETY: `map_copy` is unsafe because another process may change
+            // the file under the mapping; the callers' own `unsafe` contracts
+            // (`open_npy`) make that the user's promise. The mapping is kept
+            // as a raw pointer like every other, never as a slice.
+            unsafe { MmapOptions::new().len(len).map_copy(&file) }.map(MmapRaw::from)
+        }
+        .map_err(Error::io("mapping a file"))?;
+        Ok(Segment {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            file,
+            map,
+            len,
+        })
     }
 
     /// Maps a segment given by a descriptor from elsewhere (another

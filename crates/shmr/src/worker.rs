@@ -4,7 +4,7 @@
 //! its environment. [`init`] sees it and never returns: the process serves
 //! jobs until the coordinator says stop or goes away.
 
-use crate::channel::{Access, Channel, FromWorker, MapJob, Mapping, PROTOCOL, ToWorker};
+use crate::channel::{Access, Channel, FromWorker, Layout, MapJob, Mapping, PROTOCOL, ToWorker};
 use crate::error::{Error, Result};
 use crate::job::{Entry, Failure, FnAddr, Task};
 use crate::lock::LockTable;
@@ -184,14 +184,18 @@ fn serve() -> Result<()> {
                 slots.finished().fetch_add(1, Ordering::Release);
                 chan.send(&reply, &[])?;
             }
-            ToWorker::Attach { segment, how } => {
+            ToWorker::Attach {
+                segment,
+                how,
+                layout,
+            } => {
                 let fd = fds
                     .into_iter()
                     .next()
                     .ok_or_else(|| Error::Protocol("attach without a descriptor".into()))?;
                 // A segment that cannot be mapped is reported by the job
                 // that needs it (as missing), not by ending the worker.
-                if let Ok(mapped) = Mapped::new(segment, fd, how) {
+                if let Ok(mapped) = Mapped::new(segment, fd, how, layout) {
                     maps.insert((segment, how), mapped);
                 }
             }
@@ -214,11 +218,11 @@ struct Mapped {
 }
 
 impl Mapped {
-    fn new(id: u64, fd: OwnedFd, how: Mapping) -> Result<Mapped> {
+    fn new(id: u64, fd: OwnedFd, how: Mapping, layout: Option<Layout>) -> Result<Mapped> {
         let segment = Segment::from_fd(id, fd, how != Mapping::ReadOnly)?;
-        let header = match how {
-            Mapping::Locks => None,
-            Mapping::ReadOnly | Mapping::Writable => Some(segment.header()?),
+        let header = match layout {
+            Some(l) => Some(l.header(segment.len())?),
+            None => None,
         };
         Ok(Mapped { segment, header })
     }

@@ -115,13 +115,13 @@ impl JobOptions<'_> {
         D: Dimension + 'static,
         P: Serialize + DeserializeOwned + 'static,
     {
+        array.check_writable()?;
         let plan = Plan {
-            input: array.segment(),
+            input: array.shared(),
             partition: self.pool.partition(array),
             writes: Writes::InPlace {
                 guard: self.settings.guard_writes,
             },
-            output_elem: A::DTYPE.size(),
             entry: in_place_entry::<P, A, D>(),
             payload: payload(params, mapper as usize)?,
         };
@@ -174,11 +174,11 @@ impl JobOptions<'_> {
                 output.shape()
             )));
         }
+        output.check_writable()?;
         let plan = Plan {
-            input: input.segment(),
+            input: input.shared(),
             partition: self.pool.partition(input),
-            writes: Writes::Into(output.segment()),
-            output_elem: B::DTYPE.size(),
+            writes: Writes::Into(output.shared()),
             entry: into_entry::<P, A, D, B, E>(),
             payload: payload(params, mapper as usize)?,
         };
@@ -222,14 +222,14 @@ impl JobOptions<'_> {
         E: Dimension + 'static,
         P: Serialize + DeserializeOwned + 'static,
     {
+        output.check_writable()?;
         let plan = Plan {
-            input: input.segment(),
+            input: input.shared(),
             partition: self.pool.partition(input),
             writes: Writes::Locked {
-                output: output.segment(),
+                output: output.shared(),
                 stripes: self.settings.stripes,
             },
-            output_elem: B::DTYPE.size(),
             entry: locked_entry::<P, A, D, B>(),
             payload: payload(params, mapper as usize)?,
         };

@@ -1,0 +1,415 @@
+//! Arrays that live outside shmr: `.npy` files, memory-mapped (larger than
+//! RAM is fine: workers read through the page cache), and named segments in
+//! `/dev/shm` that other programs, numpy among them, attach to by name.
+//!
+//! A named segment is laid out as an `.npy` file image: the `.npy` header,
+//! then the data. So Python needs nothing but numpy to use one:
+//! `numpy.load("/dev/shm/NAME", mmap_mode="r+")`, or
+//! `multiprocessing.shared_memory.SharedMemory(name=NAME)` with
+//! `numpy.ndarray(shape, dtype, buffer=shm.buf, offset=OFFSET)`.
+//! The `.npy` header is read and written with `ndarray-npy`.
+
+use crate::array::{SharedArray, dim_for};
+use crate::element::{DType, Element};
+use crate::error::{Error, Result};
+use crate::segment::{Header, Segment};
+use ndarray::{Dimension, IntoDimension, IxDyn};
+use ndarray_npy::npy::header::{Header as NpyHeader, Layout as NpyLayout};
+use rustix::fs::{FallocateFlags, Mode};
+use std::fs::File;
+use std::io::{BufReader, Seek};
+use std::path::{Path, PathBuf};
+
+/// How [`SharedArray::open_npy`] opens a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NpyMode {
+    /// Jobs read the file; in-place jobs are refused. Writes through
+    /// [`SharedArray::view_mut`] stay private to this process
+    /// (copy-on-write) and never reach the file or the workers.
+    ReadOnly,
+    /// Jobs may write the file in place (`map_in_place`, or as the output
+    /// of `map_into`/`map_locked`); so does `view_mut`.
+    ReadWrite,
+}
+
+/// The `.npy` type descriptor of each element type (little-endian; one-byte
+/// types have no byte order).
+fn descriptor(dtype: DType) -> &'static str {
+    match dtype {
+        DType::I8 => "|i1",
+        DType::I16 => "<i2",
+        DType::I32 => "<i4",
+        DType::I64 => "<i8",
+        DType::U8 => "|u1",
+        DType::U16 => "<u2",
+        DType::U32 => "<u4",
+        DType::U64 => "<u8",
+        DType::F32 => "<f4",
+        DType::F64 => "<f8",
+    }
+}
+
+const ALL: [DType; 10] = [
+    DType::I8,
+    DType::I16,
+    DType::I32,
+    DType::I64,
+    DType::U8,
+    DType::U16,
+    DType::U32,
+    DType::U64,
+    DType::F32,
+    DType::F64,
+];
+
+fn npy_error(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Npy {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads and checks the `.npy` header at the start of `file`: the layout of
+/// the array in the file, and whether its element type is one shmr maps.
+pub(crate) fn read_header(file: &File, path: &Path) -> Result<Header> {
+    let len = file
+        .metadata()
+        .map_err(Error::io("reading the size of an .npy file"))?
+        .len();
+    let mut at_start = file;
+    at_start
+        .rewind()
+        .map_err(Error::io("reading an .npy header"))?;
+    let mut reader = BufReader::new(at_start);
+    let npy = NpyHeader::from_reader(&mut reader)
+        .map_err(|e| npy_error(path, format!("not a readable .npy file ({e})")))?;
+    let offset = reader
+        .stream_position()
+        .map_err(Error::io("reading an .npy header"))?;
+    if npy.layout == NpyLayout::Fortran {
+        return Err(npy_error(
+            path,
+            "the array is in Fortran (column-major) order; shmr cuts arrays into rows and needs C order: \
+             save it from numpy with numpy.save(path, numpy.ascontiguousarray(a))",
+        ));
+    }
+    // The descriptor is a Python literal such as '<f8'.
+    let descr = npy.type_descriptor.to_string();
+    let descr = descr.trim_matches('\'');
+    let dtype = ALL
+        .into_iter()
+        .find(|&d| descriptor(d) == descr || descriptor(d).replace('|', "<") == descr)
+        .ok_or_else(|| {
+            if descr.starts_with('>') {
+                npy_error(
+                    path,
+                    format!(
+                        "the array is big-endian ({descr}); convert it with a.astype(a.dtype.newbyteorder('<')) and save again"
+                    ),
+                )
+            } else {
+                let supported: Vec<&str> = ALL.iter().map(|&d| descriptor(d)).collect();
+                npy_error(
+                    path,
+                    format!(
+                        "element type {descr} is not supported; shmr maps {}",
+                        supported.join(", ")
+                    ),
+                )
+            }
+        })?;
+    let header = Header::new(dtype, &npy.shape)
+        .map_err(|e| npy_error(path, e.to_string()))?
+        .at_offset(offset)
+        .map_err(|e| npy_error(path, e.to_string()))?;
+    if header.segment_len() > len {
+        return Err(npy_error(
+            path,
+            format!(
+                "the file is truncated: its header describes {} bytes of data after {offset} bytes of header, but the file has {len} bytes",
+                header.data_len()
+            ),
+        ));
+    }
+    Ok(header)
+}
+
+/// Writes an `.npy` header for an array of `A` with `shape` into `file`
+/// and extends the file with zeros (sparse) to hold the data.
+fn write_zeroed<A: Element>(file: &File, shape: &[usize]) -> Result<()> {
+    let shape = IxDyn(shape);
+    let written = match A::DTYPE {
+        DType::I8 => ndarray_npy::write_zeroed_npy::<i8, _>(file, shape),
+        DType::I16 => ndarray_npy::write_zeroed_npy::<i16, _>(file, shape),
+        DType::I32 => ndarray_npy::write_zeroed_npy::<i32, _>(file, shape),
+        DType::I64 => ndarray_npy::write_zeroed_npy::<i64, _>(file, shape),
+        DType::U8 => ndarray_npy::write_zeroed_npy::<u8, _>(file, shape),
+        DType::U16 => ndarray_npy::write_zeroed_npy::<u16, _>(file, shape),
+        DType::U32 => ndarray_npy::write_zeroed_npy::<u32, _>(file, shape),
+        DType::U64 => ndarray_npy::write_zeroed_npy::<u64, _>(file, shape),
+        DType::F32 => ndarray_npy::write_zeroed_npy::<f32, _>(file, shape),
+        DType::F64 => ndarray_npy::write_zeroed_npy::<f64, _>(file, shape),
+    };
+    written.map_err(|e| Error::Io {
+        context: "writing an .npy header",
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+/// Reserves the data's blocks now, so that a full disk or `/dev/shm` is an
+/// error here and not a `SIGBUS` when a page is first written.
+fn reserve(file: &File, header: &Header, available: u64) -> Result<()> {
+    let (offset, len) = (header.offset() as u64, header.data_len() as u64);
+    if len == 0 {
+        return Ok(());
+    }
+    match rustix::fs::fallocate(file, FallocateFlags::empty(), offset, len) {
+        Ok(()) => Ok(()),
+        // A filesystem without fallocate: the file stays sparse.
+        Err(rustix::io::Errno::OPNOTSUPP) => Ok(()),
+        Err(e) => Err(Error::OutOfSharedMemory {
+            requested: len,
+            available,
+            source: e.into(),
+        }),
+    }
+}
+
+/// Free bytes on the filesystem holding `file`.
+fn free_space(file: &File) -> u64 {
+    rustix::fs::fstatvfs(file).map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// Checks a name for `/dev/shm`: one path component, as `shm_open` wants.
+fn shm_name(name: &str) -> Result<&str> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    if bare.is_empty() || bare.contains('/') || bare == "." || bare == ".." || bare.len() > 255 {
+        return Err(Error::InvalidConfig(format!(
+            "{name:?} is not a valid shared-memory name: use one word without slashes, such as \"my_array\""
+        )));
+    }
+    Ok(bare)
+}
+
+impl<A: Element, D: Dimension> SharedArray<A, D> {
+    /// Opens an `.npy` file as a shared array, without reading it: the file
+    /// is memory-mapped, here and in every worker, so a job over a file
+    /// larger than memory streams it through the page cache.
+    ///
+    /// The file must hold a C-order array of a supported element type in
+    /// native (little-endian) byte order, with `D`'s number of dimensions;
+    /// anything else is an error saying what to change.
+    ///
+    /// # Safety
+    /// While the array lives, no other process may truncate the file (reading
+    /// a page past its new end would crash this process with `SIGBUS`) or,
+    /// while views or jobs read it, write its elements.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// let path = std::env::temp_dir().join(format!("shmr-doc-{}.npy", std::process::id()));
+    /// let mut a = shmr::SharedArray::<f64, ndarray::Ix1>::create_npy(&path, 1000)?;
+    /// a.view_mut().fill(0.5);
+    /// drop(a);
+    /// // SAFETY: nothing else touches the file meanwhile.
+    /// let b = unsafe { shmr::SharedArray::<f64, ndarray::Ix1>::open_npy(&path, shmr::NpyMode::ReadOnly)? };
+    /// assert_eq!(shmr::jobs::Sum.run(&b)?, 500.0);
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok(()) }
+    /// ```
+    pub unsafe fn open_npy(path: impl AsRef<Path>, mode: NpyMode) -> Result<Self> {
+        let path = path.as_ref();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(mode == NpyMode::ReadWrite)
+            .open(path)
+            .map_err(|e| npy_error(path, format!("cannot open it: {e}")))?;
+        let header = read_header(&file, path)?;
+        let dim = dim_for::<A, D>(&header)?;
+        let segment = Segment::map_file(file, mode == NpyMode::ReadWrite)?;
+        Ok(Self::from_parts(
+            segment,
+            header,
+            dim,
+            mode == NpyMode::ReadWrite,
+        ))
+    }
+
+    /// Creates a new `.npy` file of zeros with `shape` (refusing to replace
+    /// an existing file) and opens it read-write. Its disk blocks are
+    /// reserved now, so a full disk is an error here.
+    pub fn create_npy<Sh: IntoDimension<Dim = D>>(
+        path: impl AsRef<Path>,
+        shape: Sh,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let dim = shape.into_dimension();
+        Header::new(A::DTYPE, dim.slice())?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| npy_error(path, format!("cannot create it: {e}")))?;
+        let made = (|| {
+            write_zeroed::<A>(&file, dim.slice())?;
+            let header = read_header(&file, path)?;
+            reserve(&file, &header, free_space(&file))?;
+            Ok::<_, Error>(header)
+        })();
+        let header = match made {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                return Err(e);
+            }
+        };
+        let segment = Segment::map_file(file, true)?;
+        Ok(Self::from_parts(segment, header, dim, true))
+    }
+
+    /// Writes this array to a new `.npy` file that numpy (and
+    /// [`open_npy`](SharedArray::open_npy)) can read.
+    pub fn save_npy(&self, path: impl AsRef<Path>) -> Result<()> {
+        let mut copy = SharedArray::<A, D>::create_npy(path, self.raw_dim())?;
+        copy.view_mut().assign(&self.view());
+        Ok(())
+    }
+
+    /// Creates a named shared array of zeros in `/dev/shm`, which other
+    /// processes can attach to by `name` while this array lives; dropping
+    /// it removes the name. The name is created exclusively (an existing
+    /// one is an error, never silently attached) with owner-only
+    /// permissions. The segment is an `.npy` image, so numpy reads it as
+    /// `numpy.load("/dev/shm/" + name, mmap_mode="r+")`.
+    ///
+    /// Unlike shmr's anonymous arrays, a name outlives a program that is
+    /// killed: remove it then with `rm /dev/shm/NAME`.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// let name = format!("shmr-doc-{}", std::process::id());
+    /// let mut a = shmr::SharedArray::<i32, ndarray::Ix2>::create_named(&name, (2, 3))?;
+    /// a.view_mut().fill(7);
+    /// // Another process would do this; SAFETY: nobody writes meanwhile.
+    /// let b = unsafe { shmr::SharedArray::<i32, ndarray::Ix2>::attach(&name)? };
+    /// assert_eq!(b.view().sum(), 42);
+    /// # Ok(()) }
+    /// ```
+    pub fn create_named<Sh: IntoDimension<Dim = D>>(name: &str, shape: Sh) -> Result<Self> {
+        let bare = shm_name(name)?;
+        let dim = shape.into_dimension();
+        Header::new(A::DTYPE, dim.slice())?;
+        let fd = rustix::shm::open(
+            bare,
+            rustix::shm::OFlags::CREATE | rustix::shm::OFlags::EXCL | rustix::shm::OFlags::RDWR,
+            Mode::RUSR | Mode::WUSR,
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::EXIST => Error::InvalidConfig(format!(
+                "a shared-memory segment named {bare:?} already exists; choose another name, or attach to it"
+            )),
+            e => Error::Io {
+                context: "creating a named shared-memory segment",
+                source: e.into(),
+            },
+        })?;
+        let file = File::from(fd);
+        let path = PathBuf::from("/dev/shm").join(bare);
+        let made = (|| {
+            write_zeroed::<A>(&file, dim.slice())?;
+            let header = read_header(&file, &path)?;
+            let available = free_space(&file);
+            if header.data_len() as u64 > available {
+                return Err(Error::OutOfSharedMemory {
+                    requested: header.data_len() as u64,
+                    available,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::StorageFull,
+                        "refused before reserving: more than /dev/shm has free",
+                    ),
+                });
+            }
+            reserve(&file, &header, available)?;
+            Ok(header)
+        })();
+        let header = match made {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = rustix::shm::unlink(bare);
+                return Err(e);
+            }
+        };
+        let segment = match Segment::map_file(file, true) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = rustix::shm::unlink(bare);
+                return Err(e);
+            }
+        };
+        let mut array = Self::from_parts(segment, header, dim, true);
+        array.own_name(bare.to_string());
+        Ok(array)
+    }
+
+    /// Attaches to a named array that [`create_named`](SharedArray::create_named)
+    /// made (in this or another process), or to any `.npy` image in
+    /// `/dev/shm`. Its header is checked as an `.npy` file's is.
+    ///
+    /// # Safety
+    /// As for [`open_npy`](SharedArray::open_npy): while the array lives no
+    /// other process may shrink the segment, nor write its elements while
+    /// views or jobs read them.
+    pub unsafe fn attach(name: &str) -> Result<Self> {
+        let bare = shm_name(name)?;
+        let file = open_shm(bare)?;
+        let header = read_header(&file, &PathBuf::from("/dev/shm").join(bare))?;
+        let dim = dim_for::<A, D>(&header)?;
+        let segment = Segment::map_file(file, true)?;
+        Ok(Self::from_parts(segment, header, dim, true))
+    }
+
+    /// Attaches to a raw shared-memory block that holds an array of `A` with
+    /// `shape` in C order from its first byte, as Python's
+    /// `multiprocessing.shared_memory.SharedMemory` makes them. The block
+    /// must be at least as large as the array.
+    ///
+    /// # Safety
+    /// As for [`attach`](SharedArray::attach).
+    pub unsafe fn attach_raw<Sh: IntoDimension<Dim = D>>(name: &str, shape: Sh) -> Result<Self> {
+        let bare = shm_name(name)?;
+        let dim = shape.into_dimension();
+        let header = Header::new(A::DTYPE, dim.slice())?.at_offset(0)?;
+        let file = open_shm(bare)?;
+        let len = file
+            .metadata()
+            .map_err(Error::io("reading the size of a shared-memory segment"))?
+            .len();
+        if len < header.data_len() as u64 || len == 0 {
+            return Err(Error::InvalidSegment(format!(
+                "segment {bare:?} has {len} bytes but an array of shape {:?} of {} needs {}",
+                dim.slice(),
+                A::DTYPE,
+                header.data_len()
+            )));
+        }
+        let segment = Segment::map_file(file, true)?;
+        Ok(Self::from_parts(segment, header, dim, true))
+    }
+}
+
+fn open_shm(bare: &str) -> Result<File> {
+    let fd = rustix::shm::open(bare, rustix::shm::OFlags::RDWR, Mode::empty()).map_err(|e| match e {
+        rustix::io::Errno::NOENT => Error::InvalidConfig(format!(
+            "no shared-memory segment named {bare:?} (looked in /dev/shm); is the program that made it still running?"
+        )),
+        e => Error::Io {
+            context: "opening a named shared-memory segment",
+            source: e.into(),
+        },
+    })?;
+    Ok(File::from(fd))
+}

@@ -1,0 +1,186 @@
+//! `.npy` files, memory-mapped, and named segments in /dev/shm (shmr on
+//! both sides; the Python side is in tests/python.rs).
+
+mod common;
+use common::{pool_with_rows, scratch_dir};
+use ndarray::{Array1, Array2, Ix1, Ix2};
+use shmr::{Error, NpyMode, SharedArray};
+use std::io::Write;
+
+shmr::test_worker!();
+
+#[test]
+fn create_open_and_save_npy_files() {
+    let dir = scratch_dir("npy");
+    let pool = pool_with_rows(2, 64);
+    let path = dir.join("a.npy");
+    let m = Array2::from_shape_fn((300, 7), |(i, j)| (i * 7 + j) as f32 * 0.5);
+    {
+        let mut a = SharedArray::<f32, Ix2>::create_npy(&path, (300, 7)).unwrap();
+        assert!(a.view().iter().all(|&x| x == 0.0), "zero-filled");
+        a.view_mut().assign(&m);
+    }
+    // Read-only: jobs read it, in-place jobs are refused.
+    // SAFETY: nothing else touches these files while the test holds them.
+    let mut ro = unsafe { SharedArray::<f32, Ix2>::open_npy(&path, NpyMode::ReadOnly) }.unwrap();
+    assert_eq!(ro.view(), m);
+    assert!(!ro.is_writable());
+    let sum = pool.run(&ro, &shmr::jobs::Sum).unwrap();
+    assert_eq!(sum, m.iter().map(|&x| f64::from(x)).sum::<f64>());
+    let err = pool.map_in_place(&mut ro, |mut c| c.fill(1.0)).unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+    // Writes through view_mut of a read-only array stay in this process.
+    ro.view_mut()[[0, 0]] = 99.0;
+    drop(ro);
+
+    // Read-write: an in-place job writes the file itself.
+    let mut rw = unsafe { SharedArray::<f32, Ix2>::open_npy(&path, NpyMode::ReadWrite) }.unwrap();
+    assert_eq!(
+        rw.view()[[0, 0]],
+        0.0,
+        "the private write did not reach the file"
+    );
+    pool.map_in_place(&mut rw, |mut c| c.mapv_inplace(|x| x * 2.0))
+        .unwrap();
+    drop(rw);
+    let again = unsafe { SharedArray::<f32, Ix2>::open_npy(&path, NpyMode::ReadOnly) }.unwrap();
+    assert_eq!(again.view(), m.mapv(|x| x * 2.0));
+
+    // save_npy from an anonymous array, and reading it back.
+    let v = Array1::from_iter((0..1000).map(|x| x as i64 - 500));
+    let anon = SharedArray::from_array(&v).unwrap();
+    let saved = dir.join("saved.npy");
+    anon.save_npy(&saved).unwrap();
+    let back = unsafe { SharedArray::<i64, Ix1>::open_npy(&saved, NpyMode::ReadOnly) }.unwrap();
+    assert_eq!(back.view(), v);
+    // create_npy never replaces a file.
+    let err = SharedArray::<i64, Ix1>::create_npy(&saved, 3).unwrap_err();
+    assert!(err.to_string().contains("cannot create"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_npy_files_get_clear_errors() {
+    let dir = scratch_dir("bad-npy");
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::File::create(&p).unwrap().write_all(bytes).unwrap();
+        p
+    };
+    let open = |p: &std::path::Path| {
+        // SAFETY: nothing else touches these files.
+        unsafe { SharedArray::<f64, Ix1>::open_npy(p, NpyMode::ReadOnly) }.unwrap_err()
+    };
+    let not_npy = write("text.npy", b"hello, this is not an npy file at all");
+    let err = open(&not_npy);
+    assert!(matches!(err, Error::Npy { .. }), "{err:?}");
+    assert!(err.to_string().contains("not a readable .npy"), "{err}");
+
+    let good = dir.join("good.npy");
+    SharedArray::<f64, Ix1>::create_npy(&good, 1000).unwrap();
+    let mut bytes = std::fs::read(&good).unwrap();
+    bytes.truncate(bytes.len() - 100);
+    let err = open(&write("short.npy", &bytes));
+    assert!(err.to_string().contains("truncated"), "{err}");
+
+    let err = unsafe { SharedArray::<f32, Ix1>::open_npy(&good, NpyMode::ReadOnly) }.unwrap_err();
+    assert!(matches!(err, Error::TypeMismatch { .. }), "{err:?}");
+    let err = unsafe { SharedArray::<f64, Ix2>::open_npy(&good, NpyMode::ReadOnly) }.unwrap_err();
+    assert!(err.to_string().contains("dimensions"), "{err}");
+    let err = open(&dir.join("missing.npy"));
+    assert!(err.to_string().contains("cannot open"), "{err}");
+    // Fortran order, big-endian and unsupported types come from numpy, in
+    // tests/python.rs.
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn named_segments_are_exclusive_attachable_and_removed_on_drop() {
+    let name = format!("shmr-test-{}-named", std::process::id());
+    let mut a = SharedArray::<u16, Ix2>::create_named(&name, (50, 4)).unwrap();
+    a.view_mut()
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, x)| *x = i as u16);
+    let path = std::path::Path::new("/dev/shm").join(&name);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "owner-only");
+    // A second create is refused, not silently attached.
+    let err = SharedArray::<u16, Ix2>::create_named(&name, (50, 4)).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    // SAFETY: nobody writes while the views live.
+    let mut b = unsafe { SharedArray::<u16, Ix2>::attach(&name) }.unwrap();
+    assert_eq!(b.view(), a.view());
+    b.view_mut()[[0, 0]] = 1234;
+    assert_eq!(a.view()[[0, 0]], 1234, "the same pages");
+    let pool = pool_with_rows(2, 8);
+    let total = pool.run(&b, &shmr::jobs::Sum).unwrap();
+    assert_eq!(total, a.view().iter().map(|&x| u128::from(x)).sum::<u128>());
+    let err = unsafe { SharedArray::<f64, Ix2>::attach(&name) }.unwrap_err();
+    assert!(matches!(err, Error::TypeMismatch { .. }), "{err:?}");
+    drop(b);
+    drop(a);
+    assert!(!path.exists(), "the owner unlinks the name");
+    let err = unsafe { SharedArray::<u16, Ix2>::attach(&name) }.unwrap_err();
+    assert!(
+        err.to_string().contains("no shared-memory segment"),
+        "{err}"
+    );
+    let err = SharedArray::<u16, Ix1>::create_named("a/b", 3).unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
+}
+
+/// Anonymous (heap) memory of `pid`, from `/proc/PID/smaps_rollup`, in KiB.
+fn anonymous_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Anonymous:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_sum_over_a_gigabyte_npy_file_loads_nothing_into_memory() {
+    let dir = scratch_dir("big-npy");
+    let path = dir.join("big.npy");
+    let n = (1usize << 30) / 8 + 1000; // just over 1 GiB of f64
+    {
+        let mut a = SharedArray::<f64, Ix1>::create_npy(&path, n).unwrap();
+        a.view_mut().fill(1.0);
+    }
+    assert!(std::fs::metadata(&path).unwrap().len() > 1 << 30);
+    let pool = shmr::Pool::builder().workers(2).build().unwrap();
+    let mut pids = pool.worker_pids();
+    pids.push(std::process::id());
+    // SAFETY: nothing else touches the file.
+    let a = unsafe { SharedArray::<f64, Ix1>::open_npy(&path, NpyMode::ReadOnly) }.unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let peak = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut peak = vec![0u64; pids.len()];
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                for (p, &pid) in peak.iter_mut().zip(&pids) {
+                    *p = (*p).max(anonymous_kib(pid));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            peak
+        });
+        let total = shmr::jobs::Sum.run_on(&pool, &a).unwrap();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(total, n as f64);
+        sampler.join().unwrap()
+    });
+    eprintln!("peak anonymous memory (KiB), workers then coordinator: {peak:?}");
+    for (kib, pid) in peak.iter().zip(&pids) {
+        // The file is 1 GiB; a copy of even a tenth of it would show here.
+        assert!(
+            *kib < 64 * 1024,
+            "process {pid} holds {kib} KiB of anonymous memory"
+        );
+    }
+    drop(a);
+    let _ = std::fs::remove_dir_all(dir);
+}
