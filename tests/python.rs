@@ -145,15 +145,20 @@ np.save(d + "/bool.npy", np.ones(10, dtype=bool))
         );
         // SAFETY: nothing else touches these files meanwhile.
         let a = unsafe { SharedArray::<f32, Ix2>::open_npy(&from_py, NpyMode::ReadOnly) }.unwrap();
-        assert_eq!(a.view(), Array2::from_shape_fn((500, 4), |(i, j)| value(i, j) as f32));
+        assert_eq!(
+            a.view(),
+            Array2::from_shape_fn((500, 4), |(i, j)| value(i, j) as f32)
+        );
         for (file, words) in [
             ("fortran.npy", "Fortran"),
             ("big_endian.npy", "big-endian"),
             ("complex.npy", "not supported"),
             ("bool.npy", "not supported"),
         ] {
-            let err = unsafe { SharedArray::<f64, ndarray::IxDyn>::open_npy(dir.join(file), NpyMode::ReadOnly) }
-                .unwrap_err();
+            let err = unsafe {
+                SharedArray::<f64, ndarray::IxDyn>::open_npy(dir.join(file), NpyMode::ReadOnly)
+            }
+            .unwrap_err();
             assert!(err.to_string().contains(words), "{file}: {err}");
         }
 

@@ -54,9 +54,11 @@ pub use element::{DType, Element};
 pub use error::{Error, Result};
 pub use job::{Job, JobReport};
 pub use lock::{DEFAULT_STRIPES, LockedOutput, MAX_STRIPES};
-pub use npy::NpyMode;
+pub use npy::{NpyMode, npy_header};
 pub use partition::{ChunkSize, DEFAULT_CHUNK_BYTES, Partition};
-pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, JobOptions, Pool, PoolBuilder, global_pool};
+pub use pool::{
+    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, JobOptions, Pool, PoolBuilder, ProgressFn, global_pool,
+};
 pub use worker::init;
 
 use ndarray::{ArrayView, Dimension};

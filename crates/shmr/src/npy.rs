@@ -413,3 +413,23 @@ fn open_shm(bare: &str) -> Result<File> {
     })?;
     Ok(File::from(fd))
 }
+
+/// Reads and checks the header of an `.npy` file (element type, shape, and
+/// where the data starts) without mapping it: to pick the element type to
+/// open it with.
+///
+/// # Example
+/// ```
+/// # fn main() -> Result<(), shmr::Error> {
+/// let path = std::env::temp_dir().join(format!("shmr-doc-h-{}.npy", std::process::id()));
+/// drop(shmr::SharedArray::<u16, ndarray::Ix2>::create_npy(&path, (4, 5))?);
+/// let h = shmr::npy_header(&path)?;
+/// assert_eq!((h.dtype(), h.shape()), (shmr::DType::U16, &[4, 5][..]));
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok(()) }
+/// ```
+pub fn npy_header(path: impl AsRef<Path>) -> Result<Header> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| npy_error(path, format!("cannot open it: {e}")))?;
+    read_header(&file, path)
+}

@@ -298,6 +298,7 @@ impl Pool {
         JobOptions {
             pool: self,
             settings: self.inner.config.settings,
+            progress: None,
         }
     }
 
@@ -361,6 +362,7 @@ impl Pool {
         &self,
         plan: Plan<'_>,
         settings: Settings,
+        progress: Option<&ProgressFn<'_>>,
     ) -> Result<(Vec<T>, JobReport)> {
         settings.check()?;
         let started = Instant::now();
@@ -417,14 +419,20 @@ impl Pool {
                 unreachable!("built as a Map message just above")
             };
             job = this_round;
-            let round = state.run(
-                job.job,
-                &message,
-                &attach,
-                &partition,
+            let done_before = out.iter().filter(|p| p.is_some()).count() as u64;
+            let in_round = partition.len() - done_before;
+            let tick = progress.map(|f| {
+                move |claimed: u64| f(done_before + claimed.min(in_round), partition.len())
+            });
+            let round = state.run(RoundSpec {
+                job: job.job,
+                message: &message,
+                attach: &attach,
+                partition: &partition,
                 deadline,
-                table.as_ref(),
-            );
+                locks: table.as_ref(),
+                progress: tick.as_ref().map(|t| t as &dyn Fn(u64)),
+            });
             // SAFETY: `run` returns only once every worker it gave the job
             // has replied or is dead and reaped, and no worker is given
             // another job, nor replaced, until the next round, after this.
@@ -597,14 +605,49 @@ impl<'p> Plan<'p> {
 
 /// Settings for one job on a [`Pool`], made by [`Pool::job`]: start from the
 /// pool's, change what this job needs, then run it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 #[must_use = "a JobOptions does nothing until one of its run methods is called"]
 pub struct JobOptions<'p> {
     pub(crate) pool: &'p Pool,
     pub(crate) settings: Settings,
+    pub(crate) progress: Option<&'p ProgressFn<'p>>,
 }
 
-impl JobOptions<'_> {
+impl std::fmt::Debug for JobOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobOptions")
+            .field("settings", &self.settings)
+            .field("progress", &self.progress.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'p> JobOptions<'p> {
+    /// Calls `progress(claimed, total)` about every 50 ms while the job
+    /// runs, from the thread that runs it: chunks claimed by workers so far
+    /// (read from the chunk counter in shared memory; no extra messages),
+    /// and chunks in all. For progress bars.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// let data = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1 << 20, 1.0_f64))?;
+    /// let seen = std::sync::atomic::AtomicU64::new(0);
+    /// let report = |claimed: u64, total: u64| {
+    ///     assert!(claimed <= total);
+    ///     seen.fetch_max(claimed, std::sync::atomic::Ordering::Relaxed);
+    /// };
+    /// let sum = pool.job().progress(&report).map_reduce(&data, |c| c.sum(), |a, b| a + b)?;
+    /// assert_eq!(sum, (1 << 20) as f64);
+    /// # Ok(()) }
+    /// ```
+    pub fn progress(mut self, progress: &'p ProgressFn<'p>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
     /// Ends the job with [`Error::Timeout`] if it runs longer than
     /// `timeout`; the workers still mapping are killed and replaced.
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -677,7 +720,7 @@ impl JobOptions<'_> {
     {
         let payload = postcard::to_allocvec(&FnMapper::new(params, mapper))?;
         let plan = Plan::read::<A, D, FnMapper<P, A, D, T>>(self.pool, array, payload);
-        let (partials, report) = self.pool.execute(plan, self.settings)?;
+        let (partials, report) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok((fold(partials, reducer), report))
     }
 
@@ -706,7 +749,7 @@ impl JobOptions<'_> {
         // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
         let payload = postcard::to_allocvec(job)?;
         let plan = Plan::read::<A, D, JobMapper<J>>(self.pool, array, payload);
-        let (partials, report) = self.pool.execute(plan, self.settings)?;
+        let (partials, report) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok((fold(partials, |a, b| job.reduce(a, b)), report))
     }
 }
@@ -873,15 +916,16 @@ impl State {
     /// Sends the encoded `Map` message of job `job` over `array` to every
     /// worker and waits until each has replied or died. Returns the deaths;
     /// a failure reported by a worker, or the deadline passing, is the error.
-    fn run(
-        &mut self,
-        job: u64,
-        message: &[u8],
-        attach: &[Attachment<'_>],
-        partition: &Partition,
-        deadline: Option<(Duration, Instant)>,
-        locks: Option<&LockTable<'_>>,
-    ) -> Result<Round> {
+    fn run(&mut self, spec: RoundSpec<'_>) -> Result<Round> {
+        let RoundSpec {
+            job,
+            message,
+            attach,
+            partition,
+            deadline,
+            locks,
+            progress,
+        } = spec;
         self.slots.reset();
         // The resets must be visible to workers woken by the message below.
         fence(Ordering::Release);
@@ -925,6 +969,10 @@ impl State {
         }
         while !pending.is_empty() {
             let mut wait = POLL_PERIOD;
+            if let Some(tick) = progress {
+                tick(self.slots.claims().load(Ordering::Relaxed));
+                wait = wait.min(PROGRESS_PERIOD);
+            }
             if let Some((timeout, at)) = deadline {
                 let left = at.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -1089,6 +1137,26 @@ impl State {
 /// How long the coordinator sleeps between checks while a job runs; bounds
 /// how late it notices a worker that died without closing its socket.
 const POLL_PERIOD: Duration = Duration::from_millis(200);
+/// How often a job's progress callback is called.
+const PROGRESS_PERIOD: Duration = Duration::from_millis(50);
+
+/// A job's progress callback: chunks claimed so far, and chunks in all.
+pub type ProgressFn<'a> = dyn Fn(u64, u64) + Sync + 'a;
+
+/// One round of a job, as `State::run` sends and watches it.
+struct RoundSpec<'a> {
+    job: u64,
+    /// The encoded `Map` message, the same for every worker.
+    message: &'a [u8],
+    /// Segments each worker must have mapped first.
+    attach: &'a [Attachment<'a>],
+    partition: &'a Partition,
+    deadline: Option<(Duration, Instant)>,
+    /// A locked job's table, whose abort flag a death raises.
+    locks: Option<&'a LockTable<'a>>,
+    /// Called with the chunk counter while the round runs.
+    progress: Option<&'a dyn Fn(u64)>,
+}
 
 /// What happened to the workers in one round of a job.
 struct Round {

@@ -125,7 +125,7 @@ impl JobOptions<'_> {
             entry: in_place_entry::<P, A, D>(),
             payload: payload(params, mapper as usize)?,
         };
-        let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings)?;
+        let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok(report)
     }
 
@@ -182,7 +182,7 @@ impl JobOptions<'_> {
             entry: into_entry::<P, A, D, B, E>(),
             payload: payload(params, mapper as usize)?,
         };
-        let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings)?;
+        let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok(report)
     }
 
@@ -233,7 +233,7 @@ impl JobOptions<'_> {
             entry: locked_entry::<P, A, D, B>(),
             payload: payload(params, mapper as usize)?,
         };
-        let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings)?;
+        let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok(report)
     }
 }

@@ -1,0 +1,531 @@
+//! `shmr`: run a built-in job over an `.npy` file in worker processes, make
+//! test data, describe a file.
+//!
+//! ```text
+//! shmr gen data.npy --len 100000000
+//! shmr run stats data.npy
+//! shmr info data.npy --json
+//! ```
+//!
+//! Exit codes: 0 success, 1 the command failed (the reason on one line of
+//! standard error), 2 bad usage.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ndarray::{Ix1, IxDyn};
+use serde_json::{Value, json};
+use shmr::jobs::{Histogram, Stats, Sum};
+use shmr::{ChunkSize, DType, NpyMode, Pool, SharedArray};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "shmr",
+    version,
+    about = "Map-reduce over .npy files in worker processes that share the file's memory",
+    after_help = "Exit codes: 0 success, 1 the command failed, 2 bad usage."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a built-in job (sum, stats, histogram) over an .npy file.
+    Run(RunArgs),
+    /// Write an .npy file of random test data.
+    Gen(GenArgs),
+    /// Describe an .npy file: element type, shape, size.
+    Info(InfoArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum JobKind {
+    /// Sum of all elements (exact for integers).
+    Sum,
+    /// Count, NaNs, mean, standard deviation, min, max.
+    Stats,
+    /// Counts in equal-width bins.
+    Histogram,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The job.
+    job: JobKind,
+    /// The .npy file (C order, little-endian, integer or float elements).
+    file: PathBuf,
+    /// Worker processes [default: one per CPU].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Chunk size: bytes ("1048576", "1MiB", "64KiB") or rows ("1000rows").
+    #[arg(long, value_parser = parse_chunk)]
+    chunk: Option<ChunkSize>,
+    /// Histogram: number of bins.
+    #[arg(long, default_value_t = 10)]
+    bins: usize,
+    /// Histogram: LO,HI [default: the data's min and max].
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_range)]
+    range: Option<(f64, f64)>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Dist {
+    /// Uniform: floats in [0, 1), integers in [0, 1000) (0..=255 for 8 bits).
+    Uniform,
+    /// Standard normal (integers: 100 times it, rounded).
+    Normal,
+}
+
+#[derive(Args)]
+struct GenArgs {
+    /// The .npy file to create (an existing file is not replaced).
+    file: PathBuf,
+    /// Number of elements.
+    #[arg(long)]
+    len: usize,
+    /// Element type: f64, f32, i64, i32, i16, i8, u64, u32, u16, u8.
+    #[arg(long, default_value = "f64", value_parser = parse_dtype)]
+    dtype: DType,
+    /// Distribution of the values.
+    #[arg(long, value_enum, default_value_t = Dist::Uniform)]
+    dist: Dist,
+    /// Seed: the same seed gives the same file.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    /// The .npy file.
+    file: PathBuf,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    shmr::init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => run(a),
+        Command::Gen(a) => gen_file(a),
+        Command::Info(a) => info(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shmr: error: {}", e.replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Calls `$body` with `$t` the Rust type of element type `$dtype`.
+macro_rules! with_type {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            DType::I8 => {
+                type $t = i8;
+                $body
+            }
+            DType::I16 => {
+                type $t = i16;
+                $body
+            }
+            DType::I32 => {
+                type $t = i32;
+                $body
+            }
+            DType::I64 => {
+                type $t = i64;
+                $body
+            }
+            DType::U8 => {
+                type $t = u8;
+                $body
+            }
+            DType::U16 => {
+                type $t = u16;
+                $body
+            }
+            DType::U32 => {
+                type $t = u32;
+                $body
+            }
+            DType::U64 => {
+                type $t = u64;
+                $body
+            }
+            DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            DType::F64 => {
+                type $t = f64;
+                $body
+            }
+        }
+    };
+}
+
+fn parse_dtype(s: &str) -> Result<DType, String> {
+    Ok(match s {
+        "f64" | "float64" => DType::F64,
+        "f32" | "float32" => DType::F32,
+        "i64" | "int64" => DType::I64,
+        "i32" | "int32" => DType::I32,
+        "i16" | "int16" => DType::I16,
+        "i8" | "int8" => DType::I8,
+        "u64" | "uint64" => DType::U64,
+        "u32" | "uint32" => DType::U32,
+        "u16" | "uint16" => DType::U16,
+        "u8" | "uint8" => DType::U8,
+        other => {
+            return Err(format!(
+                "unknown --dtype {other:?}; use f64, f32, i64, i32, i16, i8, u64, u32, u16 or u8"
+            ));
+        }
+    })
+}
+
+fn parse_chunk(s: &str) -> Result<ChunkSize, String> {
+    let s = s.trim();
+    let bad = || {
+        format!(
+            "bad --chunk {s:?}: give bytes (\"1048576\", \"1MiB\", \"64KiB\") or rows (\"1000rows\")"
+        )
+    };
+    if let Some(rows) = s.strip_suffix("rows") {
+        return rows.trim().parse().map(ChunkSize::Rows).map_err(|_| bad());
+    }
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let scale = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .map(ChunkSize::Bytes)
+        .ok_or_else(bad)
+}
+
+fn parse_range(s: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("bad --range {s:?}: give LO,HI with LO < HI, such as 0,1");
+    let (lo, hi) = s.split_once(',').ok_or_else(bad)?;
+    let (lo, hi): (f64, f64) = (
+        lo.trim().parse().map_err(|_| bad())?,
+        hi.trim().parse().map_err(|_| bad())?,
+    );
+    if !(lo < hi) || !lo.is_finite() || !hi.is_finite() {
+        return Err(bad());
+    }
+    Ok((lo, hi))
+}
+
+/// A progress bar on standard error, shown only if the job is still
+/// running after a moment, standard error is a terminal, and not `--quiet`.
+struct Progress {
+    bar: ProgressBar,
+    enabled: bool,
+    shown: AtomicBool,
+    start: Instant,
+}
+
+impl Progress {
+    fn new(quiet: bool, what: &str) -> Progress {
+        let bar = ProgressBar::hidden();
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:40}] {percent:>3}% {elapsed} (eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(what.to_string());
+        Progress {
+            bar,
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            shown: AtomicBool::new(false),
+            start: Instant::now(),
+        }
+    }
+
+    fn update(&self, done: u64, total: u64) {
+        if !self.enabled {
+            return;
+        }
+        if !self.shown.load(Ordering::Relaxed) {
+            if self.start.elapsed() < Duration::from_millis(300) {
+                return;
+            }
+            self.shown.store(true, Ordering::Relaxed);
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+fn run(a: RunArgs) -> Result<(), String> {
+    let mut builder = Pool::builder();
+    if let Some(w) = a.workers {
+        builder = builder.workers(w);
+    }
+    if let Some(c) = a.chunk {
+        builder = builder.chunk_size(c);
+    }
+    if a.bins == 0 {
+        return Err("--bins must be at least 1".into());
+    }
+    let header = shmr::npy_header(&a.file).map_err(|e| e.to_string())?;
+    let pool = builder.build().map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let (result, text) = with_type!(header.dtype(), T => run_typed::<T>(&pool, &a, a.range)?);
+    let seconds = start.elapsed().as_secs_f64();
+    let what = match a.job {
+        JobKind::Sum => "sum",
+        JobKind::Stats => "stats",
+        JobKind::Histogram => "histogram",
+    };
+    if a.json {
+        let out = json!({
+            "job": what,
+            "file": a.file.display().to_string(),
+            "dtype": header.dtype().to_string(),
+            "shape": header.shape(),
+            "workers": pool.workers(),
+            "seconds": seconds,
+            "result": result,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "{what} of {} {} elements of {} ({:.3} s, {} workers)",
+            header.shape().iter().product::<usize>(),
+            header.dtype(),
+            a.file.display(),
+            seconds,
+            pool.workers()
+        );
+        println!("{text}");
+    }
+    Ok(())
+}
+
+fn run_typed<T: shmr::Element>(
+    pool: &Pool,
+    a: &RunArgs,
+    range: Option<(f64, f64)>,
+) -> Result<(Value, String), String> {
+    // SAFETY: the file is mapped read-only here and in the workers; the
+    // user is told (README, --help of `run`) not to modify it during a run.
+    let array = unsafe { SharedArray::<T, IxDyn>::open_npy(&a.file, NpyMode::ReadOnly) }
+        .map_err(|e| e.to_string())?;
+    let progress = Progress::new(a.quiet, "mapping");
+    let tick = |done: u64, total: u64| progress.update(done, total);
+    let job = || pool.job().progress(&tick);
+    let err = |e: shmr::Error| e.to_string();
+    Ok(match a.job {
+        JobKind::Sum => {
+            let sum = job().run(&array, &Sum).map_err(err)?;
+            let v = serde_json::to_value(sum).map_err(|e| e.to_string())?;
+            (v.clone(), format!("  sum: {v}"))
+        }
+        JobKind::Stats => {
+            let s = job().run(&array, &Stats).map_err(err)?;
+            let v = json!({
+                "count": s.count(),
+                "nan_count": s.nan_count(),
+                "mean": s.mean(),
+                "std": s.std(),
+                "min": s.min(),
+                "max": s.max(),
+            });
+            let f = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x}"));
+            let text = format!(
+                "  count: {}\n  NaN:   {}\n  mean:  {}\n  std:   {}\n  min:   {}\n  max:   {}",
+                s.count(),
+                s.nan_count(),
+                f(s.mean()),
+                f(s.std()),
+                f(s.min()),
+                f(s.max())
+            );
+            (v, text)
+        }
+        JobKind::Histogram => {
+            let (lo, hi) = match range {
+                Some(r) => r,
+                None => {
+                    let s = job().run(&array, &Stats).map_err(err)?;
+                    match (s.min(), s.max()) {
+                        (Some(lo), Some(hi)) if lo < hi => (lo, hi.next_up()),
+                        (Some(lo), Some(_)) => (lo, lo + 1.0),
+                        _ => return Err("no finite values to histogram; give --range".into()),
+                    }
+                }
+            };
+            let h = job()
+                .run(&array, &Histogram::new(a.bins, lo..hi))
+                .map_err(err)?;
+            let edges = h.edges();
+            let v = json!({
+                "edges": edges,
+                "counts": h.counts(),
+                "below": h.below(),
+                "above": h.above(),
+                "nan": h.nan(),
+            });
+            let peak = h.counts().iter().copied().max().unwrap_or(0).max(1);
+            let mut text = String::new();
+            for (i, &c) in h.counts().iter().enumerate() {
+                let width = (c * 40).div_ceil(peak) as usize;
+                text.push_str(&format!(
+                    "  [{:>12.6}, {:>12.6}) {:>12} {}\n",
+                    edges[i],
+                    edges[i + 1],
+                    c,
+                    "#".repeat(width)
+                ));
+            }
+            text.push_str(&format!(
+                "  below {}, above {}, NaN {}",
+                h.below(),
+                h.above(),
+                h.nan()
+            ));
+            (v, text)
+        }
+    })
+}
+
+/// SplitMix64: small, well known, and the same stream everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Box-Muller.
+    fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.uniform();
+        let v = self.uniform();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+fn gen_file(a: GenArgs) -> Result<(), String> {
+    let dtype = a.dtype;
+    let progress = Progress::new(a.quiet, "writing");
+    let start = Instant::now();
+    with_type!(dtype, T => {
+        let mut array = SharedArray::<T, Ix1>::create_npy(&a.file, a.len).map_err(|e| e.to_string())?;
+        let mut rng = Rng(a.seed);
+        let is_float = matches!(dtype, DType::F32 | DType::F64);
+        let small = matches!(dtype, DType::I8 | DType::U8);
+        let mut view = array.view_mut();
+        let step = (a.len / 100).max(1 << 16);
+        for (i, x) in view.iter_mut().enumerate() {
+            let v = match (a.dist, is_float) {
+                (Dist::Uniform, true) => rng.uniform(),
+                (Dist::Uniform, false) if small => (rng.uniform() * 256.0).floor() - if dtype == DType::I8 { 128.0 } else { 0.0 },
+                (Dist::Uniform, false) => (rng.uniform() * 1000.0).floor(),
+                (Dist::Normal, true) => rng.normal(),
+                (Dist::Normal, false) => (rng.normal() * 100.0).round(),
+            };
+            // `as` saturates at the type's bounds (normal integers of u8, say).
+            *x = v as T;
+            if i % step == 0 {
+                progress.update(i as u64, a.len as u64);
+            }
+        }
+    });
+    drop(progress);
+    let seconds = start.elapsed().as_secs_f64();
+    if a.json {
+        let out = json!({
+            "file": a.file.display().to_string(),
+            "dtype": dtype.to_string(),
+            "len": a.len,
+            "dist": match a.dist { Dist::Uniform => "uniform", Dist::Normal => "normal" },
+            "seed": a.seed,
+            "seconds": seconds,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "wrote {} {} values to {} ({:.3} s)",
+            a.len,
+            dtype,
+            a.file.display(),
+            seconds
+        );
+    }
+    Ok(())
+}
+
+fn info(a: InfoArgs) -> Result<(), String> {
+    let h = shmr::npy_header(&a.file).map_err(|e| e.to_string())?;
+    let file_bytes = std::fs::metadata(&a.file).map_or(0, |m| m.len());
+    let elements: usize = h.shape().iter().product();
+    if a.json {
+        let out = json!({
+            "file": a.file.display().to_string(),
+            "dtype": h.dtype().to_string(),
+            "shape": h.shape(),
+            "elements": elements,
+            "data_offset": h.offset(),
+            "data_bytes": h.data_len(),
+            "file_bytes": file_bytes,
+        });
+        println!("{out}");
+    } else {
+        println!("{}", a.file.display());
+        println!("  dtype:    {}", h.dtype());
+        println!("  shape:    {:?}", h.shape());
+        println!("  elements: {elements}");
+        println!(
+            "  data:     {} bytes at offset {}",
+            h.data_len(),
+            h.offset()
+        );
+        println!("  file:     {file_bytes} bytes");
+    }
+    Ok(())
+}

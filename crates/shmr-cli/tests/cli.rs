@@ -1,0 +1,194 @@
+//! The real `shmr` binary: each command, its JSON parsed and checked against
+//! values computed here from the file (read with ndarray-npy, not shmr), and
+//! each bad input's exit code and message.
+
+use ndarray::Array1;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shmr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shmr"))
+        .args(args)
+        .output()
+        .expect("the shmr binary runs")
+}
+
+/// Runs a command that must succeed and print one JSON document.
+fn json(args: &[&str]) -> Value {
+    let out = shmr(args);
+    assert!(
+        out.status.success(),
+        "shmr {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Not a terminal: no progress bar, nothing on standard error.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+/// A command that must fail with `code` and a one-line reason containing
+/// `words`.
+fn fails(args: &[&str], code: i32, words: &str) {
+    let out = shmr(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "shmr {args:?}: {err}");
+    assert!(err.contains(words), "shmr {args:?}: {err}");
+    if code == 1 {
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(err.starts_with("shmr: error: "), "{err}");
+    }
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("shmr-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn gen_info_and_run_agree_with_the_file() {
+    let d = dir("agree");
+    let f = d.join("data.npy");
+    let made = json(&["gen", s(&f), "--len", "1000000", "--seed", "7", "--json"]);
+    assert_eq!(
+        (made["len"].as_u64(), made["dtype"].as_str()),
+        (Some(1_000_000), Some("f64"))
+    );
+    let data: Array1<f64> = ndarray_npy::read_npy(&f).unwrap();
+    assert_eq!(data.len(), 1_000_000);
+    assert!(
+        data.iter().all(|&x| (0.0..1.0).contains(&x)),
+        "uniform in [0, 1)"
+    );
+
+    let info = json(&["info", s(&f), "--json"]);
+    assert_eq!(info["dtype"], "f64");
+    assert_eq!(info["shape"], serde_json::json!([1_000_000]));
+    assert_eq!(info["data_bytes"].as_u64(), Some(8_000_000));
+
+    let sum = json(&["run", "sum", s(&f), "--workers", "2", "--json"]);
+    let want: f64 = data.iter().sum();
+    let got = sum["result"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-9 * want.abs(), "{got} vs {want}");
+    assert_eq!(sum["workers"].as_u64(), Some(2));
+
+    let stats = json(&["run", "stats", s(&f), "--chunk", "64KiB", "--json"]);
+    let r = &stats["result"];
+    assert_eq!(r["count"].as_u64(), Some(1_000_000));
+    let min = data.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = data.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(
+        (r["min"].as_f64(), r["max"].as_f64()),
+        (Some(min), Some(max))
+    );
+    let mean = want / 1e6;
+    assert!((r["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+
+    let hist = json(&[
+        "run",
+        "histogram",
+        s(&f),
+        "--bins",
+        "5",
+        "--range",
+        "0,1",
+        "--chunk",
+        "1000rows",
+        "--json",
+    ]);
+    let mut counts = [0u64; 5];
+    for &x in &data {
+        counts[(x * 5.0) as usize] += 1;
+    }
+    let got: Vec<u64> = hist["result"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .collect();
+    assert_eq!(got, counts);
+
+    // Human-readable output by default.
+    let out = shmr(&["run", "stats", s(&f)]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("mean:") && text.contains("1000000"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn integer_files_sum_exactly_and_seeds_repeat() {
+    let d = dir("ints");
+    let (a, b) = (d.join("a.npy"), d.join("b.npy"));
+    for f in [&a, &b] {
+        json(&[
+            "gen",
+            s(f),
+            "--len",
+            "200000",
+            "--dtype",
+            "i32",
+            "--dist",
+            "normal",
+            "--seed",
+            "3",
+            "--json",
+        ]);
+    }
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "same seed, same file"
+    );
+    let data: Array1<i32> = ndarray_npy::read_npy(&a).unwrap();
+    let want: i64 = data.iter().map(|&x| i64::from(x)).sum();
+    let got = json(&["run", "sum", s(&a), "--json"]);
+    assert_eq!(got["result"].as_i64(), Some(want));
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn bad_input_gets_an_exit_code_and_a_reason() {
+    let d = dir("bad");
+    let missing = d.join("missing.npy");
+    fails(&["run", "sum", s(&missing)], 1, "missing.npy");
+    let text = d.join("text.npy");
+    std::fs::write(&text, "not an npy file").unwrap();
+    fails(&["run", "sum", s(&text)], 1, "not a readable .npy");
+    fails(&["info", s(&text)], 1, "not a readable .npy");
+    let f = d.join("f.npy");
+    json(&["gen", s(&f), "--len", "10", "--json"]);
+    fails(&["gen", s(&f), "--len", "10"], 1, "cannot create");
+    fails(&["run", "histogram", s(&f), "--range", "1,0"], 2, "--range");
+    fails(&["run", "sum", s(&f), "--chunk", "lots"], 2, "--chunk");
+    fails(&["run", "sum", s(&f), "--workers", "0"], 1, "workers");
+    fails(
+        &["gen", s(&d.join("g.npy")), "--len", "5", "--dtype", "c64"],
+        2,
+        "--dtype",
+    );
+    fails(&["run", "median", s(&f)], 2, "median");
+    fails(&["frobnicate"], 2, "frobnicate");
+    let help = shmr(&["--help"]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success());
+    for cmd in ["run", "gen", "info", "Exit codes"] {
+        assert!(text.contains(cmd), "{text}");
+    }
+    for cmd in ["run", "gen", "info"] {
+        assert!(shmr(&[cmd, "--help"]).status.success());
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
