@@ -184,3 +184,68 @@ fn a_sum_over_a_gigabyte_npy_file_loads_nothing_into_memory() {
     drop(a);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Runs inside a private mount namespace whose /dev/shm is a 1 MiB tmpfs
+/// (see `a_full_dev_shm_is_an_error_at_creation_saying_asked_and_free`).
+#[test]
+#[ignore = "run by a_full_dev_shm_is_an_error_at_creation_saying_asked_and_free"]
+fn dev_shm_full_child() {
+    if std::env::var_os("SHMR_TEST_SMALL_SHM").is_none() {
+        return;
+    }
+    let err = SharedArray::<f64, Ix1>::create_named("shmr-full", 512 * 1024).unwrap_err();
+    match &err {
+        Error::OutOfSharedMemory {
+            requested,
+            available,
+            ..
+        } => {
+            assert_eq!(*requested, 4 << 20);
+            assert!(*available <= 1 << 20, "{available}");
+        }
+        other => panic!("expected OutOfSharedMemory, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("4.00 MiB") && msg.contains("free"), "{msg}");
+    assert!(
+        !std::path::Path::new("/dev/shm/shmr-full").exists(),
+        "nothing left behind"
+    );
+    // What fits is created, and filled without a SIGBUS.
+    let mut small = SharedArray::<f64, Ix1>::create_named("shmr-fits", 64 * 1024).unwrap();
+    small.view_mut().fill(1.0);
+    assert_eq!(small.view().sum(), 65536.0);
+    println!("child ok: {msg}");
+}
+
+#[test]
+fn a_full_dev_shm_is_an_error_at_creation_saying_asked_and_free() {
+    // A 1 MiB /dev/shm, private to a child process: needs mount namespaces
+    // (`unshare` from util-linux, and a kernel and container that allow them).
+    let probe = std::process::Command::new("unshare")
+        .args(["-Urm", "true"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: this machine cannot make a private mount namespace (unshare -Urm)");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("unshare")
+        .args([
+            "-Urm",
+            "sh",
+            "-c",
+            "mount -t tmpfs -o size=1M tmpfs /dev/shm && exec \"$0\" dev_shm_full_child --exact --include-ignored --nocapture --test-threads=1",
+        ])
+        .arg(&exe)
+        .env("SHMR_TEST_SMALL_SHM", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("child ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
