@@ -241,7 +241,8 @@ fn parse_range(s: &str) -> Result<(f64, f64), String> {
         lo.trim().parse().map_err(|_| bad())?,
         hi.trim().parse().map_err(|_| bad())?,
     );
-    if !(lo < hi) || !lo.is_finite() || !hi.is_finite() {
+    // NaN fails every comparison, so this also refuses NaN bounds.
+    if !lo.is_finite() || !hi.is_finite() || lo >= hi {
         return Err(bad());
     }
     Ok((lo, hi))
