@@ -42,8 +42,10 @@ pub mod job;
 pub mod jobs;
 mod lock;
 mod npy;
+mod options;
 mod partition;
 mod pool;
+mod round;
 pub mod segment;
 mod slots;
 mod worker;
@@ -55,10 +57,9 @@ pub use error::{Error, Result};
 pub use job::{Job, JobReport};
 pub use lock::{DEFAULT_STRIPES, LockedOutput, MAX_STRIPES};
 pub use npy::{NpyMode, npy_header};
+pub use options::{JobOptions, ProgressFn};
 pub use partition::{ChunkSize, DEFAULT_CHUNK_BYTES, Partition};
-pub use pool::{
-    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, JobOptions, Pool, PoolBuilder, ProgressFn, global_pool,
-};
+pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Pool, PoolBuilder, global_pool};
 pub use worker::init;
 
 use ndarray::{ArrayView, Dimension};

@@ -1,7 +1,7 @@
 //! Striped, process-shared locks for jobs whose workers write where they
 //! overlap, and the handle such a job's mapper writes through.
 //!
-//! Only [`map_locked`](crate::pool::JobOptions::map_locked) jobs take these
+//! Only [`map_locked`](crate::JobOptions::map_locked) jobs take these
 //! locks. Partitioned jobs (`map_reduce`, `map_in_place`, `map_into`) write
 //! disjoint chunks and take none; the job report counts acquisitions to show
 //! it.
@@ -136,7 +136,7 @@ impl Drop for Guard<'_> {
     }
 }
 
-/// The shared output of a [`map_locked`](crate::pool::JobOptions::map_locked)
+/// The shared output of a [`map_locked`](crate::JobOptions::map_locked)
 /// job, as its mapper sees it: any element may be read or written, each
 /// only while its stripe's lock is held, which the methods do.
 ///

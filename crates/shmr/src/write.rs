@@ -61,7 +61,9 @@ use crate::job::{
     locked_entry,
 };
 use crate::lock::LockedOutput;
-use crate::pool::{JobOptions, Plan, Pool, Writes};
+use crate::options::JobOptions;
+use crate::pool::Pool;
+use crate::round::{Plan, Writes};
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;

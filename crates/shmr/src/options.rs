@@ -1,0 +1,224 @@
+//! Per-job settings, and the read-only jobs run with them.
+
+use crate::array::SharedArray;
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::job::{FnMapper, Job, JobMapper, JobReport, MapFn};
+use crate::lock::MAX_STRIPES;
+use crate::pool::Pool;
+use crate::round::Plan;
+use ndarray::{ArrayView, Dimension};
+use serde::{Serialize, de::DeserializeOwned};
+use std::time::Duration;
+
+/// A job's progress callback: chunks claimed so far, and chunks in all.
+pub type ProgressFn<'a> = dyn Fn(u64, u64) + Sync + 'a;
+
+/// What a job may cost before it fails: set on the pool, changed per job.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retries: u32,
+    pub(crate) stripes: usize,
+    pub(crate) guard_writes: bool,
+}
+
+/// Settings for one job on a [`Pool`], made by [`Pool::job`]: start from the
+/// pool's, change what this job needs, then run it.
+#[derive(Clone, Copy)]
+#[must_use = "a JobOptions does nothing until one of its run methods is called"]
+pub struct JobOptions<'p> {
+    pub(crate) pool: &'p Pool,
+    pub(crate) settings: Settings,
+    pub(crate) progress: Option<&'p ProgressFn<'p>>,
+}
+
+impl std::fmt::Debug for JobOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobOptions")
+            .field("settings", &self.settings)
+            .field("progress", &self.progress.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'p> JobOptions<'p> {
+    /// Calls `progress(claimed, total)` about every 50 ms while the job
+    /// runs, from the thread that runs it: chunks claimed by workers so far
+    /// (read from the chunk counter in shared memory; no extra messages),
+    /// and chunks in all. For progress bars.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// let data = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1 << 20, 1.0_f64))?;
+    /// let seen = std::sync::atomic::AtomicU64::new(0);
+    /// let report = |claimed: u64, total: u64| {
+    ///     assert!(claimed <= total);
+    ///     seen.fetch_max(claimed, std::sync::atomic::Ordering::Relaxed);
+    /// };
+    /// let sum = pool.job().progress(&report).map_reduce(&data, |c| c.sum(), |a, b| a + b)?;
+    /// assert_eq!(sum, (1 << 20) as f64);
+    /// # Ok(()) }
+    /// ```
+    pub fn progress(mut self, progress: &'p ProgressFn<'p>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Ends the job with [`Error::Timeout`] if it runs longer than
+    /// `timeout`; the workers still mapping are killed and replaced.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = Some(timeout);
+        self
+    }
+    /// No timeout for this job, whatever the pool's.
+    pub fn no_timeout(mut self) -> Self {
+        self.settings.timeout = None;
+        self
+    }
+    /// How many more times chunks lost with a dead worker are run (see
+    /// [`PoolBuilder::retries`](crate::PoolBuilder::retries)).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.settings.retries = retries;
+        self
+    }
+
+    /// [`Pool::map_reduce`] with these settings.
+    pub fn map_reduce<A, D, T>(
+        self,
+        array: &SharedArray<A, D>,
+        mapper: fn(ArrayView<'_, A, D>) -> T,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<T>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        self.map_reduce_with(
+            array,
+            FnAddrOf::from(mapper),
+            call_plain::<A, D, T>,
+            reducer,
+        )
+    }
+
+    /// [`Pool::map_reduce_with`] with these settings.
+    pub fn map_reduce_with<A, D, P, T>(
+        self,
+        array: &SharedArray<A, D>,
+        params: P,
+        mapper: MapFn<P, A, D, T>,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<T>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        P: Serialize + DeserializeOwned + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        Ok(self.map_reduce_reported(array, params, mapper, reducer)?.0)
+    }
+
+    /// [`map_reduce_with`](JobOptions::map_reduce_with), also returning the
+    /// job's [`JobReport`].
+    pub fn map_reduce_reported<A, D, P, T>(
+        self,
+        array: &SharedArray<A, D>,
+        params: P,
+        mapper: MapFn<P, A, D, T>,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<(T, JobReport)>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        P: Serialize + DeserializeOwned + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let payload = postcard::to_allocvec(&FnMapper::new(params, mapper))?;
+        let plan = Plan::read::<A, D, FnMapper<P, A, D, T>>(self.pool, array, payload);
+        let (partials, report) = self.pool.execute(plan, self.settings, self.progress)?;
+        Ok((fold(partials, reducer), report))
+    }
+
+    /// [`Pool::run`] with these settings.
+    pub fn run<A, D, J>(self, array: &SharedArray<A, D>, job: &J) -> Result<J::Partial>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        J: Job<A, D>,
+    {
+        Ok(self.run_reported(array, job)?.0)
+    }
+
+    /// [`run`](JobOptions::run), also returning the job's [`JobReport`].
+    pub fn run_reported<A, D, J>(
+        self,
+        array: &SharedArray<A, D>,
+        job: &J,
+    ) -> Result<(J::Partial, JobReport)>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        J: Job<A, D>,
+    {
+        job.validate()?;
+        // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
+        let payload = postcard::to_allocvec(job)?;
+        let plan = Plan::read::<A, D, JobMapper<J>>(self.pool, array, payload);
+        let (partials, report) = self.pool.execute(plan, self.settings, self.progress)?;
+        Ok((fold(partials, |a, b| job.reduce(a, b)), report))
+    }
+}
+
+impl Settings {
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.stripes == 0 || self.stripes > MAX_STRIPES {
+            return Err(Error::InvalidConfig(format!(
+                "stripes must be between 1 and {MAX_STRIPES}, got {}",
+                self.stripes
+            )));
+        }
+        if self.timeout == Some(Duration::ZERO) {
+            return Err(Error::InvalidConfig(
+                "a timeout of zero would fail every job; give a positive duration, or none".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Adapts a parameterless mapper to the parameterized form.
+fn call_plain<A: Element, D: Dimension, T>(f: &FnAddrOf<A, D, T>, chunk: ArrayView<'_, A, D>) -> T {
+    // SAFETY: an `FnAddrOf<A, D, T>` is only made (by `From`, in the
+    // coordinator of this same executable) from a
+    // `fn(ArrayView<'_, A, D>) -> T`, and this function is instantiated for
+    // exactly those A, D, T.
+    let f: fn(ArrayView<'_, A, D>) -> T = unsafe { f.0.resolve() };
+    f(chunk)
+}
+
+/// A parameterless mapper passed as the parameter of `call_plain`.
+#[derive(Serialize, serde::Deserialize)]
+#[serde(transparent, bound = "")]
+struct FnAddrOf<A, D, T>(
+    crate::job::FnAddr,
+    #[serde(skip)] crate::job::Types<A, D, T>,
+);
+
+impl<A, D, T> From<fn(ArrayView<'_, A, D>) -> T> for FnAddrOf<A, D, T> {
+    fn from(f: fn(ArrayView<'_, A, D>) -> T) -> Self {
+        FnAddrOf(crate::job::FnAddr::of(f as usize), std::marker::PhantomData)
+    }
+}
+
+fn fold<T>(partials: Vec<T>, mut reducer: impl FnMut(T, T) -> T) -> T {
+    let mut it = partials.into_iter();
+    let first = it
+        .next()
+        .expect("internal: a partition has at least one chunk");
+    it.fold(first, &mut reducer)
+}
