@@ -1,7 +1,9 @@
 //! Squares 100 million f64 (by default) in place: a single-process loop on a
 //! private copy against shmr's workers on the shared array, each worker
 //! writing only the chunks it claimed, with no lock. Checks that the results
-//! are equal bit for bit and prints both times.
+//! are equal bit for bit and prints both times, and, when python3 has numpy,
+//! the time of the usual Python way (`multiprocessing.shared_memory` and one
+//! `numpy.square(part, out=part)` per worker process).
 //!
 //! cargo run --release --example square_in_place -- --len 100000000 --workers 2
 
@@ -69,6 +71,28 @@ fn main() -> Result<ExitCode, shmr::Error> {
             "DIFFERENT from the loop's"
         }
     );
+    match shmr_bench::python::available() {
+        Ok(_) => {
+            let run = shmr_bench::python::PeerRun {
+                job: "square_in_place",
+                len: o.len,
+                workers: pool.workers(),
+                reps: o.reps,
+            };
+            let dir = std::env::temp_dir();
+            match shmr_bench::python::run(&[run], &dir) {
+                Ok(r) if !r.is_empty() => println!(
+                    "  numpy + multiprocessing: {:>6.2} ms total, {:.2} ms compute (shmr {:.2}x faster)",
+                    r[0].total_ms,
+                    r[0].compute_ms,
+                    r[0].total_ms / (warm.as_secs_f64() * 1e3)
+                ),
+                Ok(_) => {}
+                Err(e) => eprintln!("  (Python peer failed: {e})"),
+            }
+        }
+        Err(why) => println!("  (no Python comparison: {why})"),
+    }
     if !same || report.lock_acquisitions != 0 {
         eprintln!("error: wrong result, or locks taken by a partitioned job");
         return Ok(ExitCode::FAILURE);

@@ -39,6 +39,9 @@ def worker(name, length, start, stop, job, queue):
         r = np.histogram(part, bins=BINS, range=(0.0, 1.0))[0]
     elif job == "heavy_map":
         r = float((np.sin(part) * np.exp(-part)).sum())
+    elif job == "square_in_place":
+        np.square(part, out=part)
+        r = 0.0
     else:
         raise ValueError(job)
     elapsed = time.perf_counter() - t
@@ -49,7 +52,7 @@ def worker(name, length, start, stop, job, queue):
 
 def combine(job, partials):
     partials = [r for _, r, _ in sorted(partials, key=lambda p: p[0])]
-    if job in ("sum", "heavy_map"):
+    if job in ("sum", "heavy_map", "square_in_place"):
         return sum(partials)
     if job == "histogram":
         return float(np.sum(partials, axis=0)[0])
