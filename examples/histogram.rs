@@ -46,6 +46,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
         baseline,
         cold + start,
         warm,
+        8,
     );
     let moved: u64 = got
         .counts()

@@ -10,7 +10,7 @@
 
 use ndarray::{Array1, ArrayView1};
 use shmr::{LockedOutput, SharedArray};
-use shmr_suite::{median_time, parse_options, pool};
+use shmr_suite::{median_time, parse_options, pool, report_outcome};
 use std::process::ExitCode;
 
 const BINS: usize = 4096;
@@ -80,18 +80,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
         "  speedup             : {:>10.2}x",
         baseline.as_secs_f64() / warm.as_secs_f64()
     );
-    println!(
-        "  job report          : {} chunks, {} lock acquisitions",
-        report.chunks, report.lock_acquisitions
-    );
-    println!(
-        "  results             : {}",
-        if same {
-            "equal to the loop's, exactly"
-        } else {
-            "DIFFERENT from the loop's"
-        }
-    );
+    report_outcome(&report, same, "exactly");
     Ok(if same {
         ExitCode::SUCCESS
     } else {

@@ -7,7 +7,7 @@
 //!
 //! cargo run --release --example square_in_place -- --len 100000000 --workers 2
 
-use shmr_suite::{make_data, median_time, parse_options, pool};
+use shmr_suite::{make_data, median_time, parse_options, pool, report, report_outcome};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -26,7 +26,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
 
     let (pool, start) = pool(&o)?;
     let t = Instant::now();
-    let report = pool.map_in_place(&mut data, |mut c| c.mapv_inplace(|x| x * x))?;
+    let job_report = pool.map_in_place(&mut data, |mut c| c.mapv_inplace(|x| x * x))?;
     let cold = t.elapsed() + start;
     let same = data.view() == expected.view();
     // Later passes square the squares; the work per element is the same.
@@ -42,35 +42,20 @@ fn main() -> Result<ExitCode, shmr::Error> {
             .map_in_place(&mut data, |mut c| c.mapv_inplace(|x| x * x))
     });
     guarded?;
-    let gbs = (o.len * 16) as f64 / warm.as_secs_f64() / 1e9;
-    println!(
-        "square in place of {} f64 with {} workers",
+    report(
+        "square in place",
         o.len,
-        pool.workers()
-    );
-    println!("  single-process loop : {baseline:>10.2?}");
-    println!("  shmr, first call    : {cold:>10.2?}  (includes starting the pool)");
-    println!("  shmr, warm (median) : {warm:>10.2?}  ({gbs:.1} GB/s read + written)");
-    println!(
-        "  speedup (warm)      : {:>10.2}x",
-        baseline.as_secs_f64() / warm.as_secs_f64()
+        pool.workers(),
+        baseline,
+        cold,
+        warm,
+        16,
     );
     println!(
         "  guard_writes(true)  : {warm_guarded:>10.2?}  ({:+.1}% for write protection outside each chunk)",
         (warm_guarded.as_secs_f64() / warm.as_secs_f64() - 1.0) * 100.0
     );
-    println!(
-        "  job report          : {} chunks, {} lock acquisitions",
-        report.chunks, report.lock_acquisitions
-    );
-    println!(
-        "  results             : {}",
-        if same {
-            "equal to the loop's, bit for bit"
-        } else {
-            "DIFFERENT from the loop's"
-        }
-    );
+    report_outcome(&job_report, same, "bit for bit");
     match shmr_bench::python::available() {
         Ok(_) => {
             let run = shmr_bench::python::PeerRun {
@@ -93,7 +78,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
         }
         Err(why) => println!("  (no Python comparison: {why})"),
     }
-    if !same || report.lock_acquisitions != 0 {
+    if !same || job_report.lock_acquisitions != 0 {
         eprintln!("error: wrong result, or locks taken by a partitioned job");
         return Ok(ExitCode::FAILURE);
     }

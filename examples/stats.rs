@@ -35,7 +35,15 @@ fn main() -> Result<ExitCode, shmr::Error> {
     let (pool, start) = pool(&o)?;
     let (got, cold, warm) = cold_and_warm(o.reps, || shmr::jobs::Stats.run_on(&pool, &data));
     let got = got?;
-    report("stats", o.len, pool.workers(), baseline, cold + start, warm);
+    report(
+        "stats",
+        o.len,
+        pool.workers(),
+        baseline,
+        cold + start,
+        warm,
+        8,
+    );
     let (mean, var) = (
         got.mean().unwrap_or(f64::NAN),
         got.variance().unwrap_or(f64::NAN),

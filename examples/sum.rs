@@ -29,7 +29,15 @@ fn main() -> Result<ExitCode, shmr::Error> {
     let (pool, start) = pool(&o)?;
     let (got, cold, warm) = cold_and_warm(o.reps, || shmr::jobs::Sum.run_on(&pool, &data));
     let got = got?;
-    report("sum", o.len, pool.workers(), baseline, cold + start, warm);
+    report(
+        "sum",
+        o.len,
+        pool.workers(),
+        baseline,
+        cold + start,
+        warm,
+        8,
+    );
     let rel = (got - want).abs() / want.abs().max(1.0);
     println!(
         "  results             : loop {want}, shmr {got} (relative difference {rel:.1e}, tolerance {TOLERANCE:.0e})"

@@ -69,7 +69,8 @@ pub fn median_time<T>(reps: usize, mut f: impl FnMut() -> T) -> (T, Duration) {
     )
 }
 
-/// Prints the comparison line of an example.
+/// Prints the comparison lines of an example over `len` f64, of which a
+/// job moves `bytes_per_elem` bytes each (8 to read, 16 to read and write).
 pub fn report(
     job: &str,
     len: usize,
@@ -77,8 +78,9 @@ pub fn report(
     baseline: Duration,
     cold: Duration,
     warm: Duration,
+    bytes_per_elem: usize,
 ) {
-    let gbs = (len * 8) as f64 / warm.as_secs_f64() / 1e9;
+    let gbs = (len * bytes_per_elem) as f64 / warm.as_secs_f64() / 1e9;
     println!("{job} of {len} f64 with {workers} workers");
     println!("  single-process loop : {:>10.2?}", baseline);
     println!(
@@ -90,6 +92,20 @@ pub fn report(
         "  speedup (warm)      : {:>10.2}x",
         baseline.as_secs_f64() / warm.as_secs_f64()
     );
+}
+
+/// Prints what a job that writes reported, and whether its result equals
+/// the loop's (`how`: "bit for bit", "exactly").
+pub fn report_outcome(report: &shmr::JobReport, same: bool, how: &str) {
+    println!(
+        "  job report          : {} chunks, {} lock acquisitions",
+        report.chunks, report.lock_acquisitions
+    );
+    if same {
+        println!("  results             : equal to the loop's, {how}");
+    } else {
+        println!("  results             : DIFFERENT from the loop's");
+    }
 }
 
 /// Starts the pool the examples use, and says how long that took.

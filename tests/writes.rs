@@ -282,13 +282,12 @@ fn a_worker_killed_holding_a_lock_ends_the_job_with_an_error_naming_the_stripe()
 /// Squares its chunk, except that the first worker to reach the row
 /// holding -1 writes half of it, leaves its pid in the marker, and hangs.
 fn square_or_hang(marker: &String, mut chunk: ArrayViewMut1<'_, f64>) {
-    if let Some(at) = chunk.iter().position(|&x| x == -1.0)
+    if chunk.iter().any(|&x| x == -1.0)
         && std::fs::create_dir(Path::new(marker).with_extension("claimed")).is_ok()
     {
         let half = chunk.len() / 2;
         chunk.slice_mut(ndarray::s![..half]).mapv_inplace(|x| x * x);
         std::fs::write(marker, std::process::id().to_string()).unwrap();
-        let _ = at;
         loop {
             std::thread::sleep(Duration::from_secs(1));
         }

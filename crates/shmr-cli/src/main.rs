@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::{Ix1, IxDyn};
 use serde_json::{Value, json};
 use shmr::jobs::{Histogram, Stats, Sum};
-use shmr::{ChunkSize, DType, NpyMode, Pool, SharedArray};
+use shmr::{ChunkSize, DType, NpyMode, Pool, SharedArray, with_dtype};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -138,72 +138,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Calls `$body` with `$t` the Rust type of element type `$dtype`.
-macro_rules! with_type {
-    ($dtype:expr, $t:ident => $body:expr) => {
-        match $dtype {
-            DType::I8 => {
-                type $t = i8;
-                $body
-            }
-            DType::I16 => {
-                type $t = i16;
-                $body
-            }
-            DType::I32 => {
-                type $t = i32;
-                $body
-            }
-            DType::I64 => {
-                type $t = i64;
-                $body
-            }
-            DType::U8 => {
-                type $t = u8;
-                $body
-            }
-            DType::U16 => {
-                type $t = u16;
-                $body
-            }
-            DType::U32 => {
-                type $t = u32;
-                $body
-            }
-            DType::U64 => {
-                type $t = u64;
-                $body
-            }
-            DType::F32 => {
-                type $t = f32;
-                $body
-            }
-            DType::F64 => {
-                type $t = f64;
-                $body
-            }
-        }
-    };
-}
-
 fn parse_dtype(s: &str) -> Result<DType, String> {
-    Ok(match s {
-        "f64" | "float64" => DType::F64,
-        "f32" | "float32" => DType::F32,
-        "i64" | "int64" => DType::I64,
-        "i32" | "int32" => DType::I32,
-        "i16" | "int16" => DType::I16,
-        "i8" | "int8" => DType::I8,
-        "u64" | "uint64" => DType::U64,
-        "u32" | "uint32" => DType::U32,
-        "u16" | "uint16" => DType::U16,
-        "u8" | "uint8" => DType::U8,
-        other => {
-            return Err(format!(
-                "unknown --dtype {other:?}; use f64, f32, i64, i32, i16, i8, u64, u32, u16 or u8"
-            ));
-        }
-    })
+    DType::ALL
+        .into_iter()
+        .find(|d| d.name() == s)
+        .ok_or_else(|| {
+            let names: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
+            format!("unknown --dtype {s:?}; use one of {}", names.join(", "))
+        })
 }
 
 fn parse_chunk(s: &str) -> Result<ChunkSize, String> {
@@ -310,7 +252,7 @@ fn run(a: RunArgs) -> Result<(), String> {
     let header = shmr::npy_header(&a.file).map_err(|e| e.to_string())?;
     let pool = builder.build().map_err(|e| e.to_string())?;
     let start = Instant::now();
-    let (result, text) = with_type!(header.dtype(), T => run_typed::<T>(&pool, &a, a.range)?);
+    let (result, text) = with_dtype!(header.dtype(), T => run_typed::<T>(&pool, &a, a.range)?);
     let seconds = start.elapsed().as_secs_f64();
     let what = match a.job {
         JobKind::Sum => "sum",
@@ -455,7 +397,7 @@ fn gen_file(a: GenArgs) -> Result<(), String> {
     let dtype = a.dtype;
     let progress = Progress::new(a.quiet, "writing");
     let start = Instant::now();
-    with_type!(dtype, T => {
+    with_dtype!(dtype, T => {
         let mut array = SharedArray::<T, Ix1>::create_npy(&a.file, a.len).map_err(|e| e.to_string())?;
         let mut rng = Rng(a.seed);
         let is_float = matches!(dtype, DType::F32 | DType::F64);

@@ -40,7 +40,8 @@ pub enum DType {
 }
 
 impl DType {
-    const ALL: [DType; 10] = [
+    /// Every element type, in code order.
+    pub const ALL: [DType; 10] = [
         DType::I8,
         DType::I16,
         DType::I32,
@@ -88,6 +89,67 @@ impl DType {
             DType::F64 => "f64",
         }
     }
+}
+
+/// Runs `$body` with `$t` standing for the Rust type of the run-time
+/// [`DType`] `$dtype`: the way to open arrays whose element type is only
+/// known from a file's header.
+///
+/// # Example
+/// ```
+/// use shmr::{DType, with_dtype};
+/// fn bytes(d: DType) -> usize {
+///     with_dtype!(d, T => std::mem::size_of::<T>())
+/// }
+/// assert_eq!(bytes(DType::U16), 2);
+/// assert!(DType::ALL.iter().all(|&d| bytes(d) == d.size()));
+/// ```
+#[macro_export]
+macro_rules! with_dtype {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            $crate::DType::I8 => {
+                type $t = i8;
+                $body
+            }
+            $crate::DType::I16 => {
+                type $t = i16;
+                $body
+            }
+            $crate::DType::I32 => {
+                type $t = i32;
+                $body
+            }
+            $crate::DType::I64 => {
+                type $t = i64;
+                $body
+            }
+            $crate::DType::U8 => {
+                type $t = u8;
+                $body
+            }
+            $crate::DType::U16 => {
+                type $t = u16;
+                $body
+            }
+            $crate::DType::U32 => {
+                type $t = u32;
+                $body
+            }
+            $crate::DType::U64 => {
+                type $t = u64;
+                $body
+            }
+            $crate::DType::F32 => {
+                type $t = f32;
+                $body
+            }
+            $crate::DType::F64 => {
+                type $t = f64;
+                $body
+            }
+        }
+    };
 }
 
 impl fmt::Display for DType {

@@ -34,6 +34,20 @@ pub const DEFAULT_STRIPES: usize = 64;
 /// The most stripes a job may ask for.
 pub const MAX_STRIPES: usize = 1 << 20;
 
+/// The flat indices of stripe `stripe` of an output of `len` elements cut
+/// into `stripes` stripes of equal length (the last may be shorter or
+/// empty): the one definition the workers' `LockedOutput` and the
+/// coordinator's error messages share.
+pub(crate) fn stripe_range(len: usize, stripes: usize, stripe: usize) -> Range<usize> {
+    let per = stripe_len(len, stripes);
+    let start = stripe.saturating_mul(per).min(len);
+    start..start.saturating_add(per).min(len)
+}
+
+fn stripe_len(len: usize, stripes: usize) -> usize {
+    len.div_ceil(stripes.max(1)).max(1)
+}
+
 /// Bytes of a lock table for `stripes` stripes.
 pub(crate) fn table_bytes(stripes: usize) -> usize {
     HEADER + stripes * STRIPE_BYTES
@@ -190,7 +204,7 @@ impl<'a, B: Element> LockedOutput<'a, B> {
             data,
             len,
             shape,
-            stripe_len: len.div_ceil(table.stripes).max(1),
+            stripe_len: stripe_len(len, table.stripes),
             table,
             me,
             taken,
@@ -220,8 +234,7 @@ impl<'a, B: Element> LockedOutput<'a, B> {
     }
     /// The flat indices of `stripe`'s elements.
     pub fn stripe_range(&self, stripe: usize) -> Range<usize> {
-        let start = (stripe * self.stripe_len).min(self.len);
-        start..(start + self.stripe_len).min(self.len)
+        stripe_range(self.len, self.table.stripes, stripe)
     }
 
     fn take(&self, stripe: usize) -> Guard<'_> {

@@ -49,19 +49,6 @@ fn descriptor(dtype: DType) -> &'static str {
     }
 }
 
-const ALL: [DType; 10] = [
-    DType::I8,
-    DType::I16,
-    DType::I32,
-    DType::I64,
-    DType::U8,
-    DType::U16,
-    DType::U32,
-    DType::U64,
-    DType::F32,
-    DType::F64,
-];
-
 fn npy_error(path: &Path, reason: impl Into<String>) -> Error {
     Error::Npy {
         path: path.to_path_buf(),
@@ -96,7 +83,7 @@ pub(crate) fn read_header(file: &File, path: &Path) -> Result<Header> {
     // The descriptor is a Python literal such as '<f8'.
     let descr = npy.type_descriptor.to_string();
     let descr = descr.trim_matches('\'');
-    let dtype = ALL
+    let dtype = DType::ALL
         .into_iter()
         .find(|&d| descriptor(d) == descr || descriptor(d).replace('|', "<") == descr)
         .ok_or_else(|| {
@@ -108,7 +95,7 @@ pub(crate) fn read_header(file: &File, path: &Path) -> Result<Header> {
                     ),
                 )
             } else {
-                let supported: Vec<&str> = ALL.iter().map(|&d| descriptor(d)).collect();
+                let supported: Vec<&str> = DType::ALL.iter().map(|&d| descriptor(d)).collect();
                 npy_error(
                     path,
                     format!(
@@ -138,18 +125,8 @@ pub(crate) fn read_header(file: &File, path: &Path) -> Result<Header> {
 /// and extends the file with zeros (sparse) to hold the data.
 fn write_zeroed<A: Element>(file: &File, shape: &[usize]) -> Result<()> {
     let shape = IxDyn(shape);
-    let written = match A::DTYPE {
-        DType::I8 => ndarray_npy::write_zeroed_npy::<i8, _>(file, shape),
-        DType::I16 => ndarray_npy::write_zeroed_npy::<i16, _>(file, shape),
-        DType::I32 => ndarray_npy::write_zeroed_npy::<i32, _>(file, shape),
-        DType::I64 => ndarray_npy::write_zeroed_npy::<i64, _>(file, shape),
-        DType::U8 => ndarray_npy::write_zeroed_npy::<u8, _>(file, shape),
-        DType::U16 => ndarray_npy::write_zeroed_npy::<u16, _>(file, shape),
-        DType::U32 => ndarray_npy::write_zeroed_npy::<u32, _>(file, shape),
-        DType::U64 => ndarray_npy::write_zeroed_npy::<u64, _>(file, shape),
-        DType::F32 => ndarray_npy::write_zeroed_npy::<f32, _>(file, shape),
-        DType::F64 => ndarray_npy::write_zeroed_npy::<f64, _>(file, shape),
-    };
+    let written =
+        crate::with_dtype!(A::DTYPE, T => ndarray_npy::write_zeroed_npy::<T, _>(file, shape));
     written.map_err(|e| Error::Io {
         context: "writing an .npy header",
         source: std::io::Error::other(e.to_string()),

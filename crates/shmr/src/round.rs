@@ -35,7 +35,7 @@ impl Pool {
     /// locks is never retried: its error says what may be partly written.
     pub(crate) fn execute<T: DeserializeOwned>(
         &self,
-        plan: Plan<'_>,
+        mut plan: Plan<'_>,
         settings: Settings,
         progress: Option<&ProgressFn<'_>>,
     ) -> Result<(Vec<T>, JobReport)> {
@@ -50,7 +50,8 @@ impl Pool {
             Writes::Locked { stripes, .. } => Some(state.lock_table(stripes)?),
             _ => None,
         };
-        let mut payload = plan.payload.clone();
+        // Moved into the message; the plan is only borrowed from here on.
+        let payload = std::mem::take(&mut plan.payload);
         let (access, attach) = plan.access(locks.as_deref());
         let mut report = JobReport {
             chunks: partition.len(),
@@ -64,7 +65,7 @@ impl Pool {
             access,
             partition,
             selection: Selection::All,
-            payload: std::mem::take(&mut payload),
+            payload,
         };
         let start_timeout = self.inner.config.start_timeout;
         // Rounds in which a worker died mapping a chunk count against the
@@ -94,9 +95,11 @@ impl Pool {
                 unreachable!("built as a Map message just above")
             };
             job = this_round;
-            let done_before = out.iter().filter(|p| p.is_some()).count() as u64;
-            let in_round = partition.len() - done_before;
+            // Counted only for a job that reports progress: nothing is added
+            // to the others' path.
             let tick = progress.map(|f| {
+                let done_before = out.iter().filter(|p| p.is_some()).count() as u64;
+                let in_round = partition.len() - done_before;
                 move |claimed: u64| f(done_before + claimed.min(in_round), partition.len())
             });
             let round = state.run(RoundSpec {
@@ -137,8 +140,7 @@ impl Pool {
                 let elements = match (stripe, plan.writes) {
                     (Some(s), Writes::Locked { stripes, output }) => {
                         let len: usize = output.header.shape().iter().product();
-                        let per = len.div_ceil(stripes).max(1);
-                        Some((s * per).min(len)..((s + 1) * per).min(len))
+                        Some(lock::stripe_range(len, stripes, s))
                     }
                     _ => None,
                 };
@@ -253,24 +255,23 @@ impl<'p> Plan<'p> {
             Writes::Into(o) | Writes::Locked { output: o, .. } => Some(o),
             _ => None,
         };
-        let find = |id: u64| -> Attachment<'s> {
+        // The descriptor of segment `id`, and the array's layout in it (the
+        // lock table has none).
+        let find = |id: u64| -> (BorrowedFd<'s>, Option<Layout>) {
             let arrays = [Some(self.input), output];
-            if let Some(a) = arrays.into_iter().flatten().find(|a| a.segment.id() == id) {
-                return (
-                    id,
-                    Mapping::ReadOnly,
-                    a.segment.fd(),
-                    Some(Layout::of(a.header)),
-                );
+            match arrays.into_iter().flatten().find(|a| a.segment.id() == id) {
+                Some(a) => (a.segment.fd(), Some(Layout::of(a.header))),
+                None => {
+                    let table = locks.expect("internal: a mapping names a segment of the job");
+                    (table.fd(), None)
+                }
             }
-            let table = locks.expect("internal: a mapping names a segment of the job");
-            (id, Mapping::Locks, table.fd(), None)
         };
         let attach = access
             .mappings(self.input.segment.id())
             .into_iter()
             .map(|(id, how)| {
-                let (id, _, fd, layout) = find(id);
+                let (fd, layout) = find(id);
                 (id, how, fd, layout)
             })
             .collect();

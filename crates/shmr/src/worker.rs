@@ -194,10 +194,9 @@ fn serve() -> Result<()> {
                     .next()
                     .ok_or_else(|| Error::Protocol("attach without a descriptor".into()))?;
                 // A segment that cannot be mapped is reported by the job
-                // that needs it (as missing), not by ending the worker.
-                if let Ok(mapped) = Mapped::new(segment, fd, how, layout) {
-                    maps.insert((segment, how), mapped);
-                }
+                // that needs it, with the reason, not by ending the worker.
+                let mapped = Mapped::new(segment, fd, how, layout).map_err(|e| e.to_string());
+                maps.insert((segment, how), mapped);
             }
             ToWorker::Release { segment } => {
                 maps.retain(|&(id, _), _| id != segment);
@@ -208,8 +207,8 @@ fn serve() -> Result<()> {
     }
 }
 
-/// The segments this worker has mapped, by id and how.
-type Maps = HashMap<(u64, Mapping), Mapped>;
+/// The segments this worker was sent, by id and how: mapped, or why not.
+type Maps = HashMap<(u64, Mapping), Result<Mapped, String>>;
 
 /// One mapped segment, with its array header (none for a lock table).
 struct Mapped {
@@ -229,9 +228,14 @@ impl Mapped {
 }
 
 fn run_job(slots: &Slots, index: usize, maps: &Maps, job: &MapJob) -> Result<(), Failure> {
-    let find = |id: u64, how: Mapping| {
-        maps.get(&(id, how))
-            .ok_or_else(|| Failure::Other(format!("segment {id} ({how:?}) is not mapped")))
+    let find = |id: u64, how: Mapping| match maps.get(&(id, how)) {
+        Some(Ok(m)) => Ok(m),
+        Some(Err(why)) => Err(Failure::Other(format!(
+            "segment {id} ({how:?}) could not be mapped: {why}"
+        ))),
+        None => Err(Failure::Other(format!(
+            "segment {id} ({how:?}) was never sent"
+        ))),
     };
     let array = |id: u64, how: Mapping| -> Result<(&Segment, &Header), Failure> {
         let m = find(id, how)?;
