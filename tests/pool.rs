@@ -283,6 +283,48 @@ fn workers_unmap_an_array_when_it_is_dropped() {
 }
 
 #[test]
+fn an_array_dropped_during_another_job_is_unmapped_when_that_job_ends() {
+    let pool = std::sync::Arc::new(pool_with_rows(1, 1000));
+    let pid = pool.worker_pids()[0];
+    let a = SharedArray::from_array(&Array1::from_elem(64, 1u32)).unwrap();
+    assert_eq!(Sum.run_on(&pool, &a).unwrap(), 64);
+    let with_a = shmr_mappings(pid);
+    let slow = {
+        let pool = pool.clone();
+        std::thread::spawn(move || {
+            let b = SharedArray::from_array(&Array1::from_elem(8, 2.0_f64)).unwrap();
+            let sum = pool.map_reduce(
+                &b,
+                |c| {
+                    std::thread::sleep(Duration::from_millis(500));
+                    c.sum()
+                },
+                |x, y| x + y,
+            );
+            // Kept alive: dropping it would flush the queue and hide the bug.
+            (sum, b)
+        })
+    };
+    // Drop `a` while the slow job holds the pool (it cannot be told now).
+    std::thread::sleep(Duration::from_millis(150));
+    drop(a);
+    let (sum, b) = slow.join().unwrap();
+    assert_eq!(sum.unwrap(), 16.0);
+    // No job follows, and nothing else is dropped: the release must go out
+    // when the slow job ends. The worker then maps the slots and `b`: as
+    // many segments as it did with `a` instead of `b`.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shmr_mappings(pid) > with_a {
+        assert!(
+            Instant::now() < deadline,
+            "the worker still maps an array dropped during a job"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(b);
+}
+
+#[test]
 fn dropping_a_pool_reaps_its_workers() {
     let pool = pool(3);
     let pids = pool.worker_pids();

@@ -6,7 +6,7 @@
 
 mod common;
 use common::crash::{Crash, How, TRIGGER, crashing_sum};
-use common::{Rng, scratch_dir, within};
+use common::{Rng, scratch_dir, wait_until, within};
 use ndarray::{Array1, Axis};
 use shmr::{Error, Pool, SharedArray};
 use std::collections::BTreeMap;
@@ -214,6 +214,11 @@ fn ten_thousand_jobs_leave_nothing_behind() {
         run_jobs(&pool, warm, 1);
         let before = usage(&pool);
         let kinds = run_jobs(&pool, JOBS - warm, 2);
+        // Releases are messages the workers handle on their own time: give
+        // them a moment (bounded) to unmap the last arrays.
+        let _ = wait_until(Duration::from_secs(10), || {
+            worker_mappings(&pool) <= before.mappings
+        });
         let after = usage(&pool);
         eprintln!("jobs by kind: {kinds:?}");
         eprintln!(

@@ -502,6 +502,20 @@ impl Inner {
             state.release(id);
         }
     }
+
+    /// Sends the queued releases now if no job holds the pool. Called after
+    /// queueing one and after every job: an array dropped while a job ran
+    /// is released when that job ends, not whenever the next one starts
+    /// (which may be never). Either this finds the pool idle, or whoever
+    /// holds it calls this again when done, so nothing stays queued.
+    pub(crate) fn flush_if_idle(&self) {
+        if guard(&self.released).is_empty() {
+            return;
+        }
+        if let Ok(mut state) = self.state.try_lock() {
+            self.flush_released(&mut state);
+        }
+    }
 }
 
 /// Stops and reaps every worker: when the pool is dropped, and also when
@@ -546,9 +560,7 @@ pub(crate) fn forget_segment(id: u64) {
     };
     for pool in pools {
         guard(&pool.released).push(id);
-        if let Ok(mut state) = pool.state.try_lock() {
-            pool.flush_released(&mut state);
-        }
+        pool.flush_if_idle();
     }
 }
 

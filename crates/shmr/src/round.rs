@@ -35,6 +35,18 @@ impl Pool {
     /// locks is never retried: its error says what may be partly written.
     pub(crate) fn execute<T: DeserializeOwned>(
         &self,
+        plan: Plan<'_>,
+        settings: Settings,
+        progress: Option<&ProgressFn<'_>>,
+    ) -> Result<(Vec<T>, JobReport)> {
+        let result = self.rounds(plan, settings, progress);
+        // Arrays dropped while this job held the pool are released now.
+        self.inner.flush_if_idle();
+        result
+    }
+
+    fn rounds<T: DeserializeOwned>(
+        &self,
         mut plan: Plan<'_>,
         settings: Settings,
         progress: Option<&ProgressFn<'_>>,
