@@ -1,7 +1,7 @@
 //! The pool: determinism, reuse, parameters, jobs, and its error paths.
 
 mod common;
-use common::{Rng, assert_close, pool, pool_with_rows};
+use common::{Rng, assert_close, pool, pool_with_rows, wait_until};
 use ndarray::{Array1, ArrayView1, Ix1};
 use serde::{Deserialize, Serialize};
 use shmr::jobs::{Stats, Sum};
@@ -260,12 +260,11 @@ fn workers_unmap_an_array_when_it_is_dropped() {
     let before: Vec<usize> = pids.iter().map(|&p| shmr_mappings(p)).collect();
     let a = SharedArray::from_array(&Array1::from_elem(64, 1u32)).unwrap();
     assert_eq!(Sum.run_on(&pool, &a).unwrap(), 64);
+    // A worker that had no chunk left to map may get to the job's messages
+    // after the job returned; it maps the array when it does.
     for (&p, &b) in pids.iter().zip(&before) {
-        assert_eq!(
-            shmr_mappings(p),
-            b + 1,
-            "worker {p} maps the array during its life"
-        );
+        wait_until(Duration::from_secs(10), || shmr_mappings(p) == b + 1)
+            .unwrap_or_else(|| panic!("worker {p} maps the array during its life"));
     }
     drop(a);
     // The release is asynchronous; wait for it (bounded).
@@ -289,14 +288,30 @@ fn an_array_dropped_during_another_job_is_unmapped_when_that_job_ends() {
     let a = SharedArray::from_array(&Array1::from_elem(64, 1u32)).unwrap();
     assert_eq!(Sum.run_on(&pool, &a).unwrap(), 64);
     let with_a = shmr_mappings(pid);
+    // A handshake through files: the mapper says it has started, then
+    // waits for the word to go on, so `a` is surely dropped while the job
+    // holds the pool.
+    let dir = common::scratch_dir("drop-during");
+    let (started, go) = (dir.join("started"), dir.join("go"));
     let slow = {
         let pool = pool.clone();
+        let dir = dir.display().to_string();
         std::thread::spawn(move || {
             let b = SharedArray::from_array(&Array1::from_elem(8, 2.0_f64)).unwrap();
-            let sum = pool.map_reduce(
+            let sum = pool.map_reduce_with(
                 &b,
-                |c| {
-                    std::thread::sleep(Duration::from_millis(500));
+                dir,
+                |dir, c| {
+                    let dir = std::path::Path::new(dir);
+                    std::fs::write(dir.join("started"), b"").unwrap();
+                    let begun = Instant::now();
+                    while !dir.join("go").exists() {
+                        assert!(
+                            begun.elapsed() < Duration::from_secs(60),
+                            "no word to go on"
+                        );
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                     c.sum()
                 },
                 |x, y| x + y,
@@ -305,9 +320,10 @@ fn an_array_dropped_during_another_job_is_unmapped_when_that_job_ends() {
             (sum, b)
         })
     };
-    // Drop `a` while the slow job holds the pool (it cannot be told now).
-    std::thread::sleep(Duration::from_millis(150));
+    wait_until(Duration::from_secs(60), || started.exists()).expect("the slow job started");
+    // The job holds the pool now: the release cannot be sent yet.
     drop(a);
+    std::fs::write(&go, b"").unwrap();
     let (sum, b) = slow.join().unwrap();
     assert_eq!(sum.unwrap(), 16.0);
     // No job follows, and nothing else is dropped: the release must go out
@@ -322,6 +338,7 @@ fn an_array_dropped_during_another_job_is_unmapped_when_that_job_ends() {
         std::thread::sleep(Duration::from_millis(5));
     }
     drop(b);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -341,14 +358,164 @@ fn dropping_a_pool_reaps_its_workers() {
 
 #[test]
 fn invalid_pool_settings_are_refused() {
-    for b in [
-        shmr::Pool::builder().workers(0),
-        shmr::Pool::builder().chunk_size(shmr::ChunkSize::Rows(0)),
-        shmr::Pool::builder().chunk_size(shmr::ChunkSize::Bytes(0)),
-        shmr::Pool::builder().slot_bytes(0),
-        shmr::Pool::builder().timeout(Duration::ZERO),
+    let b = shmr::Pool::builder;
+    for (builder, setting) in [
+        (b().workers(0), "workers(0)"),
+        (b().workers(shmr::MAX_WORKERS + 1), "workers(1025)"),
+        (b().workers(usize::MAX), "workers("),
+        (
+            b().chunk_size(shmr::ChunkSize::Rows(0)),
+            "chunk_size(Rows(0))",
+        ),
+        (
+            b().chunk_size(shmr::ChunkSize::Bytes(0)),
+            "chunk_size(Bytes(0))",
+        ),
+        (b().slot_bytes(0), "slot_bytes(0)"),
+        (
+            b().slot_bytes(usize::MAX),
+            "slot_bytes(18446744073709551615)",
+        ),
+        (b().timeout(Duration::ZERO), "timeout of zero"),
+        (b().start_timeout(Duration::ZERO), "start_timeout(0)"),
     ] {
-        assert!(matches!(b.build(), Err(Error::InvalidConfig(_))));
+        match builder.build() {
+            Err(e @ Error::InvalidConfig(_)) => {
+                assert!(e.to_string().contains(setting), "{setting}: {e}")
+            }
+            other => panic!("{setting}: expected InvalidConfig, got {other:?}"),
+        }
+    }
+    // Per-job settings, checked before any worker is told anything.
+    let pool = pool(1);
+    let a = SharedArray::from_array(&Array1::from_elem(10, 1u32)).unwrap();
+    let mut out = SharedArray::<u64, Ix1>::zeros(4).unwrap();
+    for stripes in [0, shmr::MAX_STRIPES + 1] {
+        let err = pool
+            .job()
+            .stripes(stripes)
+            .map_locked(&a, &mut out, |c, o| o.update(0, |n| *n += c.len() as u64))
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
+        let want = format!(
+            "stripes must be between 1 and {}, got {stripes}",
+            shmr::MAX_STRIPES
+        );
+        assert!(err.to_string().contains(&want), "{err}");
+    }
+    let err = pool
+        .job()
+        .timeout(Duration::ZERO)
+        .map_reduce(&a, |c| c.len(), |x, y| x + y)
+        .unwrap_err();
+    assert!(err.to_string().contains("timeout of zero"), "{err}");
+    // The refusals cost nothing: the pool still works, and wrote nothing.
+    assert_eq!(pool.map_reduce(&a, |c| c.len(), |x, y| x + y).unwrap(), 10);
+    assert_eq!(out.view().sum(), 0);
+}
+
+#[test]
+fn duration_max_means_no_limit() {
+    // Every timeout a user can give: the pool's start timeout and job
+    // timeout, and one job's. `Instant::now() + Duration::MAX` overflows.
+    let pool = shmr::Pool::builder()
+        .workers(2)
+        .start_timeout(Duration::MAX)
+        .timeout(Duration::MAX)
+        .chunk_size(shmr::ChunkSize::Rows(10))
+        .build()
+        .unwrap();
+    let v = Array1::from_iter(0..1000_u64);
+    let a = SharedArray::from_array(&v).unwrap();
+    assert_eq!(pool.run(&a, &Sum).unwrap(), 499_500);
+    let n = pool
+        .job()
+        .timeout(Duration::MAX)
+        .map_reduce(&a, |c| c.len(), |x, y| x + y)
+        .unwrap();
+    assert_eq!(n, 1000);
+    // Replacing a dead worker goes through the start timeout too.
+    let victim = pool.worker_pids()[0];
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(victim as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    wait_until(Duration::from_secs(60), || common::exited(victim)).unwrap();
+    assert_eq!(pool.run(&a, &Sum).unwrap(), 499_500);
+    assert!(!pool.worker_pids().contains(&victim));
+}
+
+/// The builder's numeric settings, fuzzed: `build` returns an error or a
+/// pool that computes the right answer; it never crashes the program (a
+/// crash ends this test binary) nor hangs (bounded by `within`).
+mod builder_fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Mostly sizes that work, so that most cases run a job; then the
+    /// edges where arithmetic on them overflows.
+    fn size() -> impl Strategy<Value = usize> {
+        prop_oneof![
+            6 => 1usize..(1 << 20),
+            1 => Just(0),
+            1 => Just(usize::MAX),
+            1 => Just(usize::MAX - 63),
+            1 => any::<usize>(),
+        ]
+    }
+    fn duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            1 => Just(Duration::ZERO),
+            2 => Just(Duration::MAX),
+            3 => (1u64..5000).prop_map(Duration::from_millis),
+            1 => any::<u64>().prop_map(Duration::from_secs),
+        ]
+    }
+
+    proptest! {
+        // Each case starts real workers: a few dozen cases, not thousands.
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+        ))]
+
+        #[test]
+        fn numeric_settings_give_an_error_or_a_working_pool(
+            workers in prop_oneof![
+                6 => 1usize..=3, 1 => Just(0), 1 => Just(shmr::MAX_WORKERS + 1), 1 => any::<usize>()
+            ],
+            chunk_rows in prop::option::of(size()),
+            chunk_bytes in size(),
+            slot_bytes in size(),
+            start_timeout in duration(),
+            timeout in prop::option::of(duration()),
+            retries in any::<u32>(),
+        ) {
+            let mut b = shmr::Pool::builder()
+                .workers(workers)
+                .chunk_size(chunk_rows.map_or(shmr::ChunkSize::Bytes(chunk_bytes), shmr::ChunkSize::Rows))
+                .slot_bytes(slot_bytes)
+                .start_timeout(start_timeout)
+                .retries(retries);
+            if let Some(t) = timeout {
+                b = b.timeout(t);
+            }
+            let outcome = common::within(Duration::from_secs(120), move || {
+                let pool = b.build()?;
+                let a = SharedArray::from_array(&Array1::from_iter(0..5000_u32))?;
+                pool.run(&a, &Sum)
+            });
+            match outcome {
+                // A timeout of a few ms may pass before the job ends; a
+                // small slot may not hold every partial. Both say so.
+                Ok(sum) => prop_assert_eq!(sum, 4999 * 5000 / 2),
+                Err(Error::InvalidConfig(m)) => prop_assert!(!m.is_empty()),
+                Err(e @ (Error::Timeout { .. } | Error::SlotOverflow { .. } | Error::OutOfSharedMemory { .. })) => {
+                    prop_assert!(!e.to_string().is_empty())
+                }
+                Err(e) => prop_assert!(false, "unexpected error: {e:?}"),
+            }
+        }
     }
 }
 

@@ -47,7 +47,8 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
     pub fn zeros<Sh: IntoDimension<Dim = D>>(shape: Sh) -> Result<Self> {
         let dim = shape.into_dimension();
         let header = Header::new(A::DTYPE, dim.slice())?;
-        let segment = Segment::create(HEADER_BYTES + header.data_len())?;
+        let what = format!("an array of shape {:?} of {}", dim.slice(), A::DTYPE);
+        let segment = Segment::create(HEADER_BYTES + header.data_len(), &what)?;
         let bytes = header.encode();
         // SAFETY: the segment was just created by us, is at least
         // HEADER_BYTES long (> bytes.len(), since ndim <= MAX_NDIM), and no
@@ -220,9 +221,29 @@ impl<A: Element, D: Dimension> Drop for SharedArray<A, D> {
         // the memory is freed now, not when the pool ends.
         crate::pool::forget_segment(self.segment.id());
         if let Some(name) = self.owned_name.take() {
-            // Nothing to do if it is already gone (unlinked by hand, say).
-            let _ = rustix::shm::unlink(name.as_str());
+            unlink_if_ours(&name, self.segment.fd());
         }
+    }
+}
+
+/// Unlinks `/dev/shm/NAME` only if that name still leads to the object
+/// behind `ours` (same device and inode). The name may have been removed
+/// and made again by another program since this array created it (Python's
+/// resource tracker unlinks the names it saw, for one); that program's
+/// segment is not ours to delete. Nothing to do if the name is gone.
+///
+/// Between the check and the unlink another program could replace the name
+/// once more; no system call unlinks by descriptor, so that window (a few
+/// microseconds) stays open.
+fn unlink_if_ours(name: &str, ours: BorrowedFd<'_>) {
+    let (Ok(mine), Ok(now)) = (
+        rustix::fs::fstat(ours),
+        rustix::fs::stat(std::path::Path::new("/dev/shm").join(name)),
+    ) else {
+        return;
+    };
+    if (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino) {
+        let _ = rustix::shm::unlink(name);
     }
 }
 

@@ -144,17 +144,20 @@ impl AsFd for Channel {
 }
 
 /// Waits until at least one of `fds` is readable or closed, or `timeout`
-/// passes. Returns which ones are ready.
-pub(crate) fn wait_any(fds: &[BorrowedFd<'_>], timeout: Duration) -> Result<Vec<bool>> {
+/// passes (`None`: no limit). Returns which ones are ready.
+pub(crate) fn wait_any(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Result<Vec<bool>> {
     let mut polls: Vec<PollFd<'_>> = fds
         .iter()
         .map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::IN))
         .collect();
-    let ts = Timespec {
-        tv_sec: timeout.as_secs() as _,
-        tv_nsec: timeout.subsec_nanos() as _,
-    };
-    match rustix::event::poll(&mut polls, Some(&ts)) {
+    // Past what a timespec holds is as good as no limit.
+    let ts = timeout.and_then(|t| {
+        Some(Timespec {
+            tv_sec: i64::try_from(t.as_secs()).ok()?,
+            tv_nsec: t.subsec_nanos().into(),
+        })
+    });
+    match rustix::event::poll(&mut polls, ts.as_ref()) {
         Ok(_) | Err(Errno::INTR) => {}
         Err(e) => return Err(Error::os("waiting for workers")(e)),
     }
@@ -162,7 +165,7 @@ pub(crate) fn wait_any(fds: &[BorrowedFd<'_>], timeout: Duration) -> Result<Vec<
 }
 
 /// Version of the messages below; a worker of another version is refused.
-pub(crate) const PROTOCOL: u32 = 2;
+pub(crate) const PROTOCOL: u32 = 3;
 
 /// Coordinator to worker.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -307,6 +310,10 @@ pub(crate) enum FromWorker {
         protocol: u32,
         probe: crate::job::FnAddr,
     },
+    /// The answer to `Setup`: the worker can use its slot.
+    SetUp,
+    /// The answer to `Setup` of a worker that cannot use it; it exits.
+    Refused { why: String },
     /// This worker's part of the job is finished; its records are
     /// committed in its slot.
     Done { job: u64 },

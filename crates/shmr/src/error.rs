@@ -35,11 +35,14 @@ pub enum Error {
     /// the shared-memory filesystem is full. Reported when the segment is
     /// created (its pages are reserved up front), never later as a `SIGBUS`.
     #[error(
-        "could not reserve {} of shared memory: {} is free ({source}); free memory or shared-memory space, or use a smaller array",
+        "could not reserve {} of shared memory for {what}: {} is free ({source}); \
+         free some memory (or shared-memory space), or ask for less",
         human_bytes(*requested),
         human_bytes(*available)
     )]
     OutOfSharedMemory {
+        /// What the memory was for, naming the settings that size it.
+        what: String,
         /// Bytes that were asked for.
         requested: u64,
         /// Bytes that were free when they were asked for.

@@ -40,7 +40,7 @@ use crate::error::Error;
 use crate::lock::{Aborted, LockTable, LockedOutput};
 use crate::partition::{Partition, Selection};
 use crate::segment::{Header, Segment};
-use crate::slots::SlotWriter;
+use crate::slots::{CLAIMING, SlotWriter};
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
@@ -248,9 +248,20 @@ pub(crate) struct Task<'a> {
 }
 
 impl Task<'_> {
+    /// Claims the next chunk, if any is left, and says so in `in_progress`.
+    ///
+    /// `CLAIMING` is stored before the claim, all in one total order
+    /// (`SeqCst`) with the coordinator's reads of the counter and of
+    /// `in_progress`: a coordinator that sees every chunk claimed and this
+    /// worker's `in_progress` at 0 knows the worker holds no chunk and will
+    /// write no more records in this round (see `round.rs`, `State::run`).
     fn claim(&self) -> Option<u64> {
-        let k = self.claims.fetch_add(1, Ordering::Relaxed);
-        self.selection.nth(&self.partition, k)
+        self.in_progress.store(CLAIMING, Ordering::SeqCst);
+        let k = self.claims.fetch_add(1, Ordering::SeqCst);
+        let chunk = self.selection.nth(&self.partition, k);
+        self.in_progress
+            .store(chunk.map_or(0, |i| i + 1), Ordering::SeqCst);
+        chunk
     }
 }
 
@@ -419,7 +430,6 @@ fn drive<T: Serialize>(
 ) -> Result<(), Failure> {
     while let Some(i) = task.claim() {
         let rows = task.partition.chunk(i);
-        task.in_progress.store(i + 1, Ordering::Relaxed);
         let out = catch_unwind(AssertUnwindSafe(|| crate::worker::in_mapper(|| map(&rows))))
             .map_err(|payload| {
                 if payload.is::<Aborted>() {
@@ -433,7 +443,9 @@ fn drive<T: Serialize>(
                 }
             })?;
         task.slot.push(i, &out)?;
-        task.in_progress.store(0, Ordering::Relaxed);
+        // After the record is committed: a coordinator that reads 0 here
+        // also sees the record.
+        task.in_progress.store(0, Ordering::SeqCst);
     }
     Ok(())
 }

@@ -59,7 +59,7 @@ pub use lock::{DEFAULT_STRIPES, LockedOutput, MAX_STRIPES};
 pub use npy::{NpyMode, npy_header};
 pub use options::{JobOptions, ProgressFn};
 pub use partition::{ChunkSize, DEFAULT_CHUNK_BYTES, Partition};
-pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Pool, PoolBuilder, global_pool};
+pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, MAX_WORKERS, Pool, PoolBuilder, global_pool};
 pub use worker::init;
 
 use ndarray::{ArrayView, Dimension};

@@ -12,7 +12,7 @@
 use crate::array::{SharedArray, dim_for};
 use crate::element::{DType, Element};
 use crate::error::{Error, Result};
-use crate::segment::{Header, Segment};
+use crate::segment::{Header, Segment, check_memory};
 use ndarray::{Dimension, IntoDimension, IxDyn};
 use ndarray_npy::npy::header::{Header as NpyHeader, Layout as NpyLayout};
 use rustix::fs::{FallocateFlags, Mode};
@@ -135,21 +135,42 @@ fn write_zeroed<A: Element>(file: &File, shape: &[usize]) -> Result<()> {
 
 /// Reserves the data's blocks now, so that a full disk or `/dev/shm` is an
 /// error here and not a `SIGBUS` when a page is first written.
-fn reserve(file: &File, header: &Header, available: u64) -> Result<()> {
+///
+/// With `fallocate`, or, on a filesystem without it, by writing the zeros
+/// (slower: every byte is written once, but a full disk is still an error
+/// here). A sparse file is never left behind: its first write past the
+/// free space would be a `SIGBUS` in whichever process touched it.
+fn reserve(file: &File, header: &Header, what: &str) -> Result<()> {
     let (offset, len) = (header.offset() as u64, header.data_len() as u64);
     if len == 0 {
         return Ok(());
     }
-    match rustix::fs::fallocate(file, FallocateFlags::empty(), offset, len) {
-        Ok(()) => Ok(()),
-        // A filesystem without fallocate: the file stays sparse.
-        Err(rustix::io::Errno::OPNOTSUPP) => Ok(()),
-        Err(e) => Err(Error::OutOfSharedMemory {
-            requested: len,
-            available,
-            source: e.into(),
-        }),
+    let reserved = match rustix::fs::fallocate(file, FallocateFlags::empty(), offset, len) {
+        Err(rustix::io::Errno::OPNOTSUPP) => write_zeros(file, offset, len),
+        other => other.map_err(std::io::Error::from),
+    };
+    reserved.map_err(|e| Error::OutOfSharedMemory {
+        what: what.to_string(),
+        requested: len,
+        available: free_space(file),
+        source: e,
+    })
+}
+
+/// Writes `len` zero bytes at `offset`: reserves the blocks of a filesystem
+/// that has no `fallocate`.
+pub(crate) fn write_zeros(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let zeros = vec![0u8; 1 << 20];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], offset + done)?;
+        done += n as u64;
     }
+    // Written is not yet allocated on every filesystem (delayed allocation):
+    // syncing makes a full disk fail here.
+    file.sync_data()
 }
 
 /// Free bytes on the filesystem holding `file`.
@@ -233,7 +254,8 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
         let made = (|| {
             write_zeroed::<A>(&file, dim.slice())?;
             let header = read_header(&file, path)?;
-            reserve(&file, &header, free_space(&file))?;
+            let what = format!("the file {}", path.display());
+            reserve(&file, &header, &what)?;
             Ok::<_, Error>(header)
         })();
         let header = match made {
@@ -299,18 +321,14 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
         let made = (|| {
             write_zeroed::<A>(&file, dim.slice())?;
             let header = read_header(&file, &path)?;
-            let available = free_space(&file);
-            if header.data_len() as u64 > available {
-                return Err(Error::OutOfSharedMemory {
-                    requested: header.data_len() as u64,
-                    available,
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::StorageFull,
-                        "refused before reserving: more than /dev/shm has free",
-                    ),
-                });
-            }
-            reserve(&file, &header, available)?;
+            let what = format!(
+                "the named array {bare:?} of shape {:?} of {}",
+                dim.slice(),
+                A::DTYPE
+            );
+            // The same check as for anonymous arrays: /dev/shm is memory.
+            check_memory(header.data_len() as u64, &what, Some(free_space(&file)))?;
+            reserve(&file, &header, &what)?;
             Ok(header)
         })();
         let header = match made {

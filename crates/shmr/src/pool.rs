@@ -10,7 +10,7 @@ use crate::lock::DEFAULT_STRIPES;
 use crate::options::{JobOptions, Settings};
 use crate::partition::{ChunkSize, Partition};
 use crate::segment::Segment;
-use crate::slots::{MIN_SLOT_BYTES, Slots};
+use crate::slots::{MAX_SLOT_BYTES, MIN_SLOT_BYTES, Slots};
 use crate::worker::{OUTPUT_FD, TEST_ENTRY, WORKER_ENV, WORKER_FD};
 use command_fds::{CommandFdExt, FdMapping};
 use ndarray::{ArrayView, Dimension};
@@ -23,6 +23,11 @@ use std::time::{Duration, Instant};
 
 /// Default size of each worker's result slot.
 pub const DEFAULT_SLOT_BYTES: usize = 4 << 20;
+
+/// Most worker processes one pool may have. One worker per core is the
+/// rule; far more only costs memory and start-up time, and a mistyped count
+/// (100000) should be an error, not a fork bomb.
+pub const MAX_WORKERS: usize = 1024;
 
 /// Configures and starts a [`Pool`].
 ///
@@ -84,7 +89,8 @@ impl PoolBuilder {
         self.slot_bytes = bytes;
         self
     }
-    /// How long a new worker may take to report ready (default 30 s).
+    /// How long a new worker may take to report ready (default 30 s;
+    /// `Duration::MAX` means no limit).
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
         self
@@ -92,7 +98,8 @@ impl PoolBuilder {
 
     /// Ends any job that runs longer than `timeout` with
     /// [`Error::Timeout`], killing and replacing the workers still mapping
-    /// (default: no timeout). [`Pool::job`] overrides it for one job.
+    /// (default: no timeout; `Duration::MAX` also means none).
+    /// [`Pool::job`] overrides it for one job.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = Some(timeout);
         self
@@ -124,19 +131,30 @@ impl PoolBuilder {
                 "a pool needs at least 1 worker, got workers(0)".into(),
             ));
         }
-        if workers > u32::MAX as usize {
+        if workers > MAX_WORKERS {
             return Err(Error::InvalidConfig(format!(
-                "{workers} workers is too many"
+                "workers({workers}) is more than the {MAX_WORKERS} worker processes a pool may have; \
+                 one per CPU core is usually best"
             )));
         }
         if matches!(self.chunk, ChunkSize::Bytes(0) | ChunkSize::Rows(0)) {
-            return Err(Error::InvalidConfig("chunk size must be at least 1".into()));
-        }
-        if self.slot_bytes < MIN_SLOT_BYTES {
             return Err(Error::InvalidConfig(format!(
-                "slot_bytes must be at least {MIN_SLOT_BYTES}, got {}",
+                "chunk_size({:?}): a chunk must hold at least 1 byte or row",
+                self.chunk
+            )));
+        }
+        if self.slot_bytes < MIN_SLOT_BYTES || self.slot_bytes > MAX_SLOT_BYTES {
+            return Err(Error::InvalidConfig(format!(
+                "slot_bytes({}) must be between {MIN_SLOT_BYTES} and {MAX_SLOT_BYTES}",
                 self.slot_bytes
             )));
+        }
+        if self.start_timeout.is_zero() {
+            return Err(Error::InvalidConfig(
+                "start_timeout(0) would fail every worker start; give a positive duration, \
+                 or Duration::MAX for no limit"
+                    .into(),
+            ));
         }
         self.settings.check()?;
         if crate::worker::started_as_worker() {
@@ -214,6 +232,9 @@ pub(crate) struct Worker {
     pub(crate) pid: u32,
     /// Segments this worker has mapped, and how.
     pub(crate) mapped: HashSet<(u64, Mapping)>,
+    /// The job whose reply this worker still owes, and since when: a round
+    /// may end without it when it holds no chunk (see `State::settle_late`).
+    pub(crate) owes: Option<(u64, Instant)>,
 }
 
 pub(crate) fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -364,7 +385,7 @@ impl State {
                 }
             }
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut first_err = None;
         for (i, (child, chan)) in started {
             match self.handshake(i, child, chan, deadline) {
@@ -382,7 +403,7 @@ impl State {
         index: usize,
         mut child: Child,
         chan: Channel,
-        deadline: Instant,
+        deadline: Option<Instant>,
     ) -> Result<Worker> {
         let fail = |child: &mut Child, why: String| {
             let _ = child.kill();
@@ -392,11 +413,11 @@ impl State {
                  in a program, call shmr::init() first thing in main"
             ))
         };
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if !channel::wait_any(&[chan.as_fd()], left)?[0] {
             return Err(fail(
                 &mut child,
-                format!("no ready message within {:?}", left),
+                format!("no ready message within {:?}", left.unwrap_or_default()),
             ));
         }
         let pid = match chan.recv::<FromWorker>() {
@@ -435,11 +456,34 @@ impl State {
                 format!("could not send the worker its setup: {e}"),
             ));
         }
+        // A worker that cannot use its setup (its slots, say) says so now,
+        // so that `build` fails instead of the first job.
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if !channel::wait_any(&[chan.as_fd()], left)?[0] {
+            return Err(fail(&mut child, "no answer to its setup in time".into()));
+        }
+        match chan.recv::<FromWorker>() {
+            Ok(Some((FromWorker::SetUp, _))) => {}
+            Ok(Some((FromWorker::Refused { why }, _))) => {
+                return Err(fail(
+                    &mut child,
+                    format!("the worker refused its setup: {why}"),
+                ));
+            }
+            Ok(_) => {
+                return Err(fail(
+                    &mut child,
+                    "the worker exited during its setup".into(),
+                ));
+            }
+            Err(e) => return Err(fail(&mut child, e.to_string())),
+        }
         Ok(Worker {
             child,
             chan,
             pid,
             mapped: HashSet::new(),
+            owes: None,
         })
     }
 
@@ -516,6 +560,12 @@ impl Inner {
             self.flush_released(&mut state);
         }
     }
+}
+
+/// `timeout` from now, or `None` (no deadline) when that is past what an
+/// `Instant` can hold: `Duration::MAX` means "no limit", as elsewhere in Rust.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }
 
 /// Stops and reaps every worker: when the pool is dropped, and also when

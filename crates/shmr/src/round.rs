@@ -16,7 +16,7 @@ use crate::options::{ProgressFn, Settings};
 use crate::partition::{Partition, Selection};
 use crate::pool::{Pool, State, Worker, guard};
 use crate::segment::Segment;
-use crate::slots::STOP_CLAIMS;
+use crate::slots::{Holding, STOP_CLAIMS};
 use ndarray::Dimension;
 use rustix::fd::{AsFd, BorrowedFd};
 use serde::de::DeserializeOwned;
@@ -55,8 +55,11 @@ impl Pool {
         let started = Instant::now();
         let partition = plan.partition;
         let mut state = guard(&self.inner.state);
-        // The timeout covers the job's run, not its wait for the pool.
-        let deadline = settings.timeout.map(|t| (t, Instant::now() + t));
+        // The timeout covers the job's run, not its wait for the pool;
+        // one too long for an Instant (Duration::MAX) is no timeout.
+        let deadline = settings
+            .timeout
+            .and_then(|t| Some((t, crate::pool::deadline_after(t)?)));
         self.inner.flush_released(&mut state);
         let locks = match plan.writes {
             Writes::Locked { stripes, .. } => Some(state.lock_table(stripes)?),
@@ -87,6 +90,9 @@ impl Pool {
         let mut attempt = 1;
         let mut idle_deaths = 0;
         loop {
+            // Workers still owing the reply of an earlier round reply now or
+            // are replaced: none may see the slots reset under it.
+            state.settle_late();
             state.start_missing(start_timeout)?;
             state.next_job += 1;
             job.job = state.next_job;
@@ -114,8 +120,10 @@ impl Pool {
                 let in_round = partition.len() - done_before;
                 move |claimed: u64| f(done_before + claimed.min(in_round), partition.len())
             });
+            let chunks = out.iter().filter(|p| p.is_none()).count() as u64;
             let round = state.run(RoundSpec {
                 job: job.job,
+                chunks,
                 message: &message,
                 attach: &attach,
                 partition: &partition,
@@ -123,24 +131,29 @@ impl Pool {
                 locks: table.as_ref(),
                 progress: tick.as_ref().map(|t| t as &dyn Fn(u64)),
             });
-            // SAFETY: `run` returns only once every worker it gave the job
-            // has replied or is dead and reaped, and no worker is given
-            // another job, nor replaced, until the next round, after this.
-            let decoded = unsafe { state.collect(&mut out) };
+            let round = match round {
+                Ok(r) => r,
+                Err(e) => {
+                    // Replace the dead now, so the pool is whole for the
+                    // next job; this one's slots are never read.
+                    let _ = state.start_missing(start_timeout);
+                    return Err(e);
+                }
+            };
+            let decoded = state.collect(&round.settled, &mut out);
             report.lock_acquisitions += state.slots.total_locks_taken();
             // Which stripes the dead held: read before anything resets them.
-            let held: Vec<(usize, Vec<usize>)> = match (&table, &round) {
-                (Some(t), Ok(r)) => r
+            let held: Vec<(usize, Vec<usize>)> = match &table {
+                Some(t) => round
                     .deaths
                     .iter()
                     .map(|d| (d.slot, t.held_by(d.slot)))
                     .collect(),
-                _ => Vec::new(),
+                None => Vec::new(),
             };
             // Replace the dead now, so the pool is whole for the next job
             // even if this one failed.
             let restarted = state.start_missing(start_timeout);
-            let round = round?;
             report.workers_replaced += round.deaths.len() as u32;
             if !access.retryable()
                 && let Some(d) = round.deaths.iter().find(|d| d.chunk.is_some())
@@ -293,30 +306,27 @@ impl<'p> Plan<'p> {
 
 impl State {
     /// Sends the encoded `Map` message of job `job` over `array` to every
-    /// worker and waits until each has replied or died. Returns the deaths;
-    /// a failure reported by a worker, or the deadline passing, is the error.
+    /// worker and waits until the round is over: every worker has replied
+    /// or died, or the workers that have not replied hold no chunk and none
+    /// is left to claim. Returns the deaths, and the proof that the round's
+    /// slots may be read; a failure reported by a worker is in the round,
+    /// the deadline passing (or the wait failing) is the error, and then
+    /// every worker that could still write its slot has been killed.
     fn run(&mut self, spec: RoundSpec<'_>) -> Result<Round> {
-        let RoundSpec {
-            job,
-            message,
-            attach,
-            partition,
-            deadline,
-            locks,
-            progress,
-        } = spec;
         self.slots.reset();
         // The resets must be visible to workers woken by the message below.
         fence(Ordering::Release);
-        let mut pending = Vec::new();
-        let mut deaths = Vec::new();
-        let mut error: Option<Error> = None;
+        let mut watch = Watch {
+            pending: Vec::new(),
+            deaths: Vec::new(),
+            error: None,
+        };
         for i in 0..self.workers.len() {
             let Some(w) = self.workers[i].as_mut() else {
                 continue;
             };
             let mut sent = Ok(());
-            for (segment, how, fd, layout) in attach {
+            for (segment, how, fd, layout) in spec.attach {
                 let (segment, how) = (*segment, *how);
                 if sent.is_ok() && !w.mapped.contains(&(segment, how)) {
                     let layout = layout.clone();
@@ -329,52 +339,74 @@ impl State {
                     w.mapped.insert((segment, how));
                 }
             }
-            let sent = sent.and_then(|()| w.chan.send_encoded(message, &[]));
+            let sent = sent.and_then(|()| w.chan.send_encoded(spec.message, &[]));
             match sent {
-                Ok(()) => pending.push(i),
+                Ok(()) => watch.pending.push(i),
                 // Dead before the job reached it: it mapped nothing.
-                Err(_) => deaths.push(self.bury(i)),
+                Err(_) => watch.deaths.push(self.bury(i)),
             }
         }
+        match self.watch(&spec, &mut watch) {
+            Ok(()) => Ok(Round {
+                deaths: watch.deaths,
+                error: watch.error,
+                settled: Settled(()),
+            }),
+            Err(e) => {
+                // Whoever is still pending could write its slot or the
+                // arrays: none is left alive to do so behind our back.
+                for i in std::mem::take(&mut watch.pending) {
+                    self.bury(i);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits out one round: replies, deaths, progress and the deadline.
+    /// On `Ok`, `watch.pending` is empty.
+    fn watch(&mut self, spec: &RoundSpec<'_>, watch: &mut Watch) -> Result<()> {
+        let locks = spec.locks;
         // A short job is over in microseconds: watch the finished count for
         // a moment rather than sleep in poll and pay a wake-up on the
         // critical path. Long jobs fall through to poll after SPIN.
         const SPIN: Duration = Duration::from_micros(30);
         let spin_start = Instant::now();
-        while (self.slots.finished().load(Ordering::Acquire) as usize) < pending.len()
+        while (self.slots.finished().load(Ordering::Acquire) as usize) < watch.pending.len()
             && spin_start.elapsed() < SPIN
         {
             std::hint::spin_loop();
         }
-        while !pending.is_empty() {
+        while !watch.pending.is_empty() {
             let mut wait = POLL_PERIOD;
-            if let Some(tick) = progress {
+            if let Some(tick) = spec.progress {
                 tick(self.slots.claims().load(Ordering::Relaxed));
                 wait = wait.min(PROGRESS_PERIOD);
             }
-            if let Some((timeout, at)) = deadline {
+            if let Some((timeout, at)) = spec.deadline {
                 let left = at.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    if let Some(t) = locks {
-                        t.abort().store(1, Ordering::Relaxed);
-                    }
-                    return Err(self.time_out(&pending, timeout, partition));
+                    abort(locks);
+                    return Err(self.time_out(watch, timeout, spec));
                 }
                 wait = wait.min(left);
             }
             let ready = {
-                let fds: Vec<BorrowedFd<'_>> =
-                    pending.iter().map(|&i| self.live(i).chan.as_fd()).collect();
-                channel::wait_any(&fds, wait)?
+                let fds: Vec<BorrowedFd<'_>> = watch
+                    .pending
+                    .iter()
+                    .map(|&i| self.live(i).chan.as_fd())
+                    .collect();
+                channel::wait_any(&fds, Some(wait))?
             };
             let mut still = Vec::new();
-            for (&i, r) in pending.iter().zip(ready) {
+            for (&i, r) in watch.pending.iter().zip(ready) {
                 if !r {
                     // A worker whose socket stays open may still be dead: a
                     // process it forked can hold the socket.
                     let w = self.workers[i].as_mut().expect("pending worker exists");
                     if matches!(w.child.try_wait(), Ok(Some(_))) {
-                        deaths.push(self.bury(i));
+                        watch.deaths.push(self.bury(i));
                         abort(locks);
                     } else {
                         still.push(i);
@@ -382,26 +414,53 @@ impl State {
                     continue;
                 }
                 match self.live(i).chan.recv::<FromWorker>() {
-                    Ok(Some((FromWorker::Done { job: j }, _))) if j == job => {
+                    Ok(Some((FromWorker::Done { job: j }, _))) if j == spec.job => {
                         fence(Ordering::Acquire);
                     }
-                    Ok(Some((FromWorker::Failed { job: j, failure }, _))) if j == job => {
-                        error.get_or_insert(failure.into());
+                    Ok(Some((FromWorker::Failed { job: j, failure }, _))) if j == spec.job => {
+                        watch.error.get_or_insert(failure.into());
                     }
                     Ok(Some((other, _))) => {
                         let e = Error::Protocol(format!("unexpected reply {other:?}"));
                         self.bury(i);
-                        error.get_or_insert(e);
+                        watch.error.get_or_insert(e);
                     }
                     Ok(None) | Err(_) => {
-                        deaths.push(self.bury(i));
+                        watch.deaths.push(self.bury(i));
                         abort(locks);
                     }
                 }
             }
-            pending = still;
+            watch.pending = still;
+            if !watch.pending.is_empty() && self.nothing_left(spec, &watch.pending) {
+                // Every chunk is committed or lost with a dead worker, and
+                // the workers yet to reply hold none: they cannot hold the
+                // job back. They reply before the next round or are replaced.
+                let since = Instant::now();
+                for i in std::mem::take(&mut watch.pending) {
+                    if let Some(w) = self.workers[i].as_mut() {
+                        w.owes = Some((spec.job, since));
+                    }
+                }
+            }
         }
-        Ok(Round { deaths, error })
+        Ok(())
+    }
+
+    /// Whether no chunk of the round is left to claim and none of
+    /// `pending` holds one, so none of them writes its slot again this
+    /// round.
+    ///
+    /// The counter is read before each `in_progress`, and workers mark
+    /// `in_progress` before they claim, all `SeqCst` (see `Task::claim`):
+    /// a worker that took one of the round's chunks is seen holding it,
+    /// or having committed it.
+    fn nothing_left(&self, spec: &RoundSpec<'_>, pending: &[usize]) -> bool {
+        let claimed = self.slots.claims().load(Ordering::SeqCst);
+        claimed >= spec.chunks
+            && pending
+                .iter()
+                .all(|&i| self.slots.holding(i) == Holding::Nothing)
     }
 
     /// The lock table, with room for `stripes` stripes.
@@ -411,9 +470,9 @@ impl State {
         {
             return Ok(t.clone());
         }
-        let table = Arc::new(Segment::create(lock::table_bytes(
-            stripes.max(lock::DEFAULT_STRIPES),
-        ))?);
+        let stripes = stripes.max(lock::DEFAULT_STRIPES);
+        let what = format!("the lock table of {stripes} stripes");
+        let table = Arc::new(Segment::create(lock::table_bytes(stripes), &what)?);
         if let Some(old) = self.locks.replace(table.clone()) {
             self.release(old.id());
         }
@@ -426,31 +485,70 @@ impl State {
             .expect("internal: a pending worker is alive")
     }
 
-    /// The deadline passed with `pending` workers still mapping: stop the
-    /// job's claiming, kill them, and say which chunk was the oldest.
-    fn time_out(&mut self, pending: &[usize], timeout: Duration, partition: &Partition) -> Error {
-        self.slots
-            .claims()
-            .fetch_max(STOP_CLAIMS, Ordering::Relaxed);
-        let stuck = pending.iter().filter_map(|&i| self.bury(i).chunk).min();
+    /// The deadline passed: stop the job's claiming, kill the workers
+    /// still mapping (or claiming), and say which chunk was the oldest.
+    /// Pending workers that hold no chunk are spared: they reply soon (no
+    /// chunk is left to claim), or are replaced before the next round.
+    fn time_out(&mut self, watch: &mut Watch, timeout: Duration, spec: &RoundSpec<'_>) -> Error {
+        self.slots.claims().fetch_max(STOP_CLAIMS, Ordering::SeqCst);
+        let since = Instant::now();
+        let mut stuck = Vec::new();
+        for i in std::mem::take(&mut watch.pending) {
+            if self.slots.holding(i) == Holding::Nothing {
+                if let Some(w) = self.workers[i].as_mut() {
+                    w.owes = Some((spec.job, since));
+                }
+            } else {
+                stuck.push(self.bury(i).chunk);
+            }
+        }
+        let oldest = stuck.iter().flatten().min().copied();
         Error::Timeout {
             timeout,
-            chunk: stuck,
-            rows: stuck.map(|c| partition.chunk(c)),
-            killed: pending.len(),
+            chunk: oldest,
+            rows: oldest.map(|c| spec.partition.chunk(c)),
+            killed: stuck.len(),
+        }
+    }
+
+    /// Workers that still owe the reply of an earlier round (they held no
+    /// chunk when it ended) reply within `LATE_GRACE` of its end, or are
+    /// killed; `start_missing` replaces them. A worker that replies late
+    /// never sees the slots or the counter of a later round.
+    pub(crate) fn settle_late(&mut self) {
+        for i in 0..self.workers.len() {
+            let Some((job, since)) = self.workers[i].as_ref().and_then(|w| w.owes) else {
+                continue;
+            };
+            let left = (since + LATE_GRACE).saturating_duration_since(Instant::now());
+            let w = self.live(i);
+            let replied = channel::wait_any(&[w.chan.as_fd()], Some(left)).is_ok_and(|r| r[0])
+                && match w.chan.recv::<FromWorker>() {
+                    Ok(Some((
+                        FromWorker::Done { job: j } | FromWorker::Failed { job: j, .. },
+                        _,
+                    ))) => j == job,
+                    _ => false,
+                };
+            if replied {
+                self.workers[i].as_mut().expect("checked above").owes = None;
+            } else {
+                self.bury(i);
+            }
         }
     }
 
     /// Decodes every partial committed in this round, by live and dead
     /// workers alike, into `out`, checking that no chunk was mapped twice.
-    ///
-    /// # Safety
-    /// Every worker given the round's job has replied or is dead, and none
-    /// is given another job (nor replaced) meanwhile.
-    unsafe fn collect<T: DeserializeOwned>(&self, out: &mut [Option<T>]) -> Result<()> {
+    /// Only a round that is over gives the `Settled` proof this needs.
+    fn collect<T: DeserializeOwned>(&self, _: &Settled, out: &mut [Option<T>]) -> Result<()> {
         let chunks = out.len();
         for slot in 0..self.slots.workers() {
-            // SAFETY: forwarded from the caller.
+            // SAFETY: a `Settled` exists only once `run` has seen every
+            // worker given the round reply, die (and be reaped), or hold no
+            // chunk with none left to claim, so no process writes a slot
+            // while we read it; and we hold the pool, so no other round
+            // starts (nor resets the slots) before this returns.
             for (chunk, bytes) in unsafe { self.slots.records(slot)? } {
                 let place = usize::try_from(chunk)
                     .ok()
@@ -486,11 +584,7 @@ impl State {
             .map(|s| s.to_string())
             .unwrap_or_else(|e| e.to_string());
         // Dead and reaped: the word is final.
-        let chunk = self
-            .slots
-            .in_progress(i)
-            .load(Ordering::Acquire)
-            .checked_sub(1);
+        let chunk = self.slots.holding(i).chunk();
         Death {
             pid: w.pid,
             slot: i,
@@ -506,9 +600,15 @@ const POLL_PERIOD: Duration = Duration::from_millis(200);
 /// How often a job's progress callback is called.
 const PROGRESS_PERIOD: Duration = Duration::from_millis(50);
 
+/// How long after the end of a round a worker that had not replied yet
+/// (holding no chunk) may take to reply before the next round replaces it.
+const LATE_GRACE: Duration = Duration::from_millis(200);
+
 /// One round of a job, as `State::run` sends and watches it.
 struct RoundSpec<'a> {
     job: u64,
+    /// How many chunks the round maps.
+    chunks: u64,
     /// The encoded `Map` message, the same for every worker.
     message: &'a [u8],
     /// Segments each worker must have mapped first.
@@ -525,6 +625,19 @@ struct RoundSpec<'a> {
 struct Round {
     deaths: Vec<Death>,
     /// The first failure a worker reported (a panic, say).
+    error: Option<Error>,
+    settled: Settled,
+}
+
+/// Proof that a round is over, so that its slots may be read: made only at
+/// the end of a successful `State::run`.
+struct Settled(());
+
+/// The state of one round while `State::watch` waits it out.
+struct Watch {
+    /// Workers given the round that have not replied.
+    pending: Vec<usize>,
+    deaths: Vec<Death>,
     error: Option<Error>,
 }
 

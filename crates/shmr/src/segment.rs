@@ -247,24 +247,13 @@ impl Segment {
     /// shrink it under another's mapping (which would also be a `SIGBUS`).
     /// Anonymous means unnamed: the memory is freed when the last process
     /// holding its descriptor or mapping exits, so a crash leaks nothing.
-    pub(crate) fn create(len: usize) -> Result<Segment> {
+    pub(crate) fn create(len: usize, what: &str) -> Result<Segment> {
         let len = len.max(1);
         let requested = len as u64;
         // Refuse what cannot be had before asking for it: on a memfd,
         // fallocate takes pages one at a time until memory runs out, and the
         // kernel's answer to that may be the OOM killer rather than an error.
-        let available = memory_available()?;
-        if requested > available {
-            return Err(Error::OutOfSharedMemory {
-                requested,
-                available,
-                source: std::io::Error::new(
-                    std::io::ErrorKind::StorageFull,
-                    "refused before reserving: more than the memory available \
-                     (MemAvailable + SwapFree, within this cgroup's limit)",
-                ),
-            });
-        }
+        check_memory(requested, what, None)?;
         // The creator's pid in the name lets anyone find (in /proc/*/fd and
         // /proc/*/maps) which program a segment came from.
         let name = format!("shmr-{}", std::process::id());
@@ -272,6 +261,7 @@ impl Segment {
             .map_err(Error::os("memfd_create"))?;
         rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, requested).map_err(|e| {
             Error::OutOfSharedMemory {
+                what: what.to_string(),
                 requested,
                 available: memory_available().unwrap_or(0),
                 source: e.into(),
@@ -442,9 +432,38 @@ fn reopen_read_only(fd: OwnedFd) -> Result<OwnedFd> {
     ))
 }
 
-/// Bytes of memory a new anonymous segment can take without swapping out or
+/// Refuses `requested` bytes for `what` if they are more than memory can
+/// give ([`memory_available`]), or more than `filesystem` (free bytes of the
+/// filesystem that will hold them, such as `/dev/shm`) has free. Shared
+/// memory is memory wherever it is named: a segment in `/dev/shm` that fits
+/// the filesystem but not the memory invites the OOM killer.
+pub(crate) fn check_memory(requested: u64, what: &str, filesystem: Option<u64>) -> Result<()> {
+    let memory = memory_available()?;
+    let (available, short) = match filesystem {
+        Some(free) if free < memory => (free, "more than /dev/shm has free"),
+        _ => (
+            memory,
+            "more than the memory available (MemAvailable + SwapFree, within this cgroup's limit)",
+        ),
+    };
+    if requested > available {
+        return Err(Error::OutOfSharedMemory {
+            what: what.to_string(),
+            requested,
+            available,
+            source: std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("refused before reserving: {short}"),
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Bytes of memory a new segment can take without swapping out or
 /// killing anything: `MemAvailable + SwapFree`, and no more than this
-/// process's cgroup (v2) has left under its `memory.max`.
+/// process's cgroups (v1 or v2, and each of their ancestors) have left
+/// under their limits.
 pub(crate) fn memory_available() -> Result<u64> {
     let meminfo =
         std::fs::read_to_string("/proc/meminfo").map_err(Error::io("reading /proc/meminfo"))?;
@@ -462,15 +481,44 @@ pub(crate) fn memory_available() -> Result<u64> {
     Ok(available)
 }
 
-/// What this process's cgroup may still charge, if it has a memory limit.
+/// What this process's cgroups may still charge, if any has a memory
+/// limit: the least left under the limits of its cgroup and of every
+/// ancestor, under cgroup v2 (`memory.max`, `memory.current`) or v1
+/// (`memory.limit_in_bytes`, `memory.usage_in_bytes`; "no limit" there is a
+/// huge number, which the minimum ignores).
 fn cgroup_memory_left() -> Option<u64> {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let dir = format!("/sys/fs/cgroup{}", path.trim());
-    let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).ok();
-    let max: u64 = read("memory.max")?.trim().parse().ok()?; // "max" means none
-    let current: u64 = read("memory.current")?.trim().parse().ok()?;
-    Some(max.saturating_sub(current))
+    cgroup_memory_left_in(&cgroup, std::path::Path::new("/sys/fs/cgroup"))
+}
+
+fn cgroup_memory_left_in(cgroup: &str, root: &std::path::Path) -> Option<u64> {
+    // `0::/path` is v2; `N:memory:/path` (or `N:a,memory:/path`) is v1.
+    let (dir, files) = cgroup.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let path = path.trim().trim_start_matches('/');
+        if controllers.is_empty() {
+            Some((root.join(path), ("memory.max", "memory.current")))
+        } else if controllers.split(',').any(|c| c == "memory") {
+            let files = ("memory.limit_in_bytes", "memory.usage_in_bytes");
+            Some((root.join("memory").join(path), files))
+        } else {
+            None
+        }
+    })?;
+    let read = |d: &std::path::Path, f: &str| -> Option<u64> {
+        std::fs::read_to_string(d.join(f)).ok()?.trim().parse().ok() // "max": no limit
+    };
+    let mut least: Option<u64> = None;
+    let mut at = Some(dir.as_path());
+    while let Some(d) = at.filter(|d| d.starts_with(root)) {
+        if let (Some(max), Some(used)) = (read(d, files.0), read(d, files.1)) {
+            let left = max.saturating_sub(used);
+            least = Some(least.map_or(left, |l| l.min(left)));
+        }
+        at = d.parent();
+    }
+    least
 }
 
 /// Fuzzing of everything decoded from a segment another process wrote: the

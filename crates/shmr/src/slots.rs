@@ -29,8 +29,14 @@ const REGION_HEADER: usize = 64;
 /// A claim count past any selection: stores of it stop a job's claiming,
 /// with room left so that later increments cannot wrap.
 pub(crate) const STOP_CLAIMS: u64 = u64::MAX / 2;
+/// What a worker stores in its `in_progress` word while it claims a chunk:
+/// it may be about to hold one.
+pub(crate) const CLAIMING: u64 = u64::MAX;
 /// The smallest slot: its header and one empty record.
 pub(crate) const MIN_SLOT_BYTES: usize = REGION_HEADER + 64;
+/// The largest slot: its size, rounded up to 64 bytes and times the
+/// workers, must not overflow, and record lengths fit in a u64.
+pub(crate) const MAX_SLOT_BYTES: usize = 1 << 40;
 
 /// The pool's slot segment, as mapped by the coordinator or by a worker.
 #[derive(Debug)]
@@ -43,13 +49,25 @@ pub(crate) struct Slots {
 impl Slots {
     /// Creates the segment for `workers` regions of `slot_bytes` each.
     pub(crate) fn create(workers: usize, slot_bytes: usize) -> Result<Slots> {
-        let slot_bytes = slot_bytes.next_multiple_of(64);
+        let too_large = || {
+            Error::InvalidConfig(format!(
+                "{workers} workers x slot_bytes({slot_bytes}) is more memory than can be addressed; \
+                 use fewer workers or a smaller slot_bytes"
+            ))
+        };
+        let slot_bytes = slot_bytes
+            .checked_next_multiple_of(64)
+            .ok_or_else(too_large)?;
         let len = workers
             .checked_mul(slot_bytes)
             .and_then(|n| n.checked_add(CONTROL_BYTES))
-            .ok_or_else(|| Error::InvalidConfig("slot_bytes * workers overflows".into()))?;
+            .ok_or_else(too_large)?;
+        let what = format!(
+            "the result slots of {workers} workers of {} each (PoolBuilder::workers and slot_bytes)",
+            crate::error::human_bytes(slot_bytes as u64)
+        );
         Ok(Slots {
-            segment: Segment::create(len)?,
+            segment: Segment::create(len, &what)?,
             slot_bytes,
             workers,
         })
@@ -62,9 +80,13 @@ impl Slots {
         workers: usize,
     ) -> Result<Slots> {
         let need = workers
-            .saturating_mul(slot_bytes)
-            .saturating_add(CONTROL_BYTES);
-        if segment.len() < need || !slot_bytes.is_multiple_of(64) || slot_bytes < MIN_SLOT_BYTES {
+            .checked_mul(slot_bytes)
+            .and_then(|n| n.checked_add(CONTROL_BYTES));
+        if need.is_none_or(|need| segment.len() < need)
+            || !slot_bytes.is_multiple_of(64)
+            || slot_bytes < MIN_SLOT_BYTES
+            || workers == 0
+        {
             return Err(Error::Protocol(format!(
                 "slot segment of {} bytes cannot hold {workers} slots of {slot_bytes}",
                 segment.len()
@@ -127,9 +149,19 @@ impl Slots {
         self.region_word(worker, 0)
     }
 
-    /// The chunk `worker` is mapping, plus one; 0 when it is between chunks.
+    /// The chunk `worker` is mapping, plus one; 0 when it is between chunks;
+    /// [`CLAIMING`] while it claims one.
     pub(crate) fn in_progress(&self, worker: usize) -> &AtomicU64 {
         self.region_word(worker, 1)
+    }
+
+    /// What `worker` is doing, from its `in_progress` word.
+    pub(crate) fn holding(&self, worker: usize) -> Holding {
+        match self.in_progress(worker).load(Ordering::SeqCst) {
+            0 => Holding::Nothing,
+            CLAIMING => Holding::Claiming,
+            n => Holding::Chunk(n - 1),
+        }
     }
 
     /// How many locks `worker` has taken in the current job.
@@ -213,6 +245,27 @@ impl Slots {
                 "corrupt result record in slot {worker} at byte {at}"
             ))
         })
+    }
+}
+
+/// What a worker holds, as its slot says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Holding {
+    /// Between chunks: it writes no record until it claims another.
+    Nothing,
+    /// Claiming: it may be about to hold a chunk.
+    Claiming,
+    /// Mapping this chunk.
+    Chunk(u64),
+}
+
+impl Holding {
+    /// The chunk it holds, if it surely holds one.
+    pub(crate) fn chunk(self) -> Option<u64> {
+        match self {
+            Holding::Chunk(c) => Some(c),
+            _ => None,
+        }
     }
 }
 

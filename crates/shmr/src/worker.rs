@@ -150,14 +150,25 @@ fn serve() -> Result<()> {
     let slot_fd = fds
         .pop()
         .ok_or_else(|| Error::Protocol("setup without slot segment".into()))?;
-    let slots = Slots::from_segment(
-        Segment::from_fd(0, slot_fd, true)?,
-        slot_bytes as usize,
-        workers as usize,
-    )?;
-    if index >= workers {
-        return Err(Error::Protocol(format!("slot {index} of {workers}")));
-    }
+    let slots = usize::try_from(slot_bytes)
+        .map_err(|_| Error::Protocol(format!("slot of {slot_bytes} bytes")))
+        .and_then(|bytes| {
+            Slots::from_segment(Segment::from_fd(0, slot_fd, true)?, bytes, workers as usize)
+        })
+        .and_then(|s| match index < workers {
+            true => Ok(s),
+            false => Err(Error::Protocol(format!("slot {index} of {workers}"))),
+        });
+    let slots = match slots {
+        Ok(s) => {
+            chan.send(&FromWorker::SetUp, &[])?;
+            s
+        }
+        Err(e) => {
+            chan.send(&FromWorker::Refused { why: e.to_string() }, &[])?;
+            return Err(e);
+        }
+    };
     let mut maps: Maps = HashMap::new();
     loop {
         let Some((msg, fds)) = chan.recv()? else {
