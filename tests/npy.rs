@@ -132,13 +132,15 @@ fn named_segments_are_exclusive_attachable_and_removed_on_drop() {
 }
 
 /// Anonymous (heap) memory of `pid`, from `/proc/PID/smaps_rollup`, in KiB.
+/// A process that cannot be read fails the test: reading 0 would pass it.
 fn anonymous_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .unwrap_or_default()
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_else(|e| panic!("cannot read the memory of process {pid}: {e}"));
+    rollup
         .lines()
         .find_map(|l| l.strip_prefix("Anonymous:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+        .unwrap_or_else(|| panic!("no Anonymous line for process {pid}:\n{rollup}"))
 }
 
 #[test]
@@ -218,34 +220,136 @@ fn dev_shm_full_child() {
     println!("child ok: {msg}");
 }
 
+/// Runs inside a private mount namespace whose /dev/shm is a tmpfs far
+/// larger than memory: a named array must still be refused against memory,
+/// as an anonymous one is, not against the filesystem's free space.
 #[test]
+#[ignore = "run by a_full_dev_shm_is_an_error_at_creation_saying_asked_and_free"]
+fn dev_shm_larger_than_memory_child() {
+    if std::env::var_os("SHMR_TEST_HUGE_SHM").is_none() {
+        return;
+    }
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let total_kib: usize = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    // Twice the machine's memory, as f64 elements.
+    let n = total_kib * 1024 * 2 / 8;
+    let free_fs = rustix::fs::statvfs("/dev/shm")
+        .map(|s| s.f_bavail * s.f_frsize)
+        .unwrap();
+    assert!(
+        free_fs > 2 * (n as u64) * 8,
+        "the test's /dev/shm is large: {free_fs}"
+    );
+    let err = SharedArray::<f64, Ix1>::create_named("shmr-huge", n).unwrap_err();
+    let Error::OutOfSharedMemory { available, .. } = &err else {
+        panic!("expected OutOfSharedMemory, got {err:?}");
+    };
+    assert!(
+        *available <= (total_kib as u64) * 1024,
+        "refused against memory: {err}"
+    );
+    assert!(err.to_string().contains("memory available"), "{err}");
+    assert!(!std::path::Path::new("/dev/shm/shmr-huge").exists());
+    println!("child ok: {err}");
+}
+
+#[test]
+#[ignore = "needs a private mount namespace (unshare -Urm, root or user namespaces): \
+            cargo test --test npy -- --ignored a_full_dev_shm; .ci/run does"]
 fn a_full_dev_shm_is_an_error_at_creation_saying_asked_and_free() {
-    // A 1 MiB /dev/shm, private to a child process: needs mount namespaces
-    // (`unshare` from util-linux, and a kernel and container that allow them).
+    // /dev/shm replaced in a child process only: needs mount namespaces
+    // (`unshare` from util-linux, and a kernel and container that allow
+    // them). Run on purpose (it is ignored), it must not skip.
     let probe = std::process::Command::new("unshare")
         .args(["-Urm", "true"])
         .status();
-    if !probe.is_ok_and(|s| s.success()) {
-        eprintln!("SKIPPED: this machine cannot make a private mount namespace (unshare -Urm)");
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new("unshare")
-        .args([
-            "-Urm",
-            "sh",
-            "-c",
-            "mount -t tmpfs -o size=1M tmpfs /dev/shm && exec \"$0\" dev_shm_full_child --exact --include-ignored --nocapture --test-threads=1",
-        ])
-        .arg(&exe)
-        .env("SHMR_TEST_SMALL_SHM", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}");
     assert!(
-        out.status.success() && stdout.contains("child ok"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        probe.is_ok_and(|s| s.success()),
+        "this machine cannot make a private mount namespace (unshare -Urm)"
     );
+    let exe = std::env::current_exe().unwrap();
+    for (size, child, var) in [
+        ("1M", "dev_shm_full_child", "SHMR_TEST_SMALL_SHM"),
+        (
+            "1000T",
+            "dev_shm_larger_than_memory_child",
+            "SHMR_TEST_HUGE_SHM",
+        ),
+    ] {
+        let script = format!(
+            "mount -t tmpfs -o size={size} tmpfs /dev/shm && exec \"$0\" {child} --exact --include-ignored --nocapture --test-threads=1"
+        );
+        let out = std::process::Command::new("unshare")
+            .args(["-Urm", "sh", "-c", &script])
+            .arg(&exe)
+            .env(var, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{stdout}");
+        assert!(
+            out.status.success() && stdout.contains("child ok"),
+            "{child}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn dropping_a_named_array_removes_only_its_own_segment() {
+    let name = format!("shmr-test-{}-identity", std::process::id());
+    let path = std::path::Path::new("/dev/shm").join(&name);
+    // The ordinary case: the name goes with the array.
+    let a = SharedArray::<u8, Ix1>::create_named(&name, 10).unwrap();
+    assert!(path.exists());
+    drop(a);
+    assert!(!path.exists());
+    // Someone else removes the name and makes another segment under it
+    // (as Python's resource tracker does): it is not ours to delete.
+    let a = SharedArray::<u8, Ix1>::create_named(&name, 10).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, b"another program's segment").unwrap();
+    drop(a);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        b"another program's segment",
+        "the other program's segment survives"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_file_that_shrinks_is_named_in_the_error() {
+    let dir = scratch_dir("shrink");
+    let path = dir.join("s.npy");
+    {
+        let mut a = SharedArray::<f64, Ix1>::create_npy(&path, 100_000).unwrap();
+        a.view_mut().fill(1.0);
+    }
+    let pool = pool_with_rows(2, 1000);
+    // SAFETY: the test truncates the file on purpose, and touches no view
+    // of the lost pages in this process.
+    let a = unsafe { SharedArray::<f64, Ix1>::open_npy(&path, NpyMode::ReadOnly) }.unwrap();
+    assert_eq!(pool.run(&a, &shmr::jobs::Sum).unwrap(), 100_000.0);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    let err = pool.run(&a, &shmr::jobs::Sum).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("shrank from") && msg.contains("s.npy") && msg.contains("to 4096 bytes"),
+        "{msg}"
+    );
+    drop(a);
+    // The pool is unharmed.
+    let b = SharedArray::from_array(&Array1::from_elem(10, 2u8)).unwrap();
+    assert_eq!(pool.run(&b, &shmr::jobs::Sum).unwrap(), 20);
+    let _ = std::fs::remove_dir_all(dir);
 }

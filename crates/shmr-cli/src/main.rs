@@ -72,7 +72,10 @@ struct RunArgs {
     /// Histogram: LO,HI [default: the data's min and max].
     #[arg(long, allow_hyphen_values = true, value_parser = parse_range)]
     range: Option<(f64, f64)>,
-    /// Print the result as JSON.
+    /// Print the result as JSON. Numbers are JSON numbers where that is
+    /// exact; an integer sum beyond 64 bits is a string of its digits, and
+    /// an infinite or NaN value the string "inf", "-inf" or "NaN"
+    /// (null means no data).
     #[arg(long)]
     json: bool,
     /// No progress bar.
@@ -246,10 +249,17 @@ fn run(a: RunArgs) -> Result<(), String> {
     if let Some(c) = a.chunk {
         builder = builder.chunk_size(c);
     }
-    if a.bins == 0 {
-        return Err("--bins must be at least 1".into());
+    if a.bins == 0 || a.bins > Histogram::MAX_BINS {
+        return Err(format!(
+            "--bins must be between 1 and {}, got {}",
+            Histogram::MAX_BINS,
+            a.bins
+        ));
     }
     let header = shmr::npy_header(&a.file).map_err(|e| e.to_string())?;
+    if let JobKind::Histogram = a.job {
+        builder = builder.slot_bytes(histogram_slot_bytes(&header, a.chunk, a.bins)?);
+    }
     let pool = builder.build().map_err(|e| e.to_string())?;
     let start = Instant::now();
     let (result, text) = with_dtype!(header.dtype(), T => run_typed::<T>(&pool, &a, a.range)?);
@@ -284,6 +294,47 @@ fn run(a: RunArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The result slot a histogram job needs: one worker may map every chunk,
+/// and each chunk's partial holds all the counts (at most 10 bytes each,
+/// encoded). The library's default is kept when it is enough; more than
+/// `MAX_SLOT` is refused here, with what to change, rather than by the job.
+fn histogram_slot_bytes(
+    header: &shmr::segment::Header,
+    chunk: Option<ChunkSize>,
+    bins: usize,
+) -> Result<usize, String> {
+    const MAX_SLOT: usize = 256 << 20;
+    let shape = header.shape();
+    let rows = shape.first().copied().unwrap_or(1) as u64;
+    let chunk_rows = chunk
+        .unwrap_or_default()
+        .rows_for(shape, header.dtype().size());
+    let chunks = shmr::Partition::new(rows, chunk_rows).len() as usize;
+    let per_chunk = (bins + 3) * 10 + 64;
+    let need = chunks.saturating_mul(per_chunk).saturating_add(4096);
+    if need > MAX_SLOT {
+        let most = (MAX_SLOT / chunks).saturating_sub(64) / 10 - 3;
+        return Err(format!(
+            "--bins {bins} over {chunks} chunks needs {} MiB of result slot per worker, more than {} MiB; \
+             use at most {most} bins, or larger chunks (--chunk)",
+            need >> 20,
+            MAX_SLOT >> 20
+        ));
+    }
+    Ok(need.max(shmr::DEFAULT_SLOT_BYTES))
+}
+
+/// A number as JSON: exact where JSON numbers can carry it; a string of its
+/// digits otherwise (integers beyond 64 bits, which JSON parsers would
+/// round, and infinities and NaN, which JSON cannot write: "inf", "-inf",
+/// "NaN", as Python's `float()` reads them).
+fn json_number<N: serde::Serialize + std::fmt::Debug>(x: N) -> Value {
+    match serde_json::to_value(&x) {
+        Ok(Value::Number(n)) => Value::Number(n),
+        _ => Value::String(format!("{x:?}")),
+    }
+}
+
 fn run_typed<T: shmr::Element>(
     pool: &Pool,
     a: &RunArgs,
@@ -300,18 +351,19 @@ fn run_typed<T: shmr::Element>(
     Ok(match a.job {
         JobKind::Sum => {
             let sum = job().run(&array, &Sum).map_err(err)?;
-            let v = serde_json::to_value(sum).map_err(|e| e.to_string())?;
-            (v.clone(), format!("  sum: {v}"))
+            (json_number(sum), format!("  sum: {sum:?}"))
         }
         JobKind::Stats => {
             let s = job().run(&array, &Stats).map_err(err)?;
+            // No data is null; an infinity is "inf", not null.
+            let n = |x: Option<f64>| x.map_or(Value::Null, json_number);
             let v = json!({
                 "count": s.count(),
                 "nan_count": s.nan_count(),
-                "mean": s.mean(),
-                "std": s.std(),
-                "min": s.min(),
-                "max": s.max(),
+                "mean": n(s.mean()),
+                "std": n(s.std()),
+                "min": n(s.min()),
+                "max": n(s.max()),
             });
             let f = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x}"));
             let text = format!(

@@ -160,6 +160,68 @@ fn integer_files_sum_exactly_and_seeds_repeat() {
 }
 
 #[test]
+fn sums_beyond_64_bits_print_exactly() {
+    let d = dir("wide");
+    let (u, i) = (d.join("u.npy"), d.join("i.npy"));
+    ndarray_npy::write_npy(&u, &Array1::from_elem(1000, u64::MAX)).unwrap();
+    ndarray_npy::write_npy(&i, &Array1::from_elem(10, i64::MIN)).unwrap();
+    for (file, want) in [
+        (&u, (1000 * u128::from(u64::MAX)).to_string()),
+        (&i, (10 * i128::from(i64::MIN)).to_string()),
+    ] {
+        // JSON: the exact digits, as a string (a JSON number would be
+        // rounded by most parsers at this size).
+        let got = json(&["run", "sum", s(file), "--json"]);
+        assert_eq!(got["result"].as_str(), Some(want.as_str()), "{got}");
+        // Text: the digits.
+        let out = shmr(&["run", "sum", s(file)]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&format!("sum: {want}")), "{text}");
+    }
+    // Within 64 bits a sum stays a JSON number.
+    let small = d.join("small.npy");
+    ndarray_npy::write_npy(&small, &Array1::from_elem(3, u64::MAX / 4)).unwrap();
+    let got = json(&["run", "sum", s(&small), "--json"]);
+    assert_eq!(got["result"].as_u64(), Some(3 * (u64::MAX / 4)));
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn infinities_are_not_confused_with_no_data() {
+    let d = dir("inf");
+    let f = d.join("f.npy");
+    ndarray_npy::write_npy(
+        &f,
+        &ndarray::arr1(&[1.0, f64::INFINITY, f64::NEG_INFINITY, 2.0]),
+    )
+    .unwrap();
+    let got = json(&["run", "stats", s(&f), "--json"]);
+    let r = &got["result"];
+    assert_eq!(
+        (r["min"].as_str(), r["max"].as_str()),
+        (Some("-inf"), Some("inf")),
+        "{got}"
+    );
+    assert_eq!(r["count"].as_u64(), Some(4));
+    // inf + -inf: the mean is NaN, said as such.
+    assert_eq!(r["mean"].as_str(), Some("NaN"), "{got}");
+    // No data at all: null.
+    let e = d.join("e.npy");
+    ndarray_npy::write_npy(&e, &Array1::<f64>::zeros(0)).unwrap();
+    let got = json(&["run", "stats", s(&e), "--json"]);
+    assert!(
+        got["result"]["min"].is_null() && got["result"]["mean"].is_null(),
+        "{got}"
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
 fn bad_input_gets_an_exit_code_and_a_reason() {
     let d = dir("bad");
     let missing = d.join("missing.npy");
@@ -174,6 +236,57 @@ fn bad_input_gets_an_exit_code_and_a_reason() {
     fails(&["run", "histogram", s(&f), "--range", "1,0"], 2, "--range");
     fails(&["run", "sum", s(&f), "--chunk", "lots"], 2, "--chunk");
     fails(&["run", "sum", s(&f), "--workers", "0"], 1, "workers");
+    fails(
+        &["run", "sum", s(&f), "--workers", "100000"],
+        1,
+        "more than the 1024 worker processes",
+    );
+    // Settings the command line can act on are named as its options.
+    fails(
+        &["run", "histogram", s(&f), "--bins", "18446744073709551615"],
+        1,
+        "--bins must be between 1 and",
+    );
+    let big = d.join("big.npy");
+    json(&["gen", s(&big), "--len", "3000000", "--json"]);
+    fails(
+        &["run", "histogram", s(&big), "--bins", "10000000"],
+        1,
+        "use at most",
+    );
+    let out = shmr(&["run", "histogram", s(&big), "--bins", "10000000"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("PoolBuilder"));
+    // Many bins that fit get the slot they need, and count every value.
+    let got = json(&[
+        "run",
+        "histogram",
+        s(&big),
+        "--bins",
+        "100000",
+        "--range",
+        "-10,10",
+        "--json",
+    ]);
+    let counted: u64 = got["result"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap())
+        .sum();
+    let outside =
+        got["result"]["below"].as_u64().unwrap() + got["result"]["above"].as_u64().unwrap();
+    assert_eq!(counted + outside, 3_000_000);
+    // Empty and cut-short files.
+    let empty = d.join("empty.npy");
+    std::fs::write(&empty, b"").unwrap();
+    fails(&["run", "sum", s(&empty)], 1, "the file is empty");
+    let cut = d.join("cut.npy");
+    std::fs::write(&cut, &std::fs::read(&f).unwrap()[..20]).unwrap();
+    fails(
+        &["info", s(&cut)],
+        1,
+        "header is cut short: the file has only 20 bytes",
+    );
     fails(
         &["gen", s(&d.join("g.npy")), "--len", "5", "--dtype", "c64"],
         2,

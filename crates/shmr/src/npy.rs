@@ -68,8 +68,21 @@ pub(crate) fn read_header(file: &File, path: &Path) -> Result<Header> {
         .rewind()
         .map_err(Error::io("reading an .npy header"))?;
     let mut reader = BufReader::new(at_start);
-    let npy = NpyHeader::from_reader(&mut reader)
-        .map_err(|e| npy_error(path, format!("not a readable .npy file ({e})")))?;
+    let npy = NpyHeader::from_reader(&mut reader).map_err(|e| {
+        let why = match e {
+            _ if len == 0 => "the file is empty".to_string(),
+            ndarray_npy::npy::header::ReadHeaderError::Io(io)
+                if io.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                format!("its header is cut short: the file has only {len} bytes")
+            }
+            e => e.to_string(),
+        };
+        npy_error(
+            path,
+            format!("not a readable .npy file ({why}); write it with numpy.save or shmr gen"),
+        )
+    })?;
     let offset = reader
         .stream_position()
         .map_err(Error::io("reading an .npy header"))?;
@@ -226,7 +239,7 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
             .map_err(|e| npy_error(path, format!("cannot open it: {e}")))?;
         let header = read_header(&file, path)?;
         let dim = dim_for::<A, D>(&header)?;
-        let segment = Segment::map_file(file, mode == NpyMode::ReadWrite)?;
+        let segment = Segment::map_file(file, mode == NpyMode::ReadWrite, path)?;
         Ok(Self::from_parts(
             segment,
             header,
@@ -265,7 +278,7 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
                 return Err(e);
             }
         };
-        let segment = Segment::map_file(file, true)?;
+        let segment = Segment::map_file(file, true, path)?;
         Ok(Self::from_parts(segment, header, dim, true))
     }
 
@@ -338,7 +351,7 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
                 return Err(e);
             }
         };
-        let segment = match Segment::map_file(file, true) {
+        let segment = match Segment::map_file(file, true, &path) {
             Ok(s) => s,
             Err(e) => {
                 let _ = rustix::shm::unlink(bare);
@@ -361,9 +374,10 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
     pub unsafe fn attach(name: &str) -> Result<Self> {
         let bare = shm_name(name)?;
         let file = open_shm(bare)?;
-        let header = read_header(&file, &PathBuf::from("/dev/shm").join(bare))?;
+        let path = PathBuf::from("/dev/shm").join(bare);
+        let header = read_header(&file, &path)?;
         let dim = dim_for::<A, D>(&header)?;
-        let segment = Segment::map_file(file, true)?;
+        let segment = Segment::map_file(file, true, &path)?;
         Ok(Self::from_parts(segment, header, dim, true))
     }
 
@@ -391,7 +405,7 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
                 header.data_len()
             )));
         }
-        let segment = Segment::map_file(file, true)?;
+        let segment = Segment::map_file(file, true, &PathBuf::from("/dev/shm").join(bare))?;
         Ok(Self::from_parts(segment, header, dim, true))
     }
 }
@@ -427,4 +441,33 @@ pub fn npy_header(path: impl AsRef<Path>) -> Result<Header> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|e| npy_error(path, format!("cannot open it: {e}")))?;
     read_header(&file, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_zeros;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn writing_zeros_reserves_blocks_or_says_the_disk_is_full() {
+        let path = std::env::temp_dir().join(format!("shmr-zeros-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_len(3 << 20).unwrap(); // sparse, as write_zeroed_npy leaves it
+        let before = file.metadata().unwrap().blocks();
+        write_zeros(&file, 4096, (3 << 20) - 4096).unwrap();
+        let after = file.metadata().unwrap().blocks() * 512;
+        assert!(
+            after >= (3 << 20) - 4096,
+            "{before} -> {after} bytes allocated"
+        );
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        // A full disk: /dev/full answers every write with ENOSPC.
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let err = write_zeros(&full, 0, 1 << 20).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(28), "{err}"); // ENOSPC
+    }
 }

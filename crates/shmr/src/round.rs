@@ -52,6 +52,7 @@ impl Pool {
         progress: Option<&ProgressFn<'_>>,
     ) -> Result<(Vec<T>, JobReport)> {
         settings.check()?;
+        plan.check_sizes()?;
         let started = Instant::now();
         let partition = plan.partition;
         let mut state = guard(&self.inner.state);
@@ -155,6 +156,12 @@ impl Pool {
             // even if this one failed.
             let restarted = state.start_missing(start_timeout);
             report.workers_replaced += round.deaths.len() as u32;
+            if !round.deaths.is_empty() {
+                // A file that shrank kills whoever reads its lost pages
+                // (SIGBUS): say so rather than "worker died", and do not
+                // retry what must fail again.
+                plan.check_sizes()?;
+            }
             if !access.retryable()
                 && let Some(d) = round.deaths.iter().find(|d| d.chunk.is_some())
             {
@@ -254,6 +261,15 @@ impl<'p> Plan<'p> {
             writes: Writes::Nothing,
             entry: entry_for::<M, A, D>(),
             payload,
+        }
+    }
+
+    /// Checks that no file behind the job's arrays has shrunk.
+    fn check_sizes(&self) -> Result<()> {
+        self.input.segment.check_size()?;
+        match self.writes {
+            Writes::Into(o) | Writes::Locked { output: o, .. } => o.segment.check_size(),
+            Writes::Nothing | Writes::InPlace { .. } => Ok(()),
         }
     }
 

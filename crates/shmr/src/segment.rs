@@ -236,6 +236,9 @@ pub(crate) struct Segment {
     file: File,
     map: MmapRaw,
     len: usize,
+    /// The file or name behind a segment that is not a sealed memfd: one
+    /// that another program can shrink, named in the error if it does.
+    origin: Option<std::path::PathBuf>,
 }
 
 impl Segment {
@@ -279,6 +282,7 @@ impl Segment {
             file,
             map,
             len,
+            origin: None,
         })
     }
 
@@ -304,14 +308,24 @@ impl Segment {
             (file, map)
         };
         let map = map.map_err(Error::io("mapping a received shared-memory segment"))?;
-        Ok(Segment { id, file, map, len })
+        Ok(Segment {
+            id,
+            file,
+            map,
+            len,
+            origin: None,
+        })
     }
 
     /// Maps an open file (an `.npy` file, or a named segment in `/dev/shm`)
     /// whole. With `shared_writable` false the mapping is private and
     /// copy-on-write: writes in this process never reach the file, and the
     /// file may be open read-only.
-    pub(crate) fn map_file(file: File, shared_writable: bool) -> Result<Segment> {
+    pub(crate) fn map_file(
+        file: File,
+        shared_writable: bool,
+        origin: &std::path::Path,
+    ) -> Result<Segment> {
         let len = file
             .metadata()
             .map_err(Error::io("reading the size of a file to map"))?
@@ -337,6 +351,7 @@ impl Segment {
             file,
             map,
             len,
+            origin: Some(origin.to_path_buf()),
         })
     }
 
@@ -361,6 +376,27 @@ impl Segment {
             }
         }
         Segment::from_fd(NEXT_ID.fetch_add(1, Ordering::Relaxed), fd, true)
+    }
+
+    /// Checks that the file behind this segment still has the length it was
+    /// mapped with. Sealed memfds cannot shrink; a file or a name in
+    /// `/dev/shm` can, and reading its lost pages is a `SIGBUS` in whichever
+    /// process touches them: the coordinator checks before each round and
+    /// after a worker dies, so that the error says what happened.
+    pub(crate) fn check_size(&self) -> Result<()> {
+        let Some(origin) = &self.origin else {
+            return Ok(());
+        };
+        let now = rustix::fs::fstat(&self.file).map_or(0, |st| st.st_size.max(0) as u64);
+        if now < self.len as u64 {
+            return Err(Error::InvalidSegment(format!(
+                "{} shrank from {} to {now} bytes while shmr had it mapped (another program \
+                 truncated or rewrote it); restore it, or open it again, before running jobs over it",
+                origin.display(),
+                self.len
+            )));
+        }
+        Ok(())
     }
 
     /// Reads and validates the array header at the start of this segment.
@@ -521,6 +557,65 @@ fn cgroup_memory_left_in(cgroup: &str, root: &std::path::Path) -> Option<u64> {
     least
 }
 
+#[cfg(test)]
+mod tests {
+    use super::cgroup_memory_left_in;
+    use std::path::Path;
+
+    fn tree(files: &[(&str, &str)]) -> tempdir::Dir {
+        let d = tempdir::Dir::new();
+        for (f, v) in files {
+            let p = d.0.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, v).unwrap();
+        }
+        d
+    }
+
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let d = std::env::temp_dir().join(format!("shmr-cg-{}-{n}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&d);
+                Dir(d)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn cgroup_limits_are_read_under_v1_and_v2_with_their_ancestors() {
+        // v2: the tightest of the cgroup and its parent.
+        let d = tree(&[
+            ("a/memory.max", "1000\n"),
+            ("a/memory.current", "100\n"),
+            ("a/b/memory.max", "max\n"),
+            ("a/b/memory.current", "50\n"),
+        ]);
+        assert_eq!(cgroup_memory_left_in("0::/a/b\n", &d.0), Some(900));
+        // v1, as this machine has it: "no limit" is a huge number.
+        let d = tree(&[
+            ("memory/x/memory.limit_in_bytes", "9223372036854771712\n"),
+            ("memory/x/memory.usage_in_bytes", "956821504\n"),
+            ("memory/x/y/memory.limit_in_bytes", "4000000000\n"),
+            ("memory/x/y/memory.usage_in_bytes", "1000000000\n"),
+        ]);
+        let v1 = "12:pids:/x/y\n4:memory:/x/y\n0::/\n";
+        assert_eq!(cgroup_memory_left_in(v1, &d.0), Some(3_000_000_000));
+        // No limit files at all: nothing to say.
+        let d = tree(&[]);
+        assert_eq!(cgroup_memory_left_in("0::/\n", &d.0), None);
+        assert_eq!(cgroup_memory_left_in("", Path::new("/nonexistent")), None);
+    }
+}
+
 /// Fuzzing of everything decoded from a segment another process wrote: the
 /// decoder must return an error, never panic or over-read, whatever the bytes.
 #[cfg(test)]
@@ -540,9 +635,29 @@ mod fuzz {
             bytes in prop::collection::vec(any::<u8>(), 0..400),
             len in any::<u64>(),
         ) {
-            if let Ok(h) = Header::decode(&bytes, len) {
-                prop_assert!(h.segment_len() <= len);
-                prop_assert_eq!(Header::decode(&h.encode(), len).unwrap(), h);
+            match Header::decode(&bytes, len) {
+                Ok(h) => {
+                    prop_assert!(h.segment_len() <= len);
+                    prop_assert_eq!(Header::decode(&h.encode(), len).unwrap(), h);
+                }
+                Err(e) => prop_assert!(matches!(e, Error::InvalidSegment(ref m) if !m.is_empty()), "{e:?}"),
+            }
+        }
+
+        /// Every valid header reads back as itself, and is refused by a
+        /// segment one byte too short for its data.
+        #[test]
+        fn valid_headers_round_trip_and_need_their_length(
+            dtype in dtype(),
+            shape in prop::collection::vec(0usize..1000, 0..6),
+            spare in 0u64..10_000,
+        ) {
+            let h = Header::new(dtype, &shape).unwrap();
+            let need = h.segment_len();
+            prop_assert_eq!(Header::decode(&h.encode(), need + spare).unwrap(), h.clone());
+            if h.data_len() > 0 {
+                let short = Header::decode(&h.encode(), need - 1);
+                prop_assert!(matches!(short, Err(Error::InvalidSegment(_))), "{short:?}");
             }
         }
 

@@ -345,9 +345,48 @@ mod fuzz {
 
         #[test]
         fn arbitrary_regions_never_panic(region in prop::collection::vec(any::<u8>(), 0..300)) {
-            if let Ok(records) = parse_records(&region) {
-                let bytes: usize = records.iter().map(|(_, p)| p.len() + RECORD_HEADER).sum();
-                prop_assert!(bytes <= region.len());
+            match parse_records(&region) {
+                Ok(records) => {
+                    let bytes: usize = records.iter().map(|(_, p)| p.len() + RECORD_HEADER).sum();
+                    prop_assert!(bytes <= region.len());
+                }
+                // The offset of the record that did not fit, inside the region.
+                Err(at) => prop_assert!(at < region.len() && at % 8 == 0, "{at}"),
+            }
+        }
+
+        /// A region cut anywhere (a worker that died mid-record, a count
+        /// torn by a bug): exactly the records wholly before the cut are
+        /// read, and a cut inside a record is an error at its offset.
+        #[test]
+        fn cut_regions_give_the_whole_records_or_the_offset_of_the_cut_one(
+            partials in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 1..12),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut region = vec![0u8; 1 << 12];
+            let committed = AtomicU64::new(0);
+            let mut w = SlotWriter { region: &mut region, used: 0, committed: &committed };
+            // (start, unpadded end) of each record.
+            let mut spans = Vec::new();
+            for (chunk, p) in partials.iter().enumerate() {
+                let start = w.used;
+                w.push(chunk as u64, p).unwrap();
+                spans.push((start, start + RECORD_HEADER + postcard::to_allocvec(p).unwrap().len()));
+            }
+            let used = committed.load(Ordering::Relaxed) as usize;
+            let cut = cut.index(used + 1);
+            let got = parse_records(&region[..cut]);
+            match spans.iter().position(|&(start, end)| start < cut && cut < end) {
+                Some(k) => prop_assert_eq!(got, Err(spans[k].0)),
+                None => {
+                    let whole = spans.iter().filter(|&&(_, end)| end <= cut).count();
+                    let got = got.unwrap();
+                    prop_assert_eq!(got.len(), whole);
+                    for (i, (chunk, bytes)) in got.iter().enumerate() {
+                        prop_assert_eq!(*chunk, i as u64);
+                        prop_assert_eq!(&postcard::from_bytes::<Vec<u8>>(bytes).unwrap(), &partials[i]);
+                    }
+                }
             }
         }
 

@@ -172,13 +172,22 @@ impl HistogramCounts {
     }
 }
 
+impl Histogram {
+    /// The most bins a histogram may have: each worker counts into four
+    /// interleaved tables of `bins + 3` `u64`s (512 MiB at this size), and
+    /// every chunk's partial holds all the counts.
+    pub const MAX_BINS: usize = 1 << 24;
+}
+
 impl<A: Element, D: Dimension> Job<A, D> for Histogram {
     type Partial = HistogramCounts;
     fn validate(&self) -> Result<()> {
-        if self.bins == 0 {
-            return Err(Error::InvalidConfig(
-                "a histogram needs at least one bin".into(),
-            ));
+        if self.bins == 0 || self.bins > Histogram::MAX_BINS {
+            return Err(Error::InvalidConfig(format!(
+                "a histogram needs between 1 and {} bins, got {}",
+                Histogram::MAX_BINS,
+                self.bins
+            )));
         }
         if !(self.lo.is_finite() && self.hi.is_finite() && self.lo < self.hi) {
             return Err(Error::InvalidConfig(format!(
