@@ -36,9 +36,19 @@ pub(crate) const TEST_ENTRY: &str = "shmr_worker_entry";
 ///
 /// Workers are started by re-executing the current program, so every
 /// program that uses a [`Pool`](crate::Pool) must call `init` before it does
-/// anything else (anything before it would run again in every worker). In a
-/// test file, where libtest owns `main`, write
+/// anything else. In a test file, where libtest owns `main`, write
 /// [`shmr::test_worker!();`](crate::test_worker) once instead.
+///
+/// # What runs before `init`, runs again in every worker
+///
+/// Everything `main` does before `init` is done once more by each worker
+/// process, side effects included: a program that appends a line to a log
+/// and then starts a pool of two workers finds three lines in the log. A
+/// program that never calls `init` runs its whole `main` in each worker
+/// until that `main` starts a pool, which then fails with
+/// [`Error::WorkerStart`](crate::Error::WorkerStart) saying `init` is
+/// missing: the error is clear, but the side effects have happened. So put
+/// `init` first, before any output, file, socket or thread is made.
 ///
 /// # Example
 /// ```
@@ -123,10 +133,13 @@ fn serve() -> Result<()> {
     // would keep it open after this worker died, hiding its death.
     rustix::io::fcntl_setfd(&socket, rustix::io::FdFlags::CLOEXEC)
         .map_err(Error::os("marking the control socket close-on-exec"))?;
+    // The watchdog's own handle on the socket, close-on-exec like it.
+    let hangup = rustix::io::fcntl_dupfd_cloexec(&socket, 0)
+        .map_err(Error::os("duplicating the control socket"))?;
     let chan = Channel::from_fd(socket);
     rustix::stdio::dup2_stdout(&output).map_err(Error::os("redirecting worker output"))?;
     drop(output);
-    watch_parent();
+    watch_parent(hangup);
     install_panic_hook();
     chan.send(
         &FromWorker::Ready {
@@ -295,24 +308,44 @@ fn run_job(slots: &Slots, index: usize, maps: &Maps, job: &MapJob) -> Result<(),
     entry(&mut task, &job.payload)
 }
 
-/// How often a worker checks that its coordinator is alive.
+/// How often a worker checks that its coordinator is alive, when the
+/// control socket does not tell it first.
 const WATCHDOG_PERIOD: Duration = Duration::from_millis(100);
 
-/// Ends this worker within `WATCHDOG_PERIOD` of the coordinator's death,
-/// even while a mapper is busy: end of file on the control socket is only
-/// seen between jobs.
+/// Ends this worker when the coordinator dies, even while a mapper is busy
+/// (the main thread sees end of file on the control socket only between
+/// jobs). The coordinator's death closes its end of the socket, which this
+/// thread sees at once as a hang-up; a process the coordinator forked may
+/// still hold that end, so the parent is also checked every
+/// `WATCHDOG_PERIOD`.
 ///
 /// Not `PR_SET_PDEATHSIG`: that fires when the *thread* that spawned the
 /// worker exits, and the coordinator starts replacement workers from
 /// whichever thread runs a job.
-fn watch_parent() {
+fn watch_parent(socket: OwnedFd) {
     let parent = rustix::process::getppid();
     let _ = std::thread::Builder::new()
         .name("shmr-watchdog".into())
         .spawn(move || {
+            use rustix::event::{PollFd, PollFlags, Timespec};
+            let period = Timespec {
+                tv_sec: 0,
+                tv_nsec: WATCHDOG_PERIOD.as_nanos() as _,
+            };
             loop {
-                std::thread::sleep(WATCHDOG_PERIOD);
-                if rustix::process::getppid() != parent {
+                // Only hang-ups and errors wake this: messages are the main
+                // thread's to read.
+                let mut fds = [PollFd::new(&socket, PollFlags::RDHUP)];
+                let hung_up = match rustix::event::poll(&mut fds, Some(&period)) {
+                    Ok(_) => fds[0]
+                        .revents()
+                        .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR),
+                    Err(_) => {
+                        std::thread::sleep(WATCHDOG_PERIOD);
+                        false
+                    }
+                };
+                if hung_up || rustix::process::getppid() != parent {
                     // SIGKILL, not exit(): exit runs atexit handlers and
                     // flushes C stdio, which can deadlock against a mapper
                     // stuck in native code holding those locks.
