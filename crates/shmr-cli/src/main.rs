@@ -299,7 +299,7 @@ fn run(a: RunArgs) -> Result<(), String> {
 /// encoded). The library's default is kept when it is enough; more than
 /// `MAX_SLOT` is refused here, with what to change, rather than by the job.
 fn histogram_slot_bytes(
-    header: &shmr::segment::Header,
+    header: &shmr::Header,
     chunk: Option<ChunkSize>,
     bins: usize,
 ) -> Result<usize, String> {

@@ -34,32 +34,27 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("shmr needs Linux (memfd, /proc/self/exe, SCM_RIGHTS)");
 
-mod array;
-mod channel;
-mod element;
+// The layers, each importing only those listed before it (checked by
+// `tests/layers.rs`); see docs/design.md, "Crate layout".
+mod coordinator;
 mod error;
 pub mod job;
 pub mod jobs;
-mod lock;
-mod npy;
-mod options;
-mod partition;
-mod pool;
-mod round;
-pub mod segment;
-mod slots;
+mod memory;
+mod protocol;
+mod shm;
 mod worker;
-mod write;
 
-pub use array::SharedArray;
-pub use element::{DType, Element};
+pub use coordinator::{
+    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, JobOptions, MAX_WORKERS, Pool, PoolBuilder, ProgressFn,
+    global_pool,
+};
 pub use error::{Error, Result};
 pub use job::{Job, JobReport};
-pub use lock::{DEFAULT_STRIPES, LockedOutput, MAX_STRIPES};
-pub use npy::{NpyMode, npy_header};
-pub use options::{JobOptions, ProgressFn};
-pub use partition::{ChunkSize, DEFAULT_CHUNK_BYTES, Partition};
-pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, MAX_WORKERS, Pool, PoolBuilder, global_pool};
+pub use memory::{DType, Element, Header, NpyMode, SharedArray, npy_header};
+pub use shm::{
+    ChunkSize, DEFAULT_CHUNK_BYTES, DEFAULT_STRIPES, LockedOutput, MAX_STRIPES, Partition,
+};
 pub use worker::init;
 
 use ndarray::{ArrayView, Dimension};

@@ -1,6 +1,6 @@
-use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::job::Job;
+use crate::memory::Element;
 use ndarray::{ArrayView, Dimension};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;

@@ -1,5 +1,5 @@
-use crate::element::Element;
 use crate::job::Job;
+use crate::memory::Element;
 use ndarray::{ArrayView, Dimension};
 use serde::{Deserialize, Serialize};
 

@@ -53,17 +53,16 @@
 //! through a [`LockedOutput`], whose methods hold the lock of the region
 //! written.
 
-use crate::array::SharedArray;
-use crate::element::Element;
+use super::options::JobOptions;
+use super::pool::Pool;
+use super::round::{Plan, Writes};
 use crate::error::{Error, Result};
-use crate::job::{
-    FnAddr, FnWith, InPlaceFn, IntoFn, JobReport, LockedFn, in_place_entry, into_entry,
-    locked_entry,
-};
-use crate::lock::LockedOutput;
-use crate::options::JobOptions;
-use crate::pool::Pool;
-use crate::round::{Plan, Writes};
+use crate::job::{FnWith, InPlaceFn, IntoFn, JobReport, LockedFn};
+use crate::memory::Element;
+use crate::memory::SharedArray;
+use crate::protocol::FnAddr;
+use crate::shm::LockedOutput;
+use crate::worker::{in_place_entry, into_entry, locked_entry};
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;

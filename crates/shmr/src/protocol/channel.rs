@@ -203,7 +203,7 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    pub(crate) fn of(h: &crate::segment::Header) -> Layout {
+    pub(crate) fn of(h: &crate::memory::Header) -> Layout {
         Layout {
             dtype: h.dtype().code(),
             shape: h.shape().iter().map(|&n| n as u64).collect(),
@@ -213,16 +213,16 @@ impl Layout {
 
     /// The header this layout describes, if it fits a segment of
     /// `segment_len` bytes.
-    pub(crate) fn header(&self, segment_len: usize) -> Result<crate::segment::Header> {
+    pub(crate) fn header(&self, segment_len: usize) -> Result<crate::memory::Header> {
         let bad = |why: String| Error::InvalidSegment(why);
-        let dtype = crate::element::DType::from_code(self.dtype)
+        let dtype = crate::memory::DType::from_code(self.dtype)
             .ok_or_else(|| bad(format!("unknown dtype code {}", self.dtype)))?;
         let shape = self
             .shape
             .iter()
             .map(|&n| usize::try_from(n).map_err(|_| bad(format!("axis length {n}"))))
             .collect::<Result<Vec<usize>>>()?;
-        let h = crate::segment::Header::new(dtype, &shape)?.at_offset(self.offset)?;
+        let h = crate::memory::Header::new(dtype, &shape)?.at_offset(self.offset)?;
         if h.segment_len() > segment_len as u64 {
             return Err(bad(format!(
                 "the array needs {} bytes but its segment has {segment_len}",
@@ -291,12 +291,12 @@ impl Access {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct MapJob {
     pub(crate) job: u64,
-    pub(crate) entry: crate::job::FnAddr,
+    pub(crate) entry: super::FnAddr,
     pub(crate) segment: u64,
     pub(crate) access: Access,
-    pub(crate) partition: crate::partition::Partition,
+    pub(crate) partition: crate::shm::Partition,
     /// The chunks of this round: all, or those lost with a dead worker.
-    pub(crate) selection: crate::partition::Selection,
+    pub(crate) selection: crate::shm::Selection,
     pub(crate) payload: Vec<u8>,
 }
 
@@ -308,7 +308,7 @@ pub(crate) enum FromWorker {
     Ready {
         pid: u32,
         protocol: u32,
-        probe: crate::job::FnAddr,
+        probe: super::FnAddr,
     },
     /// The answer to `Setup`: the worker can use its slot.
     SetUp,
@@ -318,10 +318,7 @@ pub(crate) enum FromWorker {
     /// committed in its slot.
     Done { job: u64 },
     /// This worker's part failed; it is still alive and ready for more.
-    Failed {
-        job: u64,
-        failure: crate::job::Failure,
-    },
+    Failed { job: u64, failure: super::Failure },
 }
 
 /// Fuzzing of control messages: a worker or coordinator that sends garbage
@@ -329,7 +326,7 @@ pub(crate) enum FromWorker {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::partition::{Partition, Selection};
+    use crate::shm::{Partition, Selection};
     use proptest::prelude::*;
 
     proptest! {

@@ -1,8 +1,8 @@
 //! `SharedArray`: an n-dimensional array whose bytes live in shared memory.
 
-use crate::element::{DType, Element};
+use super::element::{DType, Element};
+use super::segment::{HEADER_BYTES, Header, Segment};
 use crate::error::{Error, Result};
-use crate::segment::{HEADER_BYTES, Header, Segment};
 use ndarray::{ArrayBase, ArrayView, ArrayViewMut, Data, Dimension, IntoDimension};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::fmt;
@@ -219,7 +219,7 @@ impl<A: Element, D: Dimension> Drop for SharedArray<A, D> {
     fn drop(&mut self) {
         // Workers keep their mappings between jobs; tell them to let go so
         // the memory is freed now, not when the pool ends.
-        crate::pool::forget_segment(self.segment.id());
+        super::release::released(self.segment.id());
         if let Some(name) = self.owned_name.take() {
             unlink_if_ours(&name, self.segment.fd());
         }

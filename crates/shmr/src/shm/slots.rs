@@ -17,7 +17,7 @@
 //! mapping (named by `in progress`) is lost and run again.
 
 use crate::error::{Error, Result};
-use crate::segment::Segment;
+use crate::memory::Segment;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 

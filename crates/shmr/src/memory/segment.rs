@@ -22,8 +22,8 @@
 //! The data starts on a page boundary so that it is aligned for every element
 //! type and so that later protection per page never touches the header.
 
-use crate::element::DType;
 use crate::error::{Error, Result};
+use crate::memory::DType;
 use memmap2::{MmapOptions, MmapRaw};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
@@ -32,19 +32,19 @@ use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes reserved for the header; the data starts here.
-pub const HEADER_BYTES: usize = 4096;
+pub(crate) const HEADER_BYTES: usize = 4096;
 /// The first eight bytes of every array segment.
-pub const MAGIC: [u8; 8] = *b"SHMRARR\0";
+pub(crate) const MAGIC: [u8; 8] = *b"SHMRARR\0";
 /// The segment format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 /// The most dimensions a segment header can describe.
-pub const MAX_NDIM: usize = 32;
+pub(crate) const MAX_NDIM: usize = 32;
 
 /// What an array segment says about itself.
 ///
 /// # Example
 /// ```
-/// use shmr::{DType, segment::Header};
+/// use shmr::{DType, Header};
 /// let h = Header::new(DType::F32, &[3, 4]).unwrap();
 /// let bytes = h.encode();
 /// assert_eq!(Header::decode(&bytes, h.segment_len()).unwrap(), h);

@@ -1,21 +1,19 @@
-//! The pool of worker processes: starting, replacing and stopping them, and
-//! the public entry points of jobs (run by `round.rs`).
+//! The pool of worker processes: starting, replacing and stopping them.
+//! Jobs enter through `options.rs` and `write.rs` and run in `round.rs`.
 
-use crate::array::SharedArray;
-use crate::channel::{self, Channel, FromWorker, Mapping, PROTOCOL, ToWorker};
-use crate::element::Element;
+use super::settings::Settings;
 use crate::error::{Error, Result};
-use crate::job::{Job, MapFn};
-use crate::lock::DEFAULT_STRIPES;
-use crate::options::{JobOptions, Settings};
-use crate::partition::{ChunkSize, Partition};
-use crate::segment::Segment;
-use crate::slots::{MAX_SLOT_BYTES, MIN_SLOT_BYTES, Slots};
+use crate::memory::Element;
+use crate::memory::SharedArray;
+use crate::memory::{Segment, release};
+use crate::protocol::{self, Channel, FromWorker, Mapping, PROTOCOL, ToWorker};
+use crate::shm::DEFAULT_STRIPES;
+use crate::shm::{ChunkSize, Partition};
+use crate::shm::{MAX_SLOT_BYTES, MIN_SLOT_BYTES, Slots};
 use crate::worker::{OUTPUT_FD, TEST_ENTRY, WORKER_ENV, WORKER_FD};
 use command_fds::{CommandFdExt, FdMapping};
-use ndarray::{ArrayView, Dimension};
+use ndarray::Dimension;
 use rustix::fd::AsFd;
-use serde::{Serialize, de::DeserializeOwned};
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -114,7 +112,7 @@ impl PoolBuilder {
     }
 
     /// Whether in-place jobs write-protect all but the chunk each worker
-    /// is mapping (default: no); see [`JobOptions::guard_writes`].
+    /// is mapping (default: no); see [`JobOptions::guard_writes`](crate::JobOptions::guard_writes).
     pub fn guard_writes(mut self, guard: bool) -> Self {
         self.settings.guard_writes = guard;
         self
@@ -179,7 +177,8 @@ impl PoolBuilder {
             config: self,
             workers,
         });
-        registry().push(Arc::downgrade(&inner));
+        let listener: Weak<dyn release::Listener> = Arc::downgrade(&inner) as _;
+        release::listen(listener);
         Ok(Pool { inner })
     }
 }
@@ -285,79 +284,6 @@ impl Pool {
             .rows_for(array.shape(), A::DTYPE.size());
         Partition::new(rows, chunk_rows)
     }
-
-    /// Settings for one job, overriding the pool's timeout or retries.
-    ///
-    /// # Example
-    /// ```
-    /// # fn main() -> Result<(), shmr::Error> {
-    /// # shmr::init();
-    /// use std::time::Duration;
-    /// let pool = shmr::Pool::builder().workers(2).build()?;
-    /// let data = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1000, 1.0_f64))?;
-    /// let total = pool
-    ///     .job()
-    ///     .timeout(Duration::from_secs(10))
-    ///     .retries(0)
-    ///     .map_reduce(&data, |c| c.sum(), |a, b| a + b)?;
-    /// assert_eq!(total, 1000.0);
-    /// # Ok(()) }
-    /// ```
-    pub fn job(&self) -> JobOptions<'_> {
-        JobOptions {
-            pool: self,
-            settings: self.inner.config.settings,
-            progress: None,
-        }
-    }
-
-    /// Maps every chunk of `array` with `mapper` in the workers and folds
-    /// the partials with `reducer`, in chunk order.
-    ///
-    /// `mapper` must be a function or a closure that captures nothing (see
-    /// [`job`](crate::job) for why); `reducer` runs in this process and may
-    /// capture freely.
-    pub fn map_reduce<A, D, T>(
-        &self,
-        array: &SharedArray<A, D>,
-        mapper: fn(ArrayView<'_, A, D>) -> T,
-        reducer: impl FnMut(T, T) -> T,
-    ) -> Result<T>
-    where
-        A: Element,
-        D: Dimension + 'static,
-        T: Serialize + DeserializeOwned + 'static,
-    {
-        self.job().map_reduce(array, mapper, reducer)
-    }
-
-    /// Like [`map_reduce`](Pool::map_reduce), with parameters sent to the
-    /// workers once per job and passed to `mapper` by reference.
-    pub fn map_reduce_with<A, D, P, T>(
-        &self,
-        array: &SharedArray<A, D>,
-        params: P,
-        mapper: MapFn<P, A, D, T>,
-        reducer: impl FnMut(T, T) -> T,
-    ) -> Result<T>
-    where
-        A: Element,
-        D: Dimension + 'static,
-        P: Serialize + DeserializeOwned + 'static,
-        T: Serialize + DeserializeOwned + 'static,
-    {
-        self.job().map_reduce_with(array, params, mapper, reducer)
-    }
-
-    /// Runs a [`Job`].
-    pub fn run<A, D, J>(&self, array: &SharedArray<A, D>, job: &J) -> Result<J::Partial>
-    where
-        A: Element,
-        D: Dimension + 'static,
-        J: Job<A, D>,
-    {
-        self.job().run(array, job)
-    }
 }
 
 impl State {
@@ -414,7 +340,7 @@ impl State {
             ))
         };
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if !channel::wait_any(&[chan.as_fd()], left)?[0] {
+        if !protocol::wait_any(&[chan.as_fd()], left)?[0] {
             return Err(fail(
                 &mut child,
                 format!("no ready message within {:?}", left.unwrap_or_default()),
@@ -459,7 +385,7 @@ impl State {
         // A worker that cannot use its setup (its slots, say) says so now,
         // so that `build` fails instead of the first job.
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if !channel::wait_any(&[chan.as_fd()], left)?[0] {
+        if !protocol::wait_any(&[chan.as_fd()], left)?[0] {
             return Err(fail(&mut child, "no answer to its setup in time".into()));
         }
         match chan.recv::<FromWorker>() {
@@ -594,23 +520,13 @@ impl Drop for State {
     }
 }
 
-/// Pools that may hold mappings of arrays, told when an array is dropped.
-fn registry() -> MutexGuard<'static, Vec<Weak<Inner>>> {
-    static POOLS: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
-    guard(&POOLS)
-}
-
-/// Called when an array is dropped: every pool tells its workers to unmap
-/// it, now if the pool is idle, or when its current job ends.
-pub(crate) fn forget_segment(id: u64) {
-    let pools: Vec<Arc<Inner>> = {
-        let mut reg = registry();
-        reg.retain(|w| w.strong_count() > 0);
-        reg.iter().filter_map(Weak::upgrade).collect()
-    };
-    for pool in pools {
-        guard(&pool.released).push(id);
-        pool.flush_if_idle();
+/// A pool hears of every dropped array: its workers may have it mapped.
+/// They are told to unmap it now if the pool is idle, or when its current
+/// job ends.
+impl release::Listener for Inner {
+    fn released(&self, id: u64) {
+        guard(&self.released).push(id);
+        self.flush_if_idle();
     }
 }
 

@@ -4,18 +4,23 @@
 //! its environment. [`init`] sees it and never returns: the process serves
 //! jobs until the coordinator says stop or goes away.
 
-use crate::channel::{Access, Channel, FromWorker, Layout, MapJob, Mapping, PROTOCOL, ToWorker};
 use crate::error::{Error, Result};
-use crate::job::{Entry, Failure, FnAddr, Task};
-use crate::lock::LockTable;
-use crate::segment::{Header, Segment};
-use crate::slots::{STOP_CLAIMS, Slots};
+use crate::protocol::{Access, Channel, FromWorker, Layout, MapJob, Mapping, PROTOCOL, ToWorker};
+use crate::protocol::{Failure, FnAddr};
+
+mod task;
+
+use crate::memory::{Header, Segment};
+use crate::shm::LockTable;
+use crate::shm::{STOP_CLAIMS, Slots};
 use rustix::fd::{FromRawFd, OwnedFd, RawFd};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{Ordering, fence};
 use std::time::Duration;
+use task::{Entry, Task};
+pub(crate) use task::{entry_for, in_place_entry, into_entry, locked_entry};
 
 /// Environment variable that marks a worker process; its value is the
 /// coordinator's process id. A process is a worker only if that process is

@@ -1,27 +1,16 @@
-//! Per-job settings, and the read-only jobs run with them.
+//! Per-job options (`JobOptions`), and the read-only jobs run with them,
+//! with the pool's entry points to them.
 
-use crate::array::SharedArray;
-use crate::element::Element;
-use crate::error::{Error, Result};
+use super::pool::Pool;
+use super::round::Plan;
+use super::settings::{ProgressFn, Settings};
+use crate::error::Result;
 use crate::job::{FnMapper, Job, JobMapper, JobReport, MapFn};
-use crate::lock::MAX_STRIPES;
-use crate::pool::Pool;
-use crate::round::Plan;
+use crate::memory::Element;
+use crate::memory::SharedArray;
 use ndarray::{ArrayView, Dimension};
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
-
-/// A job's progress callback: chunks claimed so far, and chunks in all.
-pub type ProgressFn<'a> = dyn Fn(u64, u64) + Sync + 'a;
-
-/// What a job may cost before it fails: set on the pool, changed per job.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Settings {
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) retries: u32,
-    pub(crate) stripes: usize,
-    pub(crate) guard_writes: bool,
-}
 
 /// Settings for one job on a [`Pool`], made by [`Pool::job`]: start from the
 /// pool's, change what this job needs, then run it.
@@ -39,6 +28,83 @@ impl std::fmt::Debug for JobOptions<'_> {
             .field("settings", &self.settings)
             .field("progress", &self.progress.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+// The pool's entry points to jobs live here, beside the options they are
+// made of, so that `pool.rs` (workers) does not import this module back.
+impl Pool {
+    /// Settings for one job, overriding the pool's timeout or retries.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// use std::time::Duration;
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// let data = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1000, 1.0_f64))?;
+    /// let total = pool
+    ///     .job()
+    ///     .timeout(Duration::from_secs(10))
+    ///     .retries(0)
+    ///     .map_reduce(&data, |c| c.sum(), |a, b| a + b)?;
+    /// assert_eq!(total, 1000.0);
+    /// # Ok(()) }
+    /// ```
+    pub fn job(&self) -> JobOptions<'_> {
+        JobOptions {
+            pool: self,
+            settings: self.inner.config.settings,
+            progress: None,
+        }
+    }
+
+    /// Maps every chunk of `array` with `mapper` in the workers and folds
+    /// the partials with `reducer`, in chunk order.
+    ///
+    /// `mapper` must be a function or a closure that captures nothing (see
+    /// [`job`](crate::job) for why); `reducer` runs in this process and may
+    /// capture freely.
+    pub fn map_reduce<A, D, T>(
+        &self,
+        array: &SharedArray<A, D>,
+        mapper: fn(ArrayView<'_, A, D>) -> T,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<T>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        self.job().map_reduce(array, mapper, reducer)
+    }
+
+    /// Like [`map_reduce`](Pool::map_reduce), with parameters sent to the
+    /// workers once per job and passed to `mapper` by reference.
+    pub fn map_reduce_with<A, D, P, T>(
+        &self,
+        array: &SharedArray<A, D>,
+        params: P,
+        mapper: MapFn<P, A, D, T>,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<T>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        P: Serialize + DeserializeOwned + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        self.job().map_reduce_with(array, params, mapper, reducer)
+    }
+
+    /// Runs a [`Job`].
+    pub fn run<A, D, J>(&self, array: &SharedArray<A, D>, job: &J) -> Result<J::Partial>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        J: Job<A, D>,
+    {
+        self.job().run(array, job)
     }
 }
 
@@ -68,7 +134,7 @@ impl<'p> JobOptions<'p> {
         self
     }
 
-    /// Ends the job with [`Error::Timeout`] if it runs longer than
+    /// Ends the job with [`Error::Timeout`](crate::Error::Timeout) if it runs longer than
     /// `timeout`; the workers still mapping are killed and replaced.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = Some(timeout);
@@ -174,23 +240,6 @@ impl<'p> JobOptions<'p> {
     }
 }
 
-impl Settings {
-    pub(crate) fn check(&self) -> Result<()> {
-        if self.stripes == 0 || self.stripes > MAX_STRIPES {
-            return Err(Error::InvalidConfig(format!(
-                "stripes must be between 1 and {MAX_STRIPES}, got {}",
-                self.stripes
-            )));
-        }
-        if self.timeout == Some(Duration::ZERO) {
-            return Err(Error::InvalidConfig(
-                "a timeout of zero would fail every job; give a positive duration, or none".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// Adapts a parameterless mapper to the parameterized form.
 fn call_plain<A: Element, D: Dimension, T>(f: &FnAddrOf<A, D, T>, chunk: ArrayView<'_, A, D>) -> T {
     // SAFETY: an `FnAddrOf<A, D, T>` is only made (by `From`, in the
@@ -205,13 +254,16 @@ fn call_plain<A: Element, D: Dimension, T>(f: &FnAddrOf<A, D, T>, chunk: ArrayVi
 #[derive(Serialize, serde::Deserialize)]
 #[serde(transparent, bound = "")]
 struct FnAddrOf<A, D, T>(
-    crate::job::FnAddr,
+    crate::protocol::FnAddr,
     #[serde(skip)] crate::job::Types<A, D, T>,
 );
 
 impl<A, D, T> From<fn(ArrayView<'_, A, D>) -> T> for FnAddrOf<A, D, T> {
     fn from(f: fn(ArrayView<'_, A, D>) -> T) -> Self {
-        FnAddrOf(crate::job::FnAddr::of(f as usize), std::marker::PhantomData)
+        FnAddrOf(
+            crate::protocol::FnAddr::of(f as usize),
+            std::marker::PhantomData,
+        )
     }
 }
 

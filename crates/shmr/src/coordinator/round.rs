@@ -6,17 +6,19 @@
 //! again in a further round on live and replacement workers, when mapping a
 //! chunk twice is harmless. See `docs/design.md`, "The life of one job".
 
-use crate::array::{ArrayRef, SharedArray};
-use crate::channel::{self, Access, Channel, FromWorker, Layout, MapJob, Mapping, ToWorker};
-use crate::element::Element;
+use super::pool::{Pool, State, Worker, deadline_after, guard};
+use super::settings::{ProgressFn, Settings};
 use crate::error::{Error, Result};
-use crate::job::{FnAddr, JobReport, Mapper, entry_for};
-use crate::lock::{self, LockTable};
-use crate::options::{ProgressFn, Settings};
-use crate::partition::{Partition, Selection};
-use crate::pool::{Pool, State, Worker, guard};
-use crate::segment::Segment;
-use crate::slots::{Holding, STOP_CLAIMS};
+use crate::job::{JobReport, Mapper};
+use crate::memory::Element;
+use crate::memory::Segment;
+use crate::memory::{ArrayRef, SharedArray};
+use crate::protocol::FnAddr;
+use crate::protocol::{self, Access, Channel, FromWorker, Layout, MapJob, Mapping, ToWorker};
+use crate::shm::{self, LockTable};
+use crate::shm::{Holding, STOP_CLAIMS};
+use crate::shm::{Partition, Selection};
+use crate::worker::entry_for;
 use ndarray::Dimension;
 use rustix::fd::{AsFd, BorrowedFd};
 use serde::de::DeserializeOwned;
@@ -58,9 +60,7 @@ impl Pool {
         let mut state = guard(&self.inner.state);
         // The timeout covers the job's run, not its wait for the pool;
         // one too long for an Instant (Duration::MAX) is no timeout.
-        let deadline = settings
-            .timeout
-            .and_then(|t| Some((t, crate::pool::deadline_after(t)?)));
+        let deadline = settings.timeout.and_then(|t| Some((t, deadline_after(t)?)));
         self.inner.flush_released(&mut state);
         let locks = match plan.writes {
             Writes::Locked { stripes, .. } => Some(state.lock_table(stripes)?),
@@ -172,7 +172,7 @@ impl Pool {
                 let elements = match (stripe, plan.writes) {
                     (Some(s), Writes::Locked { stripes, output }) => {
                         let len: usize = output.header.shape().iter().product();
-                        Some(lock::stripe_range(len, stripes, s))
+                        Some(shm::stripe_range(len, stripes, s))
                     }
                     _ => None,
                 };
@@ -413,7 +413,7 @@ impl State {
                     .iter()
                     .map(|&i| self.live(i).chan.as_fd())
                     .collect();
-                channel::wait_any(&fds, Some(wait))?
+                protocol::wait_any(&fds, Some(wait))?
             };
             let mut still = Vec::new();
             for (&i, r) in watch.pending.iter().zip(ready) {
@@ -452,9 +452,14 @@ impl State {
                 // Every chunk is committed or lost with a dead worker, and
                 // the workers yet to reply hold none: they cannot hold the
                 // job back. They reply before the next round or are replaced.
+                // A dead one among them (its socket held open by a process
+                // it shares with another program, say) is replaced now.
                 let since = Instant::now();
                 for i in std::mem::take(&mut watch.pending) {
-                    if let Some(w) = self.workers[i].as_mut() {
+                    let w = self.workers[i].as_mut().expect("pending worker exists");
+                    if matches!(w.child.try_wait(), Ok(Some(_))) {
+                        watch.deaths.push(self.bury(i));
+                    } else {
                         w.owes = Some((spec.job, since));
                     }
                 }
@@ -482,13 +487,13 @@ impl State {
     /// The lock table, with room for `stripes` stripes.
     fn lock_table(&mut self, stripes: usize) -> Result<Arc<Segment>> {
         if let Some(t) = &self.locks
-            && t.len() >= lock::table_bytes(stripes)
+            && t.len() >= shm::table_bytes(stripes)
         {
             return Ok(t.clone());
         }
-        let stripes = stripes.max(lock::DEFAULT_STRIPES);
+        let stripes = stripes.max(shm::DEFAULT_STRIPES);
         let what = format!("the lock table of {stripes} stripes");
-        let table = Arc::new(Segment::create(lock::table_bytes(stripes), &what)?);
+        let table = Arc::new(Segment::create(shm::table_bytes(stripes), &what)?);
         if let Some(old) = self.locks.replace(table.clone()) {
             self.release(old.id());
         }
@@ -538,7 +543,7 @@ impl State {
             };
             let left = (since + LATE_GRACE).saturating_duration_since(Instant::now());
             let w = self.live(i);
-            let replied = channel::wait_any(&[w.chan.as_fd()], Some(left)).is_ok_and(|r| r[0])
+            let replied = protocol::wait_any(&[w.chan.as_fd()], Some(left)).is_ok_and(|r| r[0])
                 && match w.chan.recv::<FromWorker>() {
                     Ok(Some((
                         FromWorker::Done { job: j } | FromWorker::Failed { job: j, .. },
@@ -618,7 +623,10 @@ const PROGRESS_PERIOD: Duration = Duration::from_millis(50);
 
 /// How long after the end of a round a worker that had not replied yet
 /// (holding no chunk) may take to reply before the next round replaces it.
-const LATE_GRACE: Duration = Duration::from_millis(200);
+/// Long enough that a healthy worker on a loaded machine, merely not yet
+/// scheduled, is never killed for it (200 ms was not, with the test suite
+/// running two pools per core); a stopped one costs the next job this once.
+const LATE_GRACE: Duration = Duration::from_secs(2);
 
 /// One round of a job, as `State::run` sends and watches it.
 struct RoundSpec<'a> {

@@ -9,10 +9,10 @@
 //! `numpy.ndarray(shape, dtype, buffer=shm.buf, offset=OFFSET)`.
 //! The `.npy` header is read and written with `ndarray-npy`.
 
-use crate::array::{SharedArray, dim_for};
-use crate::element::{DType, Element};
 use crate::error::{Error, Result};
-use crate::segment::{Header, Segment, check_memory};
+use crate::memory::{DType, Element};
+use crate::memory::{Header, Segment, check_memory};
+use crate::memory::{SharedArray, dim_for};
 use ndarray::{Dimension, IntoDimension, IxDyn};
 use ndarray_npy::npy::header::{Header as NpyHeader, Layout as NpyLayout};
 use rustix::fs::{FallocateFlags, Mode};

@@ -17,9 +17,9 @@
 //! stripes it held. It then raises the abort flag, which every waiter checks
 //! while it waits, so no worker waits for a dead one.
 
-use crate::element::Element;
 use crate::error::{Error, Result};
-use crate::segment::Segment;
+use crate::memory::Element;
+use crate::memory::Segment;
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

@@ -1,0 +1,17 @@
+//! The coordinator's side: the pool of worker processes, the settings of
+//! pools and jobs, and the rounds of a job, from sending the plan to
+//! folding the partials.
+//!
+//! The top layer of the machinery: it starts workers (`worker`), talks to
+//! them (`protocol`), reads their slots (`shm`) and hands them arrays
+//! (`memory`).
+
+mod options;
+mod pool;
+mod round;
+mod settings;
+mod write;
+
+pub use options::JobOptions;
+pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, MAX_WORKERS, Pool, PoolBuilder, global_pool};
+pub use settings::ProgressFn;

@@ -1,0 +1,90 @@
+//! Mappers as the worker runs them: a [`Job`](super::Job), or a function
+//! pointer with its parameters, each named by the function's address.
+
+use super::Job;
+use crate::memory::Element;
+use crate::protocol::FnAddr;
+use crate::shm::LockedOutput;
+use ndarray::{ArrayView, ArrayViewMut, Dimension};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::marker::PhantomData;
+
+/// The worker-side half of a job: something that maps chunks.
+pub(crate) trait Mapper<A: Element, D: Dimension>: Serialize + DeserializeOwned {
+    type Out: Serialize + DeserializeOwned + 'static;
+    fn map(&self, chunk: ArrayView<'_, A, D>) -> Self::Out;
+}
+
+/// A [`Job`] seen as a mapper.
+#[derive(Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct JobMapper<J>(pub(crate) J);
+
+impl<A: Element, D: Dimension, J: Job<A, D>> Mapper<A, D> for JobMapper<J> {
+    type Out = J::Partial;
+    fn map(&self, chunk: ArrayView<'_, A, D>) -> J::Partial {
+        self.0.map(chunk)
+    }
+}
+
+/// A mapper given as a function pointer plus parameters.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "P: Serialize", deserialize = "P: DeserializeOwned"))]
+pub(crate) struct FnMapper<P, A, D, T> {
+    params: P,
+    mapper: FnAddr,
+    #[serde(skip)]
+    _types: Types<A, D, T>,
+}
+
+/// Marks the types a serialized function works on, without owning any.
+pub(crate) type Types<A, D, T> = PhantomData<fn() -> (A, D, T)>;
+
+/// The mapper type of [`map_reduce_with`](crate::map_reduce_with).
+pub(crate) type MapFn<P, A, D, T> = fn(&P, ArrayView<'_, A, D>) -> T;
+
+impl<P, A, D, T> FnMapper<P, A, D, T> {
+    pub(crate) fn new(params: P, mapper: MapFn<P, A, D, T>) -> Self {
+        FnMapper {
+            params,
+            mapper: FnAddr::of(mapper as usize),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<P, A, D, T> Mapper<A, D> for FnMapper<P, A, D, T>
+where
+    P: Serialize + DeserializeOwned + 'static,
+    A: Element,
+    D: Dimension,
+    T: Serialize + DeserializeOwned + 'static,
+{
+    type Out = T;
+    fn map(&self, chunk: ArrayView<'_, A, D>) -> T {
+        // SAFETY: `mapper` was made by `FnMapper::new` from a
+        // `MapFn<P, A, D, T>` in the coordinator, which runs the same
+        // executable (see FnAddr), and this `FnMapper` was deserialized by the
+        // entry point monomorphized for exactly these P, A, D, T.
+        let f: MapFn<P, A, D, T> = unsafe { self.mapper.resolve() };
+        f(&self.params, chunk)
+    }
+}
+
+/// A write job's mapper: parameters and a function address, whose type the
+/// entry point knows.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct FnWith<P> {
+    pub(crate) params: P,
+    pub(crate) f: FnAddr,
+}
+
+/// An in-place mapper.
+pub(crate) type InPlaceFn<P, A, D> = fn(&P, ArrayViewMut<'_, A, D>);
+/// An out-of-place mapper.
+pub(crate) type IntoFn<P, A, D, B, E> = fn(&P, ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
+/// A locked mapper.
+pub(crate) type LockedFn<P, A, D, B> = fn(&P, ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
+/// The mapper type of [`Pool::map_locked_with`](crate::Pool::map_locked_with):
+/// parameters, the input chunk, and the locked output.
+pub type LockedMapFn<P, A, D, B> = LockedFn<P, A, D, B>;

@@ -1,0 +1,19 @@
+//! Shared memory and the arrays in it: segments (memfds, files, names in
+//! `/dev/shm`), their headers, element types, and `.npy` files.
+//!
+//! The bottom layer: it knows nothing of pools, workers or jobs. What a
+//! higher layer must hear of (an array dropped, so that workers unmap it)
+//! it hears through [`release`], where it registers itself.
+
+mod array;
+mod element;
+mod npy;
+pub(crate) mod release;
+mod segment;
+
+pub use array::SharedArray;
+pub(crate) use array::{ArrayRef, dim_for};
+pub use element::{DType, Element};
+pub use npy::{NpyMode, npy_header};
+pub use segment::Header;
+pub(crate) use segment::{Segment, check_memory};
