@@ -195,9 +195,12 @@ pub enum Error {
         limit: usize,
     },
 
-    /// A value could not be encoded or decoded.
+    /// A value (parameters, a partial, a message) could not be encoded or
+    /// decoded. The encoder's own error is kept as text: its type is not
+    /// part of shmr's API, so that a new major version of it is not a
+    /// breaking change of shmr's.
     #[error("serialization failed: {0}")]
-    Serialization(#[from] postcard::Error),
+    Serialization(String),
 
     /// The coordinator and a worker disagreed about the protocol. This is a
     /// bug in shmr, or the executable was replaced while running.
@@ -217,6 +220,19 @@ pub enum Error {
 
 /// Shorthand for `Result<T, shmr::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The encoder's errors, turned into shmr's: crate-private, so that
+/// `postcard::Error` appears nowhere in the public API (a `From` impl would).
+pub(crate) trait Encoded<T> {
+    /// This result, with an encoder error as [`Error::Serialization`].
+    fn encoded(self) -> Result<T>;
+}
+
+impl<T> Encoded<T> for std::result::Result<T, postcard::Error> {
+    fn encoded(self) -> Result<T> {
+        self.map_err(|e| Error::Serialization(e.to_string()))
+    }
+}
 
 impl Error {
     pub(crate) fn io(context: &'static str) -> impl FnOnce(io::Error) -> Error {

@@ -30,6 +30,8 @@
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+#![deny(unreachable_pub)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!("shmr needs Linux (memfd, /proc/self/exe, SCM_RIGHTS)");

@@ -4,6 +4,7 @@
 use super::pool::Pool;
 use super::round::Plan;
 use super::settings::{ProgressFn, Settings};
+use crate::error::Encoded;
 use crate::error::Result;
 use crate::job::{FnMapper, Job, JobMapper, JobReport, MapFn};
 use crate::memory::Element;
@@ -204,7 +205,7 @@ impl<'p> JobOptions<'p> {
         P: Serialize + DeserializeOwned + 'static,
         T: Serialize + DeserializeOwned + 'static,
     {
-        let payload = postcard::to_allocvec(&FnMapper::new(params, mapper))?;
+        let payload = postcard::to_allocvec(&FnMapper::new(params, mapper)).encoded()?;
         let plan = Plan::read::<A, D, FnMapper<P, A, D, T>>(self.pool, array, payload);
         let (partials, report) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok((fold(partials, reducer), report))
@@ -233,7 +234,7 @@ impl<'p> JobOptions<'p> {
     {
         job.validate()?;
         // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
-        let payload = postcard::to_allocvec(job)?;
+        let payload = postcard::to_allocvec(job).encoded()?;
         let plan = Plan::read::<A, D, JobMapper<J>>(self.pool, array, payload);
         let (partials, report) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok((fold(partials, |a, b| job.reduce(a, b)), report))

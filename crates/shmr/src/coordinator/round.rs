@@ -8,6 +8,7 @@
 
 use super::pool::{Pool, State, Worker, deadline_after, guard};
 use super::settings::{ProgressFn, Settings};
+use crate::error::Encoded;
 use crate::error::{Error, Result};
 use crate::job::{JobReport, Mapper};
 use crate::memory::Element;
@@ -580,7 +581,7 @@ impl State {
                 if place.is_some() {
                     return Err(Error::Protocol(format!("chunk {chunk} was mapped twice")));
                 }
-                *place = Some(postcard::from_bytes(bytes)?);
+                *place = Some(postcard::from_bytes(bytes).encoded()?);
             }
         }
         Ok(())

@@ -56,6 +56,7 @@
 use super::options::JobOptions;
 use super::pool::Pool;
 use super::round::{Plan, Writes};
+use crate::error::Encoded;
 use crate::error::{Error, Result};
 use crate::job::{FnWith, InPlaceFn, IntoFn, JobReport, LockedFn};
 use crate::memory::Element;
@@ -381,10 +382,11 @@ impl Pool {
 }
 
 fn payload<P: Serialize>(params: P, f: usize) -> Result<Vec<u8>> {
-    Ok(postcard::to_allocvec(&FnWith {
+    postcard::to_allocvec(&FnWith {
         params,
         f: FnAddr::of(f),
-    })?)
+    })
+    .encoded()
 }
 
 /// A parameterless mapper of type `F`, passed as the parameters of an

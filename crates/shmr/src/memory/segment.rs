@@ -562,56 +562,50 @@ mod tests {
     use super::cgroup_memory_left_in;
     use std::path::Path;
 
-    fn tree(files: &[(&str, &str)]) -> tempdir::Dir {
-        let d = tempdir::Dir::new();
+    /// A directory holding `files`, made fresh under a name of its own.
+    fn tree(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("shmr-cg-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
         for (f, v) in files {
-            let p = d.0.join(f);
+            let p = d.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, v).unwrap();
         }
         d
     }
 
-    mod tempdir {
-        pub struct Dir(pub std::path::PathBuf);
-        impl Dir {
-            pub fn new() -> Dir {
-                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let d = std::env::temp_dir().join(format!("shmr-cg-{}-{n}", std::process::id()));
-                let _ = std::fs::remove_dir_all(&d);
-                Dir(d)
-            }
-        }
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
-    }
-
     #[test]
     fn cgroup_limits_are_read_under_v1_and_v2_with_their_ancestors() {
         // v2: the tightest of the cgroup and its parent.
-        let d = tree(&[
-            ("a/memory.max", "1000\n"),
-            ("a/memory.current", "100\n"),
-            ("a/b/memory.max", "max\n"),
-            ("a/b/memory.current", "50\n"),
-        ]);
-        assert_eq!(cgroup_memory_left_in("0::/a/b\n", &d.0), Some(900));
+        let d = tree(
+            "v2",
+            &[
+                ("a/memory.max", "1000\n"),
+                ("a/memory.current", "100\n"),
+                ("a/b/memory.max", "max\n"),
+                ("a/b/memory.current", "50\n"),
+            ],
+        );
+        assert_eq!(cgroup_memory_left_in("0::/a/b\n", &d), Some(900));
+        let _ = std::fs::remove_dir_all(d);
         // v1, as this machine has it: "no limit" is a huge number.
-        let d = tree(&[
-            ("memory/x/memory.limit_in_bytes", "9223372036854771712\n"),
-            ("memory/x/memory.usage_in_bytes", "956821504\n"),
-            ("memory/x/y/memory.limit_in_bytes", "4000000000\n"),
-            ("memory/x/y/memory.usage_in_bytes", "1000000000\n"),
-        ]);
+        let d = tree(
+            "v1",
+            &[
+                ("memory/x/memory.limit_in_bytes", "9223372036854771712\n"),
+                ("memory/x/memory.usage_in_bytes", "956821504\n"),
+                ("memory/x/y/memory.limit_in_bytes", "4000000000\n"),
+                ("memory/x/y/memory.usage_in_bytes", "1000000000\n"),
+            ],
+        );
         let v1 = "12:pids:/x/y\n4:memory:/x/y\n0::/\n";
-        assert_eq!(cgroup_memory_left_in(v1, &d.0), Some(3_000_000_000));
+        assert_eq!(cgroup_memory_left_in(v1, &d), Some(3_000_000_000));
+        let _ = std::fs::remove_dir_all(d);
         // No limit files at all: nothing to say.
-        let d = tree(&[]);
-        assert_eq!(cgroup_memory_left_in("0::/\n", &d.0), None);
+        let d = tree("none", &[]);
+        assert_eq!(cgroup_memory_left_in("0::/\n", &d), None);
+        let _ = std::fs::remove_dir_all(d);
         assert_eq!(cgroup_memory_left_in("", Path::new("/nonexistent")), None);
     }
 }

@@ -6,6 +6,7 @@
 //! `SCM_RIGHTS` ancillary data. Messages are small `serde` values encoded
 //! with `postcard`; array data never crosses this channel.
 
+use crate::error::Encoded;
 use crate::error::{Error, Result};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -55,7 +56,7 @@ impl Channel {
 
     /// Encodes a message, refusing one larger than a packet may be.
     pub(crate) fn encode<M: Serialize>(msg: &M) -> Result<Vec<u8>> {
-        let bytes = postcard::to_allocvec(msg)?;
+        let bytes = postcard::to_allocvec(msg).encoded()?;
         if bytes.len() > MAX_MESSAGE {
             return Err(Error::ParamsTooLarge {
                 bytes: bytes.len(),
@@ -132,7 +133,7 @@ impl Channel {
         if msg.bytes == 0 {
             return Ok(None);
         }
-        let value = postcard::from_bytes(&buf[..msg.bytes])?;
+        let value = postcard::from_bytes(&buf[..msg.bytes]).encoded()?;
         Ok(Some((value, fds)))
     }
 }

@@ -321,7 +321,7 @@ impl SlotWriter<'_> {
                     .unwrap_or(usize::MAX);
                 return Err(overflow(needed.saturating_add(RECORD_HEADER), self.used));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(Error::Serialization(e.to_string())),
         };
         let head = &mut self.region[self.used..start];
         head[0..8].copy_from_slice(&chunk.to_le_bytes());

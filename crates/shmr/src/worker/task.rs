@@ -3,6 +3,7 @@
 //! committing each partial to the worker's slot. The coordinator names the
 //! entry point of a job by the address of one of the functions here.
 
+use crate::error::Encoded;
 use crate::error::Error;
 use crate::job::{FnWith, InPlaceFn, IntoFn, LockedFn, Mapper};
 use crate::memory::{Element, Header, Segment, dim_for};
@@ -153,7 +154,7 @@ fn run_chunks<M: Mapper<A, D>, A: Element, D: Dimension>(
     task: &mut Task<'_>,
     payload: &[u8],
 ) -> Result<(), Failure> {
-    let mapper: M = postcard::from_bytes(payload).map_err(Error::from)?;
+    let mapper: M = postcard::from_bytes(payload).encoded()?;
     let (dim, data) = typed::<A, D>(task.input, task.header, &task.partition)?;
     drive(task, |rows| {
         let (shape, offset) = chunk_of(&dim, rows);
@@ -171,7 +172,7 @@ fn run_in_place<P: DeserializeOwned, A: Element, D: Dimension>(
     task: &mut Task<'_>,
     payload: &[u8],
 ) -> Result<(), Failure> {
-    let m: FnWith<P> = postcard::from_bytes(payload).map_err(Error::from)?;
+    let m: FnWith<P> = postcard::from_bytes(payload).encoded()?;
     // SAFETY: made by the coordinator from an `InPlaceFn<P, A, D>` in this
     // same executable, for this entry point monomorphized for P, A, D.
     let f: InPlaceFn<P, A, D> = unsafe { m.f.resolve() };
@@ -219,7 +220,7 @@ where
     B: Element,
     E: Dimension,
 {
-    let m: FnWith<P> = postcard::from_bytes(payload).map_err(Error::from)?;
+    let m: FnWith<P> = postcard::from_bytes(payload).encoded()?;
     // SAFETY: made by the coordinator from an `IntoFn<P, A, D, B, E>` in
     // this same executable, for this entry point monomorphized alike.
     let f: IntoFn<P, A, D, B, E> = unsafe { m.f.resolve() };
@@ -252,7 +253,7 @@ where
     D: Dimension,
     B: Element,
 {
-    let m: FnWith<P> = postcard::from_bytes(payload).map_err(Error::from)?;
+    let m: FnWith<P> = postcard::from_bytes(payload).encoded()?;
     // SAFETY: made by the coordinator from a `LockedFn<P, A, D, B>` in this
     // same executable, for this entry point monomorphized alike.
     let f: LockedFn<P, A, D, B> = unsafe { m.f.resolve() };
