@@ -671,6 +671,7 @@ struct Watch {
 fn abort(locks: Option<&LockTable<'_>>) {
     if let Some(t) = locks {
         t.abort().store(1, Ordering::Relaxed);
+        t.wake_all();
     }
 }
 

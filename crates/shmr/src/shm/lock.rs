@@ -20,10 +20,10 @@
 use crate::error::{Error, Result};
 use crate::memory::Element;
 use crate::memory::Segment;
+use rustix::thread::futex;
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
 
 const HEADER: usize = 64;
 /// One cache line per stripe, so that locking one stripe does not slow
@@ -99,43 +99,85 @@ impl<'a> LockTable<'a> {
     /// The stripes worker `slot` holds.
     pub(crate) fn held_by(&self, slot: usize) -> Vec<usize> {
         (0..self.stripes)
-            .filter(|&s| self.holder(s).load(Ordering::Acquire) == slot as u32 + 1)
+            .filter(|&s| self.holder(s).load(Ordering::Acquire) & !WAITERS == slot as u32 + 1)
             .collect()
     }
 
     /// Takes `stripe` for worker `me` (its slot index + 1), waiting as long
     /// as it is held; unwinds with [`Aborted`] if the job is aborted
     /// meanwhile (its holder died).
+    ///
+    /// A stripe's word holds its holder, with [`WAITERS`] set once someone
+    /// sleeps on it. Waiters spin briefly (a stripe is usually held for a
+    /// few nanoseconds), then sleep in the kernel on the word (`futex`,
+    /// shared between processes: the table is a shared mapping), and the
+    /// holder wakes one when it lets go of a word marked so.
     fn lock(&self, stripe: usize, me: u32) -> Guard<'_> {
         let word = self.holder(stripe);
         let mut tries = 0u32;
+        // Whether this worker has slept on the word: it then takes the lock
+        // with WAITERS set, since it cannot know whether others still sleep.
+        let mut slept = false;
         loop {
+            let seen = word.load(Ordering::Relaxed);
             // Test before test-and-set: waiters read a shared cache line
             // instead of bouncing it between cores with failed writes.
-            if word.load(Ordering::Relaxed) == 0
-                && word
-                    .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+            if seen == 0 {
+                let mine = if slept { me | WAITERS } else { me };
+                if word
+                    .compare_exchange_weak(0, mine, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
-            {
-                return Guard { word };
+                {
+                    return Guard { word };
+                }
+                continue;
             }
             tries = tries.saturating_add(1);
-            if tries < 64 {
+            if tries < SPINS {
                 std::hint::spin_loop();
                 continue;
             }
             if self.abort().load(Ordering::Relaxed) != 0 {
                 std::panic::resume_unwind(Box::new(Aborted));
             }
-            if tries < 128 {
-                std::thread::yield_now();
-            } else {
-                // The holder is descheduled, or holds the stripe long.
-                std::thread::sleep(Duration::from_micros(50));
+            // Say that someone waits, then sleep while the word still says
+            // so (the kernel compares before sleeping: no lost wake-up).
+            let marked = seen | WAITERS;
+            if seen & WAITERS == 0
+                && word
+                    .compare_exchange(seen, marked, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            // The timeout bounds how late an abort is seen if its wake-up is
+            // missed; the coordinator wakes every stripe when it aborts.
+            let _ = futex::wait(word, futex::Flags::empty(), marked, Some(&WAIT_SLICE));
+            slept = true;
+        }
+    }
+
+    /// Wakes every worker sleeping on any stripe: after raising the abort
+    /// flag, so that they see it now rather than at their next timeout.
+    pub(crate) fn wake_all(&self) {
+        for s in 0..self.stripes {
+            if self.holder(s).load(Ordering::Relaxed) & WAITERS != 0 {
+                let _ = futex::wake(self.holder(s), futex::Flags::empty(), u32::MAX);
             }
         }
     }
 }
+
+/// Set in a stripe's word when a worker sleeps on it (holder ids use the
+/// low 31 bits: they are worker slots + 1, at most `MAX_WORKERS`).
+const WAITERS: u32 = 1 << 31;
+/// Spins before sleeping: a stripe is typically held for one update.
+const SPINS: u32 = 512;
+/// The longest one sleep on a stripe lasts before the abort flag is read.
+const WAIT_SLICE: rustix::thread::futex::Timespec = rustix::thread::futex::Timespec {
+    tv_sec: 0,
+    tv_nsec: 10_000_000,
+};
 
 /// Unwinds a mapper whose job was aborted while it waited for a lock.
 pub(crate) struct Aborted;
@@ -146,7 +188,9 @@ struct Guard<'a> {
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
-        self.word.store(0, Ordering::Release);
+        if self.word.swap(0, Ordering::Release) & WAITERS != 0 {
+            let _ = futex::wake(self.word, futex::Flags::empty(), 1);
+        }
     }
 }
 
