@@ -14,7 +14,7 @@
 
 use ndarray::{Array1, ArrayView1};
 use shmr::{LockedOutput, Pool, SharedArray};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn key(x: u64, bins: usize) -> usize {
     (x >> 32) as usize % bins
@@ -51,18 +51,6 @@ fn private(bins: &usize, chunk: ArrayView1<'_, u64>) -> Vec<u64> {
     local
 }
 
-fn median(reps: usize, mut f: impl FnMut() -> Vec<u64>) -> (Vec<u64>, Duration) {
-    let mut times = Vec::new();
-    let mut out = Vec::new();
-    for _ in 0..reps {
-        let t = Instant::now();
-        out = f();
-        times.push(t.elapsed());
-    }
-    times.sort();
-    (out, times[times.len() / 2])
-}
-
 fn main() -> Result<(), shmr::Error> {
     shmr::init();
     let mut len = 10_000_000usize;
@@ -96,7 +84,7 @@ fn main() -> Result<(), shmr::Error> {
     );
     println!("|---:|---:|---:|---:|---:|---:|---|");
     for bins in [16usize, 4096, 262_144] {
-        let (want, base) = median(reps, || {
+        let (want, base) = shmr_suite::median_time(reps, || {
             let mut b = vec![0u64; bins];
             for &x in input.view() {
                 b[key(x, bins)] += x & 0xffff;
@@ -105,7 +93,7 @@ fn main() -> Result<(), shmr::Error> {
         });
         let mut out = SharedArray::<u64, _>::zeros(bins)?;
         let mut locked = |stripes: usize, f: shmr::job::LockedMapFn<(), u64, ndarray::Ix1, u64>| {
-            median(reps, || {
+            shmr_suite::median_time(reps, || {
                 out.view_mut().fill(0);
                 pool.job()
                     .stripes(stripes)
@@ -118,7 +106,7 @@ fn main() -> Result<(), shmr::Error> {
             locked(256, per_value),
             locked(1, per_value),
             locked(256, batched),
-            median(reps, || {
+            shmr_suite::median_time(reps, || {
                 pool.map_reduce_with(&input, bins, private, |mut a, b| {
                     a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
                     a

@@ -62,10 +62,9 @@ pub fn median_time<T>(reps: usize, mut f: impl FnMut() -> T) -> (T, Duration) {
         out = Some(f());
         times.push(t.elapsed());
     }
-    times.sort();
     (
         out.expect("at least one repetition"),
-        times[times.len() / 2],
+        shmr_bench::overheads::median(&mut times),
     )
 }
 

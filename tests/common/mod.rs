@@ -5,26 +5,9 @@ use std::time::Duration;
 
 pub mod crash;
 
-/// SplitMix64: a tiny, well-known generator, so test data is the same on
-/// every machine without depending on a crate's stream stability.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// The workspace's one generator of test data (seeded SplitMix64).
+#[allow(unused_imports)] // not every test file draws random data
+pub use shmr_bench::data::Rng;
 
 pub fn pool(workers: usize) -> shmr::Pool {
     shmr::Pool::builder()

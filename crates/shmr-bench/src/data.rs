@@ -2,18 +2,41 @@
 
 use crate::workloads::BenchElem;
 use ndarray::{ArrayViewMut1, Ix1};
+use rand_xoshiro::SplitMix64;
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng};
 use shmr::SharedArray;
 
-/// Fills `a` with SplitMix64 values mapped to `A`'s range, in place.
+/// The one generator of the workspace's test and benchmark data:
+/// SplitMix64 (from rand_xoshiro), a fixed algorithm, so that a seed gives
+/// the same values on every machine and with every version.
+pub struct Rng(SplitMix64);
+
+impl Rng {
+    /// The generator for `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(SplitMix64::seed_from_u64(seed))
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.next_f64();
+        let v = self.next_f64();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+/// Fills `a` with values mapped to `A`'s range from `seed`, in place.
 pub fn fill<A: BenchElem>(mut a: ArrayViewMut1<'_, A>, seed: u64) {
-    let mut s = seed;
+    let mut rng = Rng::new(seed);
     for x in a.iter_mut() {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        *x = A::from_unit((z >> 11) as f64 / (1u64 << 53) as f64);
+        *x = A::from_unit(rng.next_f64());
     }
 }
 

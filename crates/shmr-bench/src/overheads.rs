@@ -131,6 +131,7 @@ pub fn worker_memory(
     })
 }
 
+/// The median of `times` (sorted in place): the one median of the workspace.
 pub fn median(times: &mut [Duration]) -> Duration {
     times.sort();
     times[times.len() / 2]

@@ -423,16 +423,17 @@ fn run_typed<T: shmr::Element>(
     })
 }
 
-/// SplitMix64: small, well known, and the same stream everywhere.
-struct Rng(u64);
+/// SplitMix64 (rand_xoshiro's): a fixed algorithm, so a seed gives the same
+/// file on every machine and with every version.
+struct Rng(rand_xoshiro::SplitMix64);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        use rand_xoshiro::rand_core::SeedableRng;
+        Rng(rand_xoshiro::SplitMix64::seed_from_u64(seed))
+    }
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        rand_xoshiro::rand_core::Rng::next_u64(&mut self.0)
     }
     fn uniform(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
@@ -451,7 +452,7 @@ fn gen_file(a: GenArgs) -> Result<(), String> {
     let start = Instant::now();
     with_dtype!(dtype, T => {
         let mut array = SharedArray::<T, Ix1>::create_npy(&a.file, a.len).map_err(|e| e.to_string())?;
-        let mut rng = Rng(a.seed);
+        let mut rng = Rng::new(a.seed);
         let is_float = matches!(dtype, DType::F32 | DType::F64);
         let small = matches!(dtype, DType::I8 | DType::U8);
         let mut view = array.view_mut();
