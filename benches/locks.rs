@@ -53,28 +53,13 @@ fn private(bins: &usize, chunk: ArrayView1<'_, u64>) -> Vec<u64> {
 
 fn main() -> Result<(), shmr::Error> {
     shmr::init();
-    let mut len = 10_000_000usize;
-    let mut reps = 5usize;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut num = || {
-            args.next()
-                .and_then(|v| v.parse::<f64>().ok())
-                .map(|v| v as usize)
-        };
-        match a.as_str() {
-            "--len" => len = num().unwrap_or(len),
-            "--reps" => reps = num().unwrap_or(reps).max(1),
-            _ => {} // cargo bench passes --bench
-        }
-    }
-    let mut state = 7u64;
-    let input = SharedArray::from_array(&Array1::from_iter((0..len).map(|_| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        state
-    })))?;
+    let o = shmr_suite::parse_options(
+        "Scatter-add under four locking strategies, each checked against a loop.",
+        10_000_000,
+    );
+    let (len, reps) = (o.len, o.reps);
+    let mut rng = shmr_bench::data::Rng::new(7);
+    let input = SharedArray::from_array(&Array1::from_iter((0..len).map(|_| rng.next_u64())))?;
     // Private partials need room for every chunk's bins in the slots.
     let pool = Pool::builder().slot_bytes(256 << 20).build()?;
     let workers = pool.workers();

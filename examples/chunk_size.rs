@@ -9,7 +9,10 @@ use shmr_suite::{make_data, median_time, parse_options};
 
 fn main() -> Result<(), shmr::Error> {
     shmr::init();
-    let o = parse_options("Median job time for chunk sizes from 16 KiB to 64 MiB.");
+    let o = parse_options(
+        "Median job time for chunk sizes from 16 KiB to 64 MiB.",
+        100_000_000,
+    );
     let data = make_data(&o)?;
     println!(
         "{} f64 ({} MiB), median of {} runs, ms",

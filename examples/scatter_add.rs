@@ -37,18 +37,13 @@ fn scatter(_: &(), chunk: ArrayView1<'_, u64>, out: &mut LockedOutput<'_, u64>) 
 
 fn main() -> Result<ExitCode, shmr::Error> {
     shmr::init();
-    let mut o = parse_options("Scatter-add into shared bins under striped locks, against a loop.");
-    if std::env::args().all(|a| a != "--len") {
-        o.len = 20_000_000;
-    }
+    let o = parse_options(
+        "Scatter-add into shared bins under striped locks, against a loop.",
+        20_000_000,
+    );
     // Keys in the high half, values in the low 16 bits.
-    let mut state = 7u64;
-    let input = SharedArray::from_array(&Array1::from_iter((0..o.len).map(|_| {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        state
-    })))?;
+    let mut rng = shmr_bench::data::Rng::new(7);
+    let input = SharedArray::from_array(&Array1::from_iter((0..o.len).map(|_| rng.next_u64())))?;
 
     let (expected, baseline) = median_time(o.reps, || {
         let mut bins = vec![0u64; BINS];

@@ -13,7 +13,10 @@ use std::time::Instant;
 
 fn main() -> Result<ExitCode, shmr::Error> {
     shmr::init();
-    let o = parse_options("Square f64 in place: a single-process loop against shmr.");
+    let o = parse_options(
+        "Square f64 in place: a single-process loop against shmr.",
+        100_000_000,
+    );
     let mut data = make_data(&o)?;
 
     // The loop a user would write, on a private copy (the copy is not timed).

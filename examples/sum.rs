@@ -12,7 +12,10 @@ const TOLERANCE: f64 = 1e-9;
 
 fn main() -> Result<ExitCode, shmr::Error> {
     shmr::init();
-    let o = parse_options("Sum of uniform f64: a single-process loop against shmr.");
+    let o = parse_options(
+        "Sum of uniform f64: a single-process loop against shmr.",
+        100_000_000,
+    );
     let data = make_data(&o)?;
     let xs = data.view();
     let xs = xs.as_slice().expect("shared arrays are contiguous");

@@ -3,54 +3,33 @@
 
 use std::time::{Duration, Instant};
 
-/// Options common to the examples.
-#[derive(Clone, Debug)]
+/// Options common to the examples (and the lock benchmark).
+#[derive(clap::Parser, Clone, Debug)]
 pub struct Options {
-    /// Number of elements.
+    /// Elements (1e8 and 100_000_000 work too)
+    // The default is each example's own: `parse_options` sets it.
+    #[arg(long, default_value = "1", value_parser = shmr_bench::whole_number)]
     pub len: usize,
-    /// Number of worker processes (None: one per CPU).
+    /// Worker processes [default: one per CPU]
+    #[arg(long, value_parser = shmr_bench::whole_number)]
     pub workers: Option<usize>,
-    /// Timed repetitions (the median is reported).
+    /// Timed repetitions; the median is reported
+    #[arg(long, default_value = "5", value_parser = shmr_bench::whole_number)]
     pub reps: usize,
+    /// Accepted and ignored: `cargo bench` passes it to every bench binary.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
-/// Parses `--len N`, `--workers N`, `--reps N` and `--help` from the
-/// process arguments; prints usage and exits on `--help` or a bad option.
-pub fn parse_options(about: &str) -> Options {
-    let mut o = Options {
-        len: 100_000_000,
-        workers: None,
-        reps: 5,
-    };
-    let usage = |code: i32| -> ! {
-        eprintln!(
-            "{about}\n\nOptions:\n  --len N      elements (default 100000000)\n  --workers N  worker processes (default: one per CPU)\n  --reps N     timed repetitions, median reported (default 5)\n  --help       this text"
-        );
-        std::process::exit(code)
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut num = |name: &str| -> usize {
-            match args.next().map(|v| v.replace('_', "").parse::<f64>()) {
-                Some(Ok(v)) if v >= 0.0 && v.fract() == 0.0 => v as usize,
-                _ => {
-                    eprintln!("error: {name} needs a whole number (1e8 and 100_000_000 work)");
-                    usage(2)
-                }
-            }
-        };
-        match a.as_str() {
-            "--len" => o.len = num("--len"),
-            "--workers" => o.workers = Some(num("--workers")),
-            "--reps" => o.reps = num("--reps").max(1),
-            "--help" | "-h" => usage(0),
-            other => {
-                eprintln!("error: unknown option {other}");
-                usage(2)
-            }
-        }
-    }
-    o
+/// Parses `--len N` (default `default_len`), `--workers N`, `--reps N` and
+/// `--help` from the process arguments, with `about` as the help's first
+/// line; prints usage and exits (code 2) on a bad option.
+pub fn parse_options(about: &'static str, default_len: usize) -> Options {
+    use clap::{CommandFactory, FromArgMatches};
+    let command = Options::command()
+        .about(about)
+        .mut_arg("len", |a| a.default_value(default_len.to_string()));
+    Options::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit())
 }
 
 /// Runs `f` `reps` times and returns the last result and the median time.

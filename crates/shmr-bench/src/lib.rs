@@ -10,3 +10,14 @@ pub mod overheads;
 pub mod python;
 pub mod report;
 pub mod workloads;
+
+/// A whole number of at least 1 from the command line, written plainly,
+/// with underscores, or in exponent form (`1e8`, `100_000_000`).
+pub fn whole_number(s: &str) -> Result<usize, String> {
+    match s.replace('_', "").parse::<f64>() {
+        Ok(v) if v >= 1.0 && v.fract() == 0.0 && v <= usize::MAX as f64 => Ok(v as usize),
+        _ => Err(format!(
+            "{s:?} is not a positive whole number (1e8 and 100_000_000 work)"
+        )),
+    }
+}

@@ -14,27 +14,48 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "\
-shmr-bench: shmr against a single-process loop, rayon, numpy + multiprocessing
-and the machine's memory bandwidth.
+/// shmr-bench: shmr against a single-process loop, rayon, numpy +
+/// multiprocessing and the machine's memory bandwidth.
+#[derive(clap::Parser)]
+#[command(
+    after_help = "Exit status: 0 when every answer agreed, 1 when any did not, 2 on bad usage or an error."
+)]
+struct Args {
+    /// Small sizes and few repetitions (a smoke run, seconds)
+    #[arg(long)]
+    quick: bool,
+    /// Largest array, elements [default: 134217728 = 1 GiB of f64; 1000000 with --quick]
+    #[arg(long, value_parser = shmr_bench::whole_number)]
+    max_len: Option<usize>,
+    /// Timed repetitions per measurement, median kept [default: 7; 2 with --quick]
+    #[arg(long, value_parser = shmr_bench::whole_number)]
+    reps: Option<usize>,
+    /// Worker counts, e.g. 1,2,3 [default: 1..=cores+1]
+    #[arg(long, value_delimiter = ',', value_parser = shmr_bench::whole_number)]
+    workers: Option<Vec<usize>>,
+    /// Jobs to run, from sum,stats,histogram,heavy_map [default: all]
+    #[arg(long, value_delimiter = ',', value_parser = workload)]
+    jobs: Option<Vec<Workload>>,
+    /// Where to write results
+    #[arg(long, default_value = "target/shmr-bench")]
+    out: PathBuf,
+    /// Skip the numpy + multiprocessing peer
+    #[arg(long)]
+    no_python: bool,
+    /// Print the JSON report on stdout instead of Markdown
+    #[arg(long)]
+    json: bool,
+    /// Redraw the charts (and results.md) from a results.json into --out, without measuring anything
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+}
 
-Usage: shmr-bench [OPTIONS]
-
-Options:
-  --quick           small sizes and few repetitions (a smoke run, seconds)
-  --max-len N       largest array, elements (default 134217728 = 1 GiB of f64)
-  --reps N          timed repetitions per measurement, median kept (default 7)
-  --workers LIST    worker counts, e.g. 1,2,3 (default 1..=cores+1)
-  --jobs LIST       jobs to run, from sum,stats,histogram,heavy_map (default all)
-  --out DIR         where to write results (default target/shmr-bench)
-  --no-python       skip the numpy + multiprocessing peer
-  --json            print the JSON report on stdout instead of Markdown
-  --plot FILE       redraw the charts (and results.md) from a results.json
-                    into --out, without measuring anything
-  -h, --help        this text
-
-Exit status: 0 when every answer agreed, 1 when any did not, 2 on bad usage
-or an error.";
+fn workload(s: &str) -> Result<Workload, String> {
+    Workload::ALL
+        .into_iter()
+        .find(|w| w.name() == s)
+        .ok_or_else(|| format!("unknown job {s} (sum, stats, histogram, heavy_map)"))
+}
 
 struct Options {
     quick: bool,
@@ -48,74 +69,25 @@ struct Options {
     plot: Option<PathBuf>,
 }
 
-fn parse() -> Result<Options, String> {
+fn parse() -> Options {
+    let a = <Args as clap::Parser>::parse();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut o = Options {
-        quick: false,
-        max_len: 134_217_728,
-        reps: 7,
-        workers: (1..=cores + 1).collect(),
-        out: PathBuf::from("target/shmr-bench"),
-        python: true,
-        json: false,
-        jobs: Workload::ALL.to_vec(),
-        plot: None,
-    };
-    let mut args = std::env::args().skip(1);
-    let num = |v: Option<String>, name: &str| -> Result<usize, String> {
-        v.as_deref()
-            .map(|s| s.replace('_', ""))
-            .and_then(|s| s.parse::<f64>().ok())
-            .filter(|v| *v >= 1.0 && v.fract() == 0.0)
-            .map(|v| v as usize)
-            .ok_or_else(|| format!("{name} needs a positive whole number"))
-    };
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--quick" => {
-                o.quick = true;
-                o.max_len = o.max_len.min(1_000_000);
-                o.reps = 2;
-            }
-            "--max-len" => o.max_len = num(args.next(), "--max-len")?,
-            "--reps" => o.reps = num(args.next(), "--reps")?,
-            "--workers" => {
-                let list = args.next().ok_or("--workers needs a list such as 1,2")?;
-                o.workers = list
-                    .split(',')
-                    .map(|w| num(Some(w.to_string()), "--workers"))
-                    .collect::<Result<_, _>>()?;
-            }
-            "--jobs" => {
-                let list = args.next().ok_or("--jobs needs a list such as sum,stats")?;
-                o.jobs = list
-                    .split(',')
-                    .map(|j| {
-                        Workload::ALL
-                            .into_iter()
-                            .find(|w| w.name() == j)
-                            .ok_or_else(|| {
-                                format!("unknown job {j} (sum, stats, histogram, heavy_map)")
-                            })
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
-            "--out" => o.out = PathBuf::from(args.next().ok_or("--out needs a directory")?),
-            "--no-python" => o.python = false,
-            "--plot" => {
-                o.plot = Some(PathBuf::from(
-                    args.next().ok_or("--plot needs a results.json")?,
-                ))
-            }
-            "--json" => o.json = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown option {other}")),
-        }
+    let max_len = a.max_len.unwrap_or(134_217_728);
+    Options {
+        quick: a.quick,
+        max_len: if a.quick {
+            max_len.min(1_000_000)
+        } else {
+            max_len
+        },
+        reps: a.reps.unwrap_or(if a.quick { 2 } else { 7 }),
+        workers: a.workers.unwrap_or_else(|| (1..=cores + 1).collect()),
+        out: a.out,
+        python: !a.no_python,
+        json: a.json,
+        jobs: a.jobs.unwrap_or_else(|| Workload::ALL.to_vec()),
+        plot: a.plot,
     }
-    Ok(o)
 }
 
 /// Median milliseconds of `f`, repeated at least `reps` times and, for
@@ -418,13 +390,7 @@ fn run(o: &Options) -> Result<(Report, usize), String> {
 
 fn main() -> ExitCode {
     shmr::init();
-    let o = match parse() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let o = parse();
     let replot = o.plot.as_ref().map(|path| -> Result<Report, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
