@@ -348,8 +348,46 @@ fn a_file_that_shrinks_is_named_in_the_error() {
         "{msg}"
     );
     drop(a);
+
+    // Truncated while a job runs: the mapper of chunk 50 cuts the file; the
+    // next chunks it or the other worker reads past the end are a SIGBUS,
+    // and the error says the file shrank, not that a worker died.
+    {
+        let mut a = SharedArray::<f64, Ix1>::create_npy(&path_b(&dir), 100_000).unwrap();
+        a.view_mut().fill(1.0);
+    }
+    // SAFETY: as above.
+    let a = unsafe { SharedArray::<f64, Ix1>::open_npy(path_b(&dir), NpyMode::ReadOnly) }.unwrap();
+    let err = pool
+        .map_reduce_with(
+            &a,
+            path_b(&dir).display().to_string(),
+            |path, c| {
+                if c[0] == 1.0 && c.len() == 1000 && std::fs::metadata(path).unwrap().len() > 8192 {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .unwrap()
+                        .set_len(4096)
+                        .unwrap();
+                }
+                c.sum()
+            },
+            |x, y| x + y,
+        )
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("shrank from") && msg.contains("b.npy"),
+        "{msg}"
+    );
+    drop(a);
     // The pool is unharmed.
     let b = SharedArray::from_array(&Array1::from_elem(10, 2u8)).unwrap();
     assert_eq!(pool.run(&b, &shmr::jobs::Sum).unwrap(), 20);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+fn path_b(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("b.npy")
 }
