@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::job::{FnMapper, Job, JobMapper, JobReport, MapFn};
 use crate::memory::Element;
 use crate::memory::SharedArray;
+use crate::protocol::Func;
 use ndarray::{ArrayView, Dimension};
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
@@ -167,8 +168,8 @@ impl<'p> JobOptions<'p> {
     {
         self.map_reduce_with(
             array,
-            FnAddrOf::from(mapper),
-            call_plain::<A, D, T>,
+            Func::new(mapper),
+            call_plain::<A, D, T> as MapFn<PlainFn<A, D, T>, A, D, T>,
             reducer,
         )
     }
@@ -241,31 +242,15 @@ impl<'p> JobOptions<'p> {
     }
 }
 
+/// A parameterless mapper, as the parameter of `call_plain`.
+type PlainFn<A, D, T> = Func<fn(ArrayView<'_, A, D>) -> T>;
+
 /// Adapts a parameterless mapper to the parameterized form.
-fn call_plain<A: Element, D: Dimension, T>(f: &FnAddrOf<A, D, T>, chunk: ArrayView<'_, A, D>) -> T {
-    // SAFETY: an `FnAddrOf<A, D, T>` is only made (by `From`, in the
-    // coordinator of this same executable) from a
-    // `fn(ArrayView<'_, A, D>) -> T`, and this function is instantiated for
-    // exactly those A, D, T.
-    let f: fn(ArrayView<'_, A, D>) -> T = unsafe { f.0.resolve() };
+fn call_plain<A: Element, D: Dimension, T>(f: &PlainFn<A, D, T>, chunk: ArrayView<'_, A, D>) -> T {
+    // SAFETY: decoded from the job's message, which the coordinator of
+    // this same executable encoded.
+    let f = unsafe { f.get() };
     f(chunk)
-}
-
-/// A parameterless mapper passed as the parameter of `call_plain`.
-#[derive(Serialize, serde::Deserialize)]
-#[serde(transparent, bound = "")]
-struct FnAddrOf<A, D, T>(
-    crate::protocol::FnAddr,
-    #[serde(skip)] crate::job::Types<A, D, T>,
-);
-
-impl<A, D, T> From<fn(ArrayView<'_, A, D>) -> T> for FnAddrOf<A, D, T> {
-    fn from(f: fn(ArrayView<'_, A, D>) -> T) -> Self {
-        FnAddrOf(
-            crate::protocol::FnAddr::of(f as usize),
-            std::marker::PhantomData,
-        )
-    }
 }
 
 fn fold<T>(partials: Vec<T>, mut reducer: impl FnMut(T, T) -> T) -> T {

@@ -61,12 +61,11 @@ use crate::error::{Error, Result};
 use crate::job::{FnWith, InPlaceFn, IntoFn, JobReport, LockedFn};
 use crate::memory::Element;
 use crate::memory::SharedArray;
-use crate::protocol::FnAddr;
+use crate::protocol::{FnPtr, Func};
 use crate::shm::LockedOutput;
 use crate::worker::{in_place_entry, into_entry, locked_entry};
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use std::marker::PhantomData;
+use serde::{Serialize, de::DeserializeOwned};
 
 impl JobOptions<'_> {
     /// Number of stripes (locks) the output of a
@@ -102,7 +101,7 @@ impl JobOptions<'_> {
         A: Element,
         D: Dimension + 'static,
     {
-        self.map_in_place_with(array, Plain::new(mapper as usize), in_place_plain::<A, D>)
+        self.map_in_place_with(array, Func::new(mapper), in_place_plain::<A, D>)
     }
 
     /// [`Pool::map_in_place_with`] with these settings.
@@ -125,7 +124,7 @@ impl JobOptions<'_> {
                 guard: self.settings.guard_writes,
             },
             entry: in_place_entry::<P, A, D>(),
-            payload: payload(params, mapper as usize)?,
+            payload: payload(params, Func::new(mapper))?,
         };
         let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok(report)
@@ -144,12 +143,7 @@ impl JobOptions<'_> {
         B: Element,
         E: Dimension + 'static,
     {
-        self.map_into_with(
-            input,
-            output,
-            Plain::new(mapper as usize),
-            into_plain::<A, D, B, E>,
-        )
+        self.map_into_with(input, output, Func::new(mapper), into_plain::<A, D, B, E>)
     }
 
     /// [`Pool::map_into_with`] with these settings.
@@ -182,7 +176,7 @@ impl JobOptions<'_> {
             partition: self.pool.partition(input),
             writes: Writes::Into(output.shared()),
             entry: into_entry::<P, A, D, B, E>(),
-            payload: payload(params, mapper as usize)?,
+            payload: payload(params, Func::new(mapper))?,
         };
         let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok(report)
@@ -201,12 +195,7 @@ impl JobOptions<'_> {
         B: Element,
         E: Dimension + 'static,
     {
-        self.map_locked_with(
-            input,
-            output,
-            Plain::new(mapper as usize),
-            locked_plain::<A, D, B>,
-        )
+        self.map_locked_with(input, output, Func::new(mapper), locked_plain::<A, D, B>)
     }
 
     /// [`Pool::map_locked_with`] with these settings.
@@ -233,7 +222,7 @@ impl JobOptions<'_> {
                 stripes: self.settings.stripes,
             },
             entry: locked_entry::<P, A, D, B>(),
-            payload: payload(params, mapper as usize)?,
+            payload: payload(params, Func::new(mapper))?,
         };
         let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok(report)
@@ -381,34 +370,17 @@ impl Pool {
     }
 }
 
-fn payload<P: Serialize>(params: P, f: usize) -> Result<Vec<u8>> {
-    postcard::to_allocvec(&FnWith {
-        params,
-        f: FnAddr::of(f),
-    })
-    .encoded()
-}
-
-/// A parameterless mapper of type `F`, passed as the parameters of an
-/// adapter that calls it.
-#[derive(Serialize, Deserialize)]
-#[serde(transparent, bound = "")]
-struct Plain<F>(FnAddr, #[serde(skip)] PhantomData<F>);
-
-impl<F> Plain<F> {
-    /// `f` is a function pointer of type `F`, as `usize`.
-    fn new(f: usize) -> Self {
-        Plain(FnAddr::of(f), PhantomData)
-    }
+fn payload<P: Serialize, F: FnPtr>(params: P, f: Func<F>) -> Result<Vec<u8>> {
+    postcard::to_allocvec(&FnWith { params, f }).encoded()
 }
 
 fn in_place_plain<A: Element, D: Dimension>(
-    f: &Plain<fn(ArrayViewMut<'_, A, D>)>,
+    f: &Func<fn(ArrayViewMut<'_, A, D>)>,
     chunk: ArrayViewMut<'_, A, D>,
 ) {
-    // SAFETY: a `Plain<F>` is only made by `Plain::new` from a function
-    // pointer of type F, in the coordinator, which runs this executable.
-    let f: fn(ArrayViewMut<'_, A, D>) = unsafe { f.0.resolve() };
+    // SAFETY: decoded from the job's message, which the coordinator of
+    // this same executable encoded.
+    let f = unsafe { f.get() };
     f(chunk)
 }
 
@@ -418,21 +390,21 @@ type IntoPlainFn<A, D, B, E> = fn(ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
 type LockedPlainFn<A, D, B> = fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
 
 fn into_plain<A: Element, D: Dimension, B: Element, E: Dimension>(
-    f: &Plain<IntoPlainFn<A, D, B, E>>,
+    f: &Func<IntoPlainFn<A, D, B, E>>,
     input: ArrayView<'_, A, D>,
     output: ArrayViewMut<'_, B, E>,
 ) {
     // SAFETY: as in `in_place_plain`.
-    let f: IntoPlainFn<A, D, B, E> = unsafe { f.0.resolve() };
+    let f = unsafe { f.get() };
     f(input, output)
 }
 
 fn locked_plain<A: Element, D: Dimension, B: Element>(
-    f: &Plain<LockedPlainFn<A, D, B>>,
+    f: &Func<LockedPlainFn<A, D, B>>,
     input: ArrayView<'_, A, D>,
     output: &mut LockedOutput<'_, B>,
 ) {
     // SAFETY: as in `in_place_plain`.
-    let f: LockedPlainFn<A, D, B> = unsafe { f.0.resolve() };
+    let f = unsafe { f.get() };
     f(input, output)
 }

@@ -3,11 +3,10 @@
 
 use super::Job;
 use crate::memory::Element;
-use crate::protocol::FnAddr;
+use crate::protocol::{Func, fn_ptr};
 use crate::shm::LockedOutput;
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use std::marker::PhantomData;
 
 /// The worker-side half of a job: something that maps chunks.
 pub(crate) trait Mapper<A: Element, D: Dimension>: Serialize + DeserializeOwned {
@@ -32,13 +31,8 @@ impl<A: Element, D: Dimension, J: Job<A, D>> Mapper<A, D> for JobMapper<J> {
 #[serde(bound(serialize = "P: Serialize", deserialize = "P: DeserializeOwned"))]
 pub(crate) struct FnMapper<P, A, D, T> {
     params: P,
-    mapper: FnAddr,
-    #[serde(skip)]
-    _types: Types<A, D, T>,
+    mapper: Func<MapFn<P, A, D, T>>,
 }
-
-/// Marks the types a serialized function works on, without owning any.
-pub(crate) type Types<A, D, T> = PhantomData<fn() -> (A, D, T)>;
 
 /// The mapper type of [`map_reduce_with`](crate::map_reduce_with).
 pub(crate) type MapFn<P, A, D, T> = fn(&P, ArrayView<'_, A, D>) -> T;
@@ -47,8 +41,7 @@ impl<P, A, D, T> FnMapper<P, A, D, T> {
     pub(crate) fn new(params: P, mapper: MapFn<P, A, D, T>) -> Self {
         FnMapper {
             params,
-            mapper: FnAddr::of(mapper as usize),
-            _types: PhantomData,
+            mapper: Func::new(mapper),
         }
     }
 }
@@ -62,21 +55,20 @@ where
 {
     type Out = T;
     fn map(&self, chunk: ArrayView<'_, A, D>) -> T {
-        // SAFETY: `mapper` was made by `FnMapper::new` from a
-        // `MapFn<P, A, D, T>` in the coordinator, which runs the same
-        // executable (see FnAddr), and this `FnMapper` was deserialized by the
-        // entry point monomorphized for exactly these P, A, D, T.
-        let f: MapFn<P, A, D, T> = unsafe { self.mapper.resolve() };
+        // SAFETY: this `FnMapper` was decoded from the job's message, which
+        // the coordinator of this same executable encoded.
+        let f = unsafe { self.mapper.get() };
         f(&self.params, chunk)
     }
 }
 
-/// A write job's mapper: parameters and a function address, whose type the
-/// entry point knows.
+/// A write job's mapper: parameters and a function of a type the entry
+/// point knows.
 #[derive(Serialize, Deserialize)]
-pub(crate) struct FnWith<P> {
+#[serde(bound(serialize = "P: Serialize", deserialize = "P: DeserializeOwned"))]
+pub(crate) struct FnWith<P, F> {
     pub(crate) params: P,
-    pub(crate) f: FnAddr,
+    pub(crate) f: Func<F>,
 }
 
 /// An in-place mapper.
@@ -88,3 +80,14 @@ pub(crate) type LockedFn<P, A, D, B> = fn(&P, ArrayView<'_, A, D>, &mut LockedOu
 /// The mapper type of [`Pool::map_locked_with`](crate::Pool::map_locked_with):
 /// parameters, the input chunk, and the locked output.
 pub type LockedMapFn<P, A, D, B> = LockedFn<P, A, D, B>;
+
+fn_ptr! {
+    [A, D, T] fn(ArrayView<'_, A, D>) -> T;
+    [P, A, D, T] fn(&P, ArrayView<'_, A, D>) -> T;
+    [A, D] fn(ArrayViewMut<'_, A, D>);
+    [P, A, D] fn(&P, ArrayViewMut<'_, A, D>);
+    [A, D, B, E] fn(ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
+    [P, A, D, B, E] fn(&P, ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
+    [A, D, B] fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
+    [P, A, D, B] fn(&P, ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
+}

@@ -38,9 +38,7 @@
 mod mapper;
 
 pub use mapper::LockedMapFn;
-pub(crate) use mapper::{
-    FnMapper, FnWith, InPlaceFn, IntoFn, JobMapper, LockedFn, MapFn, Mapper, Types,
-};
+pub(crate) use mapper::{FnMapper, FnWith, InPlaceFn, IntoFn, JobMapper, LockedFn, MapFn, Mapper};
 
 use crate::memory::Element;
 use ndarray::{ArrayView, Dimension};

@@ -14,4 +14,4 @@ pub(crate) use channel::{
     Access, Channel, FromWorker, Layout, MapJob, Mapping, PROTOCOL, ToWorker, wait_any,
 };
 pub(crate) use failure::Failure;
-pub(crate) use fnaddr::FnAddr;
+pub(crate) use fnaddr::{FnAddr, FnPtr, Func, fn_ptr};

@@ -116,11 +116,15 @@ pub(crate) fn started_as_worker() -> bool {
     matches!(role(), Role::Worker | Role::Orphan)
 }
 
+crate::protocol::fn_ptr! {
+    [] fn() -> FnAddr;
+}
+
 /// A function whose offset the coordinator compares with its own. Never
 /// inlined, so that it has one address.
 #[inline(never)]
 pub(crate) fn probe() -> FnAddr {
-    FnAddr::of(probe as fn() -> FnAddr as usize)
+    FnAddr::of(probe as fn() -> FnAddr)
 }
 
 fn serve() -> Result<()> {

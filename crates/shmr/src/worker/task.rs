@@ -56,14 +56,18 @@ impl Task<'_> {
 /// The type-erased entry point a worker calls for a job.
 pub(crate) type Entry = fn(&mut Task<'_>, &[u8]) -> Result<(), Failure>;
 
+crate::protocol::fn_ptr! {
+    [] fn(&mut Task<'_>, &[u8]) -> Result<(), Failure>;
+}
+
 /// The entry point for mapper type `M` over `A`/`D` arrays.
 pub(crate) fn entry_for<M: Mapper<A, D>, A: Element, D: Dimension>() -> FnAddr {
-    FnAddr::of(run_chunks::<M, A, D> as Entry as usize)
+    FnAddr::of(run_chunks::<M, A, D> as Entry)
 }
 
 /// The entry point of an in-place job with parameters `P`.
 pub(crate) fn in_place_entry<P: DeserializeOwned, A: Element, D: Dimension>() -> FnAddr {
-    FnAddr::of(run_in_place::<P, A, D> as Entry as usize)
+    FnAddr::of(run_in_place::<P, A, D> as Entry)
 }
 
 /// The entry point of an out-of-place job with parameters `P`.
@@ -75,7 +79,7 @@ where
     B: Element,
     E: Dimension,
 {
-    FnAddr::of(run_into::<P, A, D, B, E> as Entry as usize)
+    FnAddr::of(run_into::<P, A, D, B, E> as Entry)
 }
 
 /// The entry point of a locked job with parameters `P`.
@@ -86,7 +90,7 @@ where
     D: Dimension,
     B: Element,
 {
-    FnAddr::of(run_locked::<P, A, D, B> as Entry as usize)
+    FnAddr::of(run_locked::<P, A, D, B> as Entry)
 }
 
 /// The array in `segment`, typed, with its shape checked against the job's
@@ -172,10 +176,10 @@ fn run_in_place<P: DeserializeOwned, A: Element, D: Dimension>(
     task: &mut Task<'_>,
     payload: &[u8],
 ) -> Result<(), Failure> {
-    let m: FnWith<P> = postcard::from_bytes(payload).encoded()?;
-    // SAFETY: made by the coordinator from an `InPlaceFn<P, A, D>` in this
-    // same executable, for this entry point monomorphized for P, A, D.
-    let f: InPlaceFn<P, A, D> = unsafe { m.f.resolve() };
+    let m: FnWith<P, InPlaceFn<P, A, D>> = postcard::from_bytes(payload).encoded()?;
+    // SAFETY: decoded from the job's message, which the coordinator of this
+    // same executable encoded.
+    let f = unsafe { m.f.get() };
     let (dim, data) = typed::<A, D>(task.input, task.header, &task.partition)?;
     let segment = task.input;
     let guard = task.guard;
@@ -220,10 +224,9 @@ where
     B: Element,
     E: Dimension,
 {
-    let m: FnWith<P> = postcard::from_bytes(payload).encoded()?;
-    // SAFETY: made by the coordinator from an `IntoFn<P, A, D, B, E>` in
-    // this same executable, for this entry point monomorphized alike.
-    let f: IntoFn<P, A, D, B, E> = unsafe { m.f.resolve() };
+    let m: FnWith<P, IntoFn<P, A, D, B, E>> = postcard::from_bytes(payload).encoded()?;
+    // SAFETY: as in `run_in_place`.
+    let f = unsafe { m.f.get() };
     let (dim, data) = typed::<A, D>(task.input, task.header, &task.partition)?;
     let (out_seg, out_header) = task
         .output
@@ -253,10 +256,9 @@ where
     D: Dimension,
     B: Element,
 {
-    let m: FnWith<P> = postcard::from_bytes(payload).encoded()?;
-    // SAFETY: made by the coordinator from a `LockedFn<P, A, D, B>` in this
-    // same executable, for this entry point monomorphized alike.
-    let f: LockedFn<P, A, D, B> = unsafe { m.f.resolve() };
+    let m: FnWith<P, LockedFn<P, A, D, B>> = postcard::from_bytes(payload).encoded()?;
+    // SAFETY: as in `run_in_place`.
+    let f = unsafe { m.f.get() };
     let (dim, data) = typed::<A, D>(task.input, task.header, &task.partition)?;
     let (out_seg, out_header) = task
         .output
