@@ -48,8 +48,8 @@ mod shm;
 mod worker;
 
 pub use coordinator::{
-    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, JobOptions, MAX_WORKERS, Pool, PoolBuilder, ProgressFn,
-    global_pool,
+    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Input, JobBuilder, JobOptions, MAX_WORKERS, Params, Plain,
+    Pool, PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
 };
 pub use error::{Error, Result};
 pub use job::{Job, JobReport};

@@ -10,6 +10,7 @@ use crate::job::{FnMapper, Job, JobMapper, JobReport, MapFn};
 use crate::memory::Element;
 use crate::memory::SharedArray;
 use crate::protocol::Func;
+use crate::shm::{ChunkSize, Partition};
 use ndarray::{ArrayView, Dimension};
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub struct JobOptions<'p> {
     pub(crate) pool: &'p Pool,
     pub(crate) settings: Settings,
     pub(crate) progress: Option<&'p ProgressFn<'p>>,
+    /// This job's chunk size, if not the pool's.
+    pub(crate) chunk: Option<ChunkSize>,
 }
 
 impl std::fmt::Debug for JobOptions<'_> {
@@ -58,6 +61,7 @@ impl Pool {
             pool: self,
             settings: self.inner.config.settings,
             progress: None,
+            chunk: None,
         }
     }
 
@@ -154,6 +158,38 @@ impl<'p> JobOptions<'p> {
         self
     }
 
+    /// How this job's input is cut into chunks, instead of the pool's.
+    pub(crate) fn chunk_size(mut self, chunk: ChunkSize) -> Self {
+        self.chunk = Some(chunk);
+        self
+    }
+
+    /// How `array` is cut into chunks for this job.
+    pub(crate) fn partition<A: Element, D: Dimension>(
+        &self,
+        array: &SharedArray<A, D>,
+    ) -> Partition {
+        let rows = array.shape().first().copied().unwrap_or(1) as u64;
+        let chunk = self.chunk.unwrap_or(self.pool.inner.config.chunk);
+        Partition::new(rows, chunk.rows_for(array.shape(), A::DTYPE.size()))
+    }
+
+    /// A parameterless mapper's job, with its report.
+    pub(crate) fn map_reduce_plain_reported<A, D, T>(
+        self,
+        array: &SharedArray<A, D>,
+        mapper: fn(ArrayView<'_, A, D>) -> T,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<(T, JobReport)>
+    where
+        A: Element,
+        D: Dimension + 'static,
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let plain = call_plain::<A, D, T> as MapFn<PlainFn<A, D, T>, A, D, T>;
+        self.map_reduce_reported(array, Func::new(mapper), plain, reducer)
+    }
+
     /// [`Pool::map_reduce`] with these settings.
     pub fn map_reduce<A, D, T>(
         self,
@@ -207,7 +243,7 @@ impl<'p> JobOptions<'p> {
         T: Serialize + DeserializeOwned + 'static,
     {
         let payload = postcard::to_allocvec(&FnMapper::new(params, mapper)).encoded()?;
-        let plan = Plan::read::<A, D, FnMapper<P, A, D, T>>(self.pool, array, payload);
+        let plan = Plan::read::<A, D, FnMapper<P, A, D, T>>(self.partition(array), array, payload);
         let (partials, report) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok((fold(partials, reducer), report))
     }
@@ -236,7 +272,7 @@ impl<'p> JobOptions<'p> {
         job.validate()?;
         // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
         let payload = postcard::to_allocvec(job).encoded()?;
-        let plan = Plan::read::<A, D, JobMapper<J>>(self.pool, array, payload);
+        let plan = Plan::read::<A, D, JobMapper<J>>(self.partition(array), array, payload);
         let (partials, report) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok((fold(partials, |a, b| job.reduce(a, b)), report))
     }

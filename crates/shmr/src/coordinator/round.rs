@@ -250,7 +250,11 @@ type Attachment<'a> = (u64, Mapping, BorrowedFd<'a>, Option<Layout>);
 
 impl<'p> Plan<'p> {
     /// A read-only job over `array` with mapper `M`.
-    pub(crate) fn read<A, D, M>(pool: &Pool, array: &'p SharedArray<A, D>, payload: Vec<u8>) -> Self
+    pub(crate) fn read<A, D, M>(
+        partition: Partition,
+        array: &'p SharedArray<A, D>,
+        payload: Vec<u8>,
+    ) -> Self
     where
         A: Element,
         D: Dimension,
@@ -258,7 +262,7 @@ impl<'p> Plan<'p> {
     {
         Plan {
             input: array.shared(),
-            partition: pool.partition(array),
+            partition,
             writes: Writes::Nothing,
             entry: entry_for::<M, A, D>(),
             payload,

@@ -119,7 +119,7 @@ impl JobOptions<'_> {
         array.check_writable()?;
         let plan = Plan {
             input: array.shared(),
-            partition: self.pool.partition(array),
+            partition: self.partition(array),
             writes: Writes::InPlace {
                 guard: self.settings.guard_writes,
             },
@@ -173,7 +173,7 @@ impl JobOptions<'_> {
         output.check_writable()?;
         let plan = Plan {
             input: input.shared(),
-            partition: self.pool.partition(input),
+            partition: self.partition(input),
             writes: Writes::Into(output.shared()),
             entry: into_entry::<P, A, D, B, E>(),
             payload: payload(params, Func::new(mapper))?,
@@ -216,7 +216,7 @@ impl JobOptions<'_> {
         output.check_writable()?;
         let plan = Plan {
             input: input.shared(),
-            partition: self.pool.partition(input),
+            partition: self.partition(input),
             writes: Writes::Locked {
                 output: output.shared(),
                 stripes: self.settings.stripes,
