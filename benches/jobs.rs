@@ -43,7 +43,11 @@ fn jobs(c: &mut Criterion) {
     }
     let one = shmr::SharedArray::<f64, _>::zeros(1).expect("shared array");
     c.bench_function("round_trip/no-op", |b| {
-        b.iter(|| pool.map_reduce(&one, |_| (), |_, _| ()).expect("job runs"))
+        b.iter(|| {
+            pool.on(&one)
+                .map_reduce(|_| (), |_, _| ())
+                .expect("job runs")
+        })
     });
 }
 

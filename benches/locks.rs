@@ -80,9 +80,10 @@ fn main() -> Result<(), shmr::Error> {
         let mut locked = |stripes: usize, f: shmr::job::LockedMapFn<(), u64, ndarray::Ix1, u64>| {
             shmr_suite::median_time(reps, || {
                 out.view_mut().fill(0);
-                pool.job()
+                pool.on(&input)
                     .stripes(stripes)
-                    .map_locked_with(&input, &mut out, (), f)
+                    .params(())
+                    .map_locked(&mut out, f)
                     .expect("locked job");
                 out.view().to_vec()
             })
@@ -92,11 +93,13 @@ fn main() -> Result<(), shmr::Error> {
             locked(1, per_value),
             locked(256, batched),
             shmr_suite::median_time(reps, || {
-                pool.map_reduce_with(&input, bins, private, |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                    a
-                })
-                .expect("private partials")
+                pool.on(&input)
+                    .params(bins)
+                    .map_reduce(private, |mut a, b| {
+                        a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
+                        a
+                    })
+                    .expect("private partials")
             }),
         ];
         let names = ["striped", "global", "batched", "private"];

@@ -32,11 +32,11 @@ fn main() -> Result<(), shmr::Error> {
         let pool = b.build()?;
         let chunks = pool.partition(&data).len();
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-        Sum.run_on(&pool, &data)?; // warm the workers' mappings
-        let (_, sum) = median_time(o.reps, || Sum.run_on(&pool, &data));
-        let (_, stats) = median_time(o.reps, || Stats.run_on(&pool, &data));
+        pool.on(&data).run(&Sum)?; // warm the workers' mappings
+        let (_, sum) = median_time(o.reps, || pool.on(&data).run(&Sum));
+        let (_, stats) = median_time(o.reps, || pool.on(&data).run(&Stats));
         let h = Histogram::new(64, 0.0..1.0);
-        let (_, hist) = median_time(o.reps, || h.run_on(&pool, &data));
+        let (_, hist) = median_time(o.reps, || pool.on(&data).run(&h));
         println!(
             "{:>7} KiB {chunks:>8} {:>8.1} {:>8.1} {:>8.1}",
             kib,

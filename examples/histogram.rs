@@ -40,7 +40,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
 
     let (pool, start) = pool(&o)?;
     let job = Histogram::new(BINS, lo..hi);
-    let (got, cold, warm) = cold_and_warm(o.reps, || job.run_on(&pool, &data));
+    let (got, cold, warm) = cold_and_warm(o.reps, || pool.on(&data).run(&job));
     let got = got?;
     report(
         "histogram (64 bins)",

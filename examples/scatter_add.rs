@@ -19,7 +19,7 @@ const STRIPES: usize = 256;
 /// Adds each value into its bin, one chunk at a time: values are gathered
 /// per stripe in private memory first, so each stripe's lock is taken once
 /// per chunk rather than once per value.
-fn scatter(_: &(), chunk: ArrayView1<'_, u64>, out: &mut LockedOutput<'_, u64>) {
+fn scatter(chunk: ArrayView1<'_, u64>, out: &mut LockedOutput<'_, u64>) {
     let mut local = vec![0u64; out.len()];
     for &x in chunk {
         let (bin, value) = ((x >> 32) as usize % out.len(), x & 0xffff);
@@ -57,11 +57,12 @@ fn main() -> Result<ExitCode, shmr::Error> {
     let mut out = SharedArray::<u64, _>::zeros(BINS)?;
     let (report, warm) = median_time(o.reps, || {
         out.view_mut().fill(0);
-        pool.job()
+        pool.on(&input)
             .stripes(STRIPES)
-            .map_locked_with(&input, &mut out, (), scatter)
+            .reported()
+            .map_locked(&mut out, scatter)
     });
-    let report = report?;
+    let ((), report) = report?;
     let same = out.view().to_vec() == expected;
 
     println!(

@@ -29,20 +29,24 @@ fn main() -> Result<ExitCode, shmr::Error> {
 
     let (pool, start) = pool(&o)?;
     let t = Instant::now();
-    let job_report = pool.map_in_place(&mut data, |mut c| c.mapv_inplace(|x| x * x))?;
+    let ((), job_report) = pool
+        .on_mut(&mut data)
+        .reported()
+        .map_in_place(|mut c| c.mapv_inplace(|x| x * x))?;
     let cold = t.elapsed() + start;
     let same = data.view() == expected.view();
     // Later passes square the squares; the work per element is the same.
     let (_, warm) = median_time(o.reps, || {
-        pool.map_in_place(&mut data, |mut c| c.mapv_inplace(|x| x * x))
+        pool.on_mut(&mut data)
+            .map_in_place(|mut c| c.mapv_inplace(|x| x * x))
     });
 
     // The same, with every worker's mapping write-protected outside the
     // chunk it is mapping (two mprotect calls per chunk).
     let (guarded, warm_guarded) = median_time(o.reps, || {
-        pool.job()
+        pool.on_mut(&mut data)
             .guard_writes(true)
-            .map_in_place(&mut data, |mut c| c.mapv_inplace(|x| x * x))
+            .map_in_place(|mut c| c.mapv_inplace(|x| x * x))
     });
     guarded?;
     report(

@@ -61,7 +61,9 @@ fn a_worker_that_dies_mid_job_is_replaced_and_its_chunk_mapped_again() {
                 once: Some(marker.to_string_lossy().into()),
             };
             let total = pool
-                .map_reduce_with(&a, p, crashing_sum, |x, y| x + y)
+                .on(&a)
+                .params(p)
+                .map_reduce(crashing_sum, |x, y| x + y)
                 .unwrap_or_else(|e| panic!("{how:?}: {e}"));
             assert_eq!(total.to_bits(), expected.to_bits(), "{how:?}");
             let victim: u32 = std::fs::read_to_string(&marker)
@@ -102,13 +104,16 @@ fn a_chunk_that_kills_every_worker_fails_after_the_retries() {
         for (retries, err) in [
             (
                 2,
-                pool.map_reduce_with(&a, always.clone(), crashing_sum, |x, y| x + y),
+                pool.on(&a)
+                    .params(always.clone())
+                    .map_reduce(crashing_sum, |x, y| x + y),
             ),
             (
                 0,
-                pool.job()
+                pool.on(&a)
                     .retries(0)
-                    .map_reduce_with(&a, always.clone(), crashing_sum, |x, y| x + y),
+                    .params(always.clone())
+                    .map_reduce(crashing_sum, |x, y| x + y),
             ),
         ] {
             match err.unwrap_err() {
@@ -132,7 +137,7 @@ fn a_chunk_that_kills_every_worker_fails_after_the_retries() {
                 other => panic!("expected WorkerDied, got {other:?}"),
             }
         }
-        let sum = pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap();
+        let sum = pool.on(&a).map_reduce(|c| c.sum(), |x, y| x + y).unwrap();
         assert_eq!(sum.to_bits(), expected.to_bits(), "the pool still works");
     });
 }
@@ -155,9 +160,10 @@ fn a_worker_killed_from_outside_mid_job() {
             let job = {
                 let (pool, a) = (pool.clone(), a.clone());
                 std::thread::spawn(move || {
-                    pool.job()
+                    pool.on(&a)
                         .retries(retries)
-                        .map_reduce_with(&a, p, crashing_sum, |x, y| x + y)
+                        .params(p)
+                        .map_reduce(crashing_sum, |x, y| x + y)
                 })
             };
             let mut victim = 0;
@@ -203,9 +209,10 @@ fn a_hanging_mapper_times_out_and_its_worker_is_replaced() {
         // Set per job, and on the pool.
         let pool = pool_with_rows(2, ROWS);
         let per_job = pool
-            .job()
+            .on(&a)
             .timeout(Duration::from_millis(300))
-            .map_reduce_with(&a, hang.clone(), crashing_sum, |x, y| x + y);
+            .params(hang.clone())
+            .map_reduce(crashing_sum, |x, y| x + y);
         let strict = Pool::builder()
             .workers(2)
             .chunk_size(shmr::ChunkSize::Rows(ROWS))
@@ -213,7 +220,10 @@ fn a_hanging_mapper_times_out_and_its_worker_is_replaced() {
             .build()
             .unwrap();
         let before = strict.worker_pids();
-        let per_pool = strict.map_reduce_with(&a, hang, crashing_sum, |x, y| x + y);
+        let per_pool = strict
+            .on(&a)
+            .params(hang)
+            .map_reduce(crashing_sum, |x, y| x + y);
         for err in [per_job, per_pool] {
             match err.unwrap_err() {
                 e @ Error::Timeout { .. } => {
@@ -243,14 +253,14 @@ fn a_hanging_mapper_times_out_and_its_worker_is_replaced() {
             "the stuck worker replaced, the idle one spared: {before:?} -> {after:?}"
         );
         for p in [&pool, &strict] {
-            let sum = p.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap();
+            let sum = p.on(&a).map_reduce(|c| c.sum(), |x, y| x + y).unwrap();
             assert_eq!(sum.to_bits(), expected.to_bits(), "the pool still works");
         }
         // A job within its timeout is unaffected by it.
         let sum = pool
-            .job()
+            .on(&a)
             .timeout(Duration::from_secs(60))
-            .map_reduce(&a, |c| c.sum(), |x, y| x + y)
+            .map_reduce(|c| c.sum(), |x, y| x + y)
             .unwrap();
         assert_eq!(sum.to_bits(), expected.to_bits());
     });
@@ -272,7 +282,10 @@ fn coordinator_to_kill() {
         how: How::Hang,
         once: Some(marker.to_string_lossy().into()),
     };
-    let _ = pool.map_reduce_with(&a, hang, crashing_sum, |x, y| x + y);
+    let _ = pool
+        .on(&a)
+        .params(hang)
+        .map_reduce(crashing_sum, |x, y| x + y);
     unreachable!("the mapper never returns");
 }
 
@@ -387,9 +400,9 @@ fn workers_that_died_idle_are_replaced_without_costing_a_retry() {
         // Not reaped yet (the pool reaps them), but dead.
         wait_until(LIMIT, || before.iter().all(|&p| exited(p))).expect("the kills took");
         let sum = pool
-            .job()
+            .on(&a)
             .retries(0)
-            .map_reduce(&a, |c| c.sum(), |x, y| x + y)
+            .map_reduce(|c| c.sum(), |x, y| x + y)
             .unwrap();
         assert_eq!(sum.to_bits(), expected.to_bits());
         let after = pool.worker_pids();
@@ -429,17 +442,19 @@ fn a_stopped_worker_that_holds_no_chunk_does_not_hold_the_job_back() {
         // No timeout (the default): the job ends because every chunk is
         // committed by the other worker, not because anything gave up.
         let report = pool
-            .job()
-            .map_reduce_reported(&a, (), |_, c| c.sum(), |x, y| x + y);
+            .on(&a)
+            .params(())
+            .reported()
+            .map_reduce(|_, c| c.sum(), |x, y| x + y);
         let (sum, report) = report.unwrap();
         assert_eq!(sum.to_bits(), expected.to_bits());
         assert_eq!((report.rounds, report.workers_replaced), (1, 0));
         // With a timeout, no Timeout either; and the stopped worker, which
         // never replied, is replaced before this second job starts.
         let sum = pool
-            .job()
+            .on(&a)
             .timeout(Duration::from_secs(60))
-            .map_reduce(&a, |c| c.sum(), |x, y| x + y)
+            .map_reduce(|c| c.sum(), |x, y| x + y)
             .unwrap();
         assert_eq!(sum.to_bits(), expected.to_bits());
         let now = pool.worker_pids();
@@ -453,12 +468,13 @@ fn a_stopped_worker_that_holds_no_chunk_does_not_hold_the_job_back() {
         for round in 0..10 {
             let late = pool.worker_pids()[round % 2];
             stop(late);
-            let sum = pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap();
+            let sum = pool.on(&a).map_reduce(|c| c.sum(), |x, y| x + y).unwrap();
             assert_eq!(sum.to_bits(), expected.to_bits(), "round {round}");
             let _ =
                 rustix::process::kill_process(Pid::from_raw(late as i32).unwrap(), Signal::CONT);
             let max = pool
-                .map_reduce(&a, |c| c.fold(f64::MIN, |m, &x| m.max(x)), f64::max)
+                .on(&a)
+                .map_reduce(|c| c.fold(f64::MIN, |m, &x| m.max(x)), f64::max)
                 .unwrap();
             assert_eq!(
                 max,
@@ -484,9 +500,10 @@ fn a_timeout_names_the_chunk_really_held_and_spares_a_stopped_idle_worker() {
             once: None,
         };
         let err = pool
-            .job()
+            .on(&a)
             .timeout(Duration::from_millis(500))
-            .map_reduce_with(&a, hang, crashing_sum, |x, y| x + y)
+            .params(hang)
+            .map_reduce(crashing_sum, |x, y| x + y)
             .unwrap_err();
         let Error::Timeout {
             chunk: c,
@@ -502,7 +519,7 @@ fn a_timeout_names_the_chunk_really_held_and_spares_a_stopped_idle_worker() {
         // The stopped one was spared by the timeout, and is replaced before
         // the next job since it never replies.
         assert!(!exited(pids[0]));
-        let n = pool.map_reduce(&a, |c| c.len(), |x, y| x + y).unwrap();
+        let n = pool.on(&a).map_reduce(|c| c.len(), |x, y| x + y).unwrap();
         assert_eq!(n, 10_000);
         assert!(exited(pids[0]));
         assert!(pool.worker_pids().iter().all(|p| !pids.contains(p)));

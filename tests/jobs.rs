@@ -38,10 +38,10 @@ macro_rules! int_sum_and_stats {
             let a = SharedArray::from_array(&Array1::from(v.clone())).unwrap();
 
             let want: i128 = raw.iter().sum();
-            let got = Sum.run_on(&pool, &a).unwrap();
+            let got = pool.on(&a).run(&Sum).unwrap();
             assert_eq!(got as i128, want, "sum of {}", stringify!($t));
 
-            let s = Stats.run_on(&pool, &a).unwrap();
+            let s = pool.on(&a).run(&Stats).unwrap();
             let n = raw.len() as f64;
             let mean = raw.iter().map(|&x| x as f64).sum::<f64>() / n;
             let var = raw.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
@@ -58,8 +58,9 @@ macro_rules! int_sum_and_stats {
             let lo = HIST_LO.max($lo);
             let hi = lo + 256;
             let bins = 64;
-            let h = Histogram::new(bins, lo as f64..hi as f64)
-                .run_on(&pool, &a)
+            let h = pool
+                .on(&a)
+                .run(&Histogram::new(bins, lo as f64..hi as f64))
                 .unwrap();
             let mut want = vec![0u64; bins];
             let (mut below, mut above) = (0, 0);
@@ -96,9 +97,9 @@ int_sum_and_stats!(u64_jobs, u64, 0, 9_000_000_000_000_000_000);
 fn i64_sum_does_not_overflow() {
     let pool = pool_with_rows(2, 3);
     let a = SharedArray::from_array(&Array1::from_elem(10, i64::MAX)).unwrap();
-    assert_eq!(Sum.run_on(&pool, &a).unwrap(), i64::MAX as i128 * 10);
+    assert_eq!(pool.on(&a).run(&Sum).unwrap(), i64::MAX as i128 * 10);
     let b = SharedArray::from_array(&Array1::from_elem(10, u64::MAX)).unwrap();
-    assert_eq!(Sum.run_on(&pool, &b).unwrap(), u64::MAX as u128 * 10);
+    assert_eq!(pool.on(&b).run(&Sum).unwrap(), u64::MAX as u128 * 10);
 }
 
 macro_rules! float_jobs {
@@ -117,7 +118,7 @@ macro_rules! float_jobs {
             v[7000] = <$t>::INFINITY;
             let a = SharedArray::from_array(&Array1::from(v.clone())).unwrap();
 
-            let s = Stats.run_on(&pool, &a).unwrap();
+            let s = pool.on(&a).run(&Stats).unwrap();
             assert_eq!(s.nan_count(), 2);
             assert_eq!(s.count(), v.len() as u64 - 2);
             assert_eq!(s.max(), Some(f64::INFINITY));
@@ -126,7 +127,7 @@ macro_rules! float_jobs {
             let mut no_inf = v.clone();
             no_inf[7000] = 0.0;
             let b = SharedArray::from_array(&Array1::from(no_inf.clone())).unwrap();
-            let s = Stats.run_on(&pool, &b).unwrap();
+            let s = pool.on(&b).run(&Stats).unwrap();
             let vals: Vec<f64> = no_inf
                 .iter()
                 .map(|&x| x as f64)
@@ -140,23 +141,23 @@ macro_rules! float_jobs {
             assert_close(s.std().unwrap(), var.sqrt(), 1.0, 1e-10, "std");
 
             // Sum propagates NaN (it does not skip like Stats)...
-            assert!(Sum.run_on(&pool, &b).unwrap().is_nan());
+            assert!(pool.on(&b).run(&Sum).unwrap().is_nan());
             // ...and agrees with a sequential sum when there is none.
             let clean: Vec<$t> = no_inf
                 .iter()
                 .map(|&x| if x.is_nan() { 0.0 } else { x })
                 .collect();
             let c = SharedArray::from_array(&Array1::from(clean.clone())).unwrap();
-            let sum = Sum.run_on(&pool, &c).unwrap();
+            let sum = pool.on(&c).run(&Sum).unwrap();
             let want: f64 = clean.iter().map(|&x| x as f64).sum();
             let scale: f64 = clean.iter().map(|&x| (x as f64).abs()).sum();
             assert_close(sum, want, scale, $rel, "sum");
             assert!(
-                Sum.run_on(&pool, &a).unwrap().is_nan(),
+                pool.on(&a).run(&Sum).unwrap().is_nan(),
                 "NaN and +inf give NaN"
             );
 
-            let h = Histogram::new(16, 0.0..8.0).run_on(&pool, &a).unwrap();
+            let h = pool.on(&a).run(&Histogram::new(16, 0.0..8.0)).unwrap();
             let mut want = vec![0u64; 16];
             let (mut below, mut above, mut nan) = (0, 0, 0);
             for &x in &v {
@@ -188,13 +189,13 @@ fn two_d_arrays_chunk_by_rows() {
     let m = Array2::from_shape_fn((101, 13), |_| r.next_f64() * 100.0 - 50.0);
     let a = SharedArray::from_array(&m).unwrap();
     assert_close(
-        Sum.run_on(&pool, &a).unwrap(),
+        pool.on(&a).run(&Sum).unwrap(),
         m.sum(),
         m.mapv(f64::abs).sum(),
         1e-14,
         "2-D sum",
     );
-    let s = Stats.run_on(&pool, &a).unwrap();
+    let s = pool.on(&a).run(&Stats).unwrap();
     assert_eq!(s.count(), 101 * 13);
     assert_eq!(
         s.min().unwrap(),
@@ -218,8 +219,8 @@ fn two_d_arrays_chunk_by_rows() {
     // A mapper sees whole rows: column sums come out exactly as computed
     // row-chunk by row-chunk, and equal ndarray's column sums.
     let cols: Vec<f64> = pool
+        .on(&a)
         .map_reduce(
-            &a,
             |c| c.sum_axis(ndarray::Axis(0)).to_vec(),
             |x, y| x.iter().zip(&y).map(|(p, q)| p + q).collect(),
         )
@@ -235,10 +236,13 @@ fn two_d_arrays_chunk_by_rows() {
     });
     let b = SharedArray::from_array(&d).unwrap();
     assert_eq!(
-        Sum.run_on(&pool, &b).unwrap(),
+        pool.on(&b).run(&Sum).unwrap(),
         d.iter().map(|&x| x as i128).sum::<i128>()
     );
-    let rows: usize = pool.map_reduce(&b, |c| c.shape()[0], |x, y| x + y).unwrap();
+    let rows: usize = pool
+        .on(&b)
+        .map_reduce(|c| c.shape()[0], |x, y| x + y)
+        .unwrap();
     assert_eq!(rows, 9);
 }
 
@@ -247,30 +251,30 @@ fn edge_sizes() {
     let pool = pool_with_rows(4, 1000);
     // Empty: one empty chunk, so the identity of each job comes back.
     let e = SharedArray::<f64, _>::zeros(0).unwrap();
-    assert_eq!(Sum.run_on(&pool, &e).unwrap(), 0.0);
-    let s = Stats.run_on(&pool, &e).unwrap();
+    assert_eq!(pool.on(&e).run(&Sum).unwrap(), 0.0);
+    let s = pool.on(&e).run(&Stats).unwrap();
     assert_eq!((s.count(), s.mean(), s.min()), (0, None, None));
     assert_eq!(
-        Histogram::new(4, 0.0..1.0)
-            .run_on(&pool, &e)
+        pool.on(&e)
+            .run(&Histogram::new(4, 0.0..1.0))
             .unwrap()
             .total(),
         0
     );
-    let n: usize = pool.map_reduce(&e, |c| c.len(), |a, b| a + b).unwrap();
+    let n: usize = pool.on(&e).map_reduce(|c| c.len(), |a, b| a + b).unwrap();
     assert_eq!(n, 0);
     // Empty along another axis.
     let e2 = SharedArray::<i32, _>::zeros((5, 0)).unwrap();
-    assert_eq!(Sum.run_on(&pool, &e2).unwrap(), 0);
+    assert_eq!(pool.on(&e2).run(&Sum).unwrap(), 0);
 
     // One element, fewer elements than workers, chunk larger than the array.
     for len in [1usize, 2, 3, 999] {
         let v = Array1::from_iter((0..len).map(|i| i as f64 + 0.5));
         let a = SharedArray::from_array(&v).unwrap();
-        assert_eq!(Sum.run_on(&pool, &a).unwrap(), v.sum(), "len {len}");
+        assert_eq!(pool.on(&a).run(&Sum).unwrap(), v.sum(), "len {len}");
         let chunks: Vec<usize> = pool
+            .on(&a)
             .map_reduce(
-                &a,
                 |c| vec![c.len()],
                 |mut x, y| {
                     x.extend(y);
@@ -288,7 +292,7 @@ fn edge_sizes() {
 
     // Zero-dimensional array: one element, one chunk.
     let z = SharedArray::from_array(&ndarray::arr0(42_u16)).unwrap();
-    assert_eq!(Sum.run_on(&pool, &z).unwrap(), 42);
+    assert_eq!(pool.on(&z).run(&Sum).unwrap(), 42);
 }
 
 #[test]
@@ -301,7 +305,7 @@ fn histogram_parameters_are_checked() {
         Histogram::new(4, 0.0..f64::INFINITY),
         Histogram::new(4, f64::NAN..1.0),
     ] {
-        let err = h.run_on(&pool, &a).unwrap_err();
+        let err = pool.on(&a).run(&h).unwrap_err();
         assert!(matches!(err, shmr::Error::InvalidConfig(_)), "{h:?}: {err}");
     }
 }
@@ -310,11 +314,8 @@ fn histogram_parameters_are_checked() {
 fn stats_with_infinities_and_nans_at_the_start() {
     let pool = pool_with_rows(2, 2);
     let run = |v: &[f64]| {
-        Stats
-            .run_on(
-                &pool,
-                &SharedArray::from_array(&Array1::from(v.to_vec())).unwrap(),
-            )
+        pool.on(&SharedArray::from_array(&Array1::from(v.to_vec())).unwrap())
+            .run(&Stats)
             .unwrap()
     };
     // An infinity first must not poison the finite values' arithmetic.

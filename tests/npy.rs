@@ -25,9 +25,12 @@ fn create_open_and_save_npy_files() {
     let mut ro = unsafe { SharedArray::<f32, Ix2>::open_npy(&path, NpyMode::ReadOnly) }.unwrap();
     assert_eq!(ro.view(), m);
     assert!(!ro.is_writable());
-    let sum = pool.run(&ro, &shmr::jobs::Sum).unwrap();
+    let sum = pool.on(&ro).run(&shmr::jobs::Sum).unwrap();
     assert_eq!(sum, m.iter().map(|&x| f64::from(x)).sum::<f64>());
-    let err = pool.map_in_place(&mut ro, |mut c| c.fill(1.0)).unwrap_err();
+    let err = pool
+        .on_mut(&mut ro)
+        .map_in_place(|mut c| c.fill(1.0))
+        .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
     // Writes through view_mut of a read-only array stay in this process.
     ro.view_mut()[[0, 0]] = 99.0;
@@ -40,7 +43,8 @@ fn create_open_and_save_npy_files() {
         0.0,
         "the private write did not reach the file"
     );
-    pool.map_in_place(&mut rw, |mut c| c.mapv_inplace(|x| x * 2.0))
+    pool.on_mut(&mut rw)
+        .map_in_place(|mut c| c.mapv_inplace(|x| x * 2.0))
         .unwrap();
     drop(rw);
     let again = unsafe { SharedArray::<f32, Ix2>::open_npy(&path, NpyMode::ReadOnly) }.unwrap();
@@ -115,7 +119,7 @@ fn named_segments_are_exclusive_attachable_and_removed_on_drop() {
     b.view_mut()[[0, 0]] = 1234;
     assert_eq!(a.view()[[0, 0]], 1234, "the same pages");
     let pool = pool_with_rows(2, 8);
-    let total = pool.run(&b, &shmr::jobs::Sum).unwrap();
+    let total = pool.on(&b).run(&shmr::jobs::Sum).unwrap();
     assert_eq!(total, a.view().iter().map(|&x| u128::from(x)).sum::<u128>());
     let err = unsafe { SharedArray::<f64, Ix2>::attach(&name) }.unwrap_err();
     assert!(matches!(err, Error::TypeMismatch { .. }), "{err:?}");
@@ -170,7 +174,7 @@ fn a_sum_over_a_gigabyte_npy_file_loads_nothing_into_memory() {
             }
             peak
         });
-        let total = shmr::jobs::Sum.run_on(&pool, &a).unwrap();
+        let total = pool.on(&a).run(&shmr::jobs::Sum).unwrap();
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         assert_eq!(total, n as f64);
         sampler.join().unwrap()
@@ -334,14 +338,14 @@ fn a_file_that_shrinks_is_named_in_the_error() {
     // SAFETY: the test truncates the file on purpose, and touches no view
     // of the lost pages in this process.
     let a = unsafe { SharedArray::<f64, Ix1>::open_npy(&path, NpyMode::ReadOnly) }.unwrap();
-    assert_eq!(pool.run(&a, &shmr::jobs::Sum).unwrap(), 100_000.0);
+    assert_eq!(pool.on(&a).run(&shmr::jobs::Sum).unwrap(), 100_000.0);
     std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
         .unwrap()
         .set_len(4096)
         .unwrap();
-    let err = pool.run(&a, &shmr::jobs::Sum).unwrap_err();
+    let err = pool.on(&a).run(&shmr::jobs::Sum).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("shrank from") && msg.contains("s.npy") && msg.contains("to 4096 bytes"),
@@ -359,9 +363,9 @@ fn a_file_that_shrinks_is_named_in_the_error() {
     // SAFETY: as above.
     let a = unsafe { SharedArray::<f64, Ix1>::open_npy(path_b(&dir), NpyMode::ReadOnly) }.unwrap();
     let err = pool
-        .map_reduce_with(
-            &a,
-            path_b(&dir).display().to_string(),
+        .on(&a)
+        .params(path_b(&dir).display().to_string())
+        .map_reduce(
             |path, c| {
                 if c[0] == 1.0 && c.len() == 1000 && std::fs::metadata(path).unwrap().len() > 8192 {
                     std::fs::OpenOptions::new()
@@ -384,7 +388,7 @@ fn a_file_that_shrinks_is_named_in_the_error() {
     drop(a);
     // The pool is unharmed.
     let b = SharedArray::from_array(&Array1::from_elem(10, 2u8)).unwrap();
-    assert_eq!(pool.run(&b, &shmr::jobs::Sum).unwrap(), 20);
+    assert_eq!(pool.on(&b).run(&shmr::jobs::Sum).unwrap(), 20);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -40,14 +40,14 @@ fn f64_sum_is_bit_identical_for_any_worker_count() {
     for workers in 1..=4 {
         let pool = pool_with_rows(workers, rows);
         for _ in 0..3 {
-            let got = Sum.run_on(&pool, &a).unwrap();
+            let got = pool.on(&a).run(&Sum).unwrap();
             assert_eq!(
                 got.to_bits(),
                 expected.to_bits(),
                 "{workers} workers: {got} vs {expected}"
             );
         }
-        stats.push(Stats.run_on(&pool, &a).unwrap());
+        stats.push(pool.on(&a).run(&Stats).unwrap());
     }
     for s in &stats[1..] {
         assert_eq!(s, &stats[0], "Stats must not depend on the worker count");
@@ -63,7 +63,7 @@ fn a_thousand_small_jobs_on_one_pool() {
         let n = (r.next_u64() % 500) as usize;
         let v = Array1::from_iter((0..n as i64).map(|x| x * (i % 7)));
         let a = SharedArray::from_array(&v).unwrap();
-        let got = pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap();
+        let got = pool.on(&a).map_reduce(|c| c.sum(), |x, y| x + y).unwrap();
         assert_eq!(got, v.sum(), "job {i} over {n} elements");
     }
     assert_eq!(
@@ -90,9 +90,9 @@ fn parameters_travel_to_the_workers() {
         label: "w".repeat(1000),
     };
     let (count, len) = pool
-        .map_reduce_with(
-            &a,
-            params,
+        .on(&a)
+        .params(params)
+        .map_reduce(
             |w, c| {
                 (
                     c.iter().filter(|&&x| x >= w.lo && x < w.hi).count(),
@@ -133,7 +133,7 @@ fn custom_job_trait() {
     let pool = pool_with_rows(3, 333);
     let v = random(5000, 3);
     let a = SharedArray::from_array(&v).unwrap();
-    let (total, n) = pool.run(&a, &AbsDev { centre: 10.0 }).unwrap();
+    let (total, n) = pool.on(&a).run(&AbsDev { centre: 10.0 }).unwrap();
     let want: f64 = v.iter().map(|x| (x - 10.0).abs()).sum();
     assert_eq!(n, 5000);
     assert_close(total, want, want, 1e-12, "abs dev");
@@ -146,8 +146,8 @@ fn a_panicking_mapper_is_an_error_and_the_pool_survives() {
     let a = SharedArray::from_array(&v).unwrap();
     let pids = pool.worker_pids();
     let err = pool
+        .on(&a)
         .map_reduce(
-            &a,
             |c| {
                 if c.iter().any(|&x| x == 42.0) {
                     panic!("found the answer");
@@ -173,7 +173,7 @@ fn a_panicking_mapper_is_an_error_and_the_pool_survives() {
     assert!(err.to_string().contains("rows 40..50"), "{err}");
     assert_eq!(pool.worker_pids(), pids, "the workers survived the panic");
     assert_eq!(
-        pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap(),
+        pool.on(&a).map_reduce(|c| c.sum(), |x, y| x + y).unwrap(),
         4950.0
     );
 }
@@ -187,7 +187,8 @@ fn a_partial_larger_than_its_slot_is_a_clear_error() {
         .unwrap();
     let a = SharedArray::from_array(&Array1::<u8>::zeros(10)).unwrap();
     let err = pool
-        .map_reduce(&a, |_| vec![7u8; 10_000], |x, _| x)
+        .on(&a)
+        .map_reduce(|_| vec![7u8; 10_000], |x, _| x)
         .unwrap_err();
     assert!(
         matches!(err, Error::SlotOverflow { capacity: 4096, .. }),
@@ -201,7 +202,8 @@ fn a_partial_larger_than_its_slot_is_a_clear_error() {
         .build()
         .unwrap();
     let v = pool
-        .map_reduce(&a, |_| vec![7u8; 10_000], |x, _| x)
+        .on(&a)
+        .map_reduce(|_| vec![7u8; 10_000], |x, _| x)
         .unwrap();
     assert_eq!(v.len(), 10_000);
 }
@@ -211,12 +213,9 @@ fn oversized_parameters_are_refused() {
     let pool = pool(1);
     let a = SharedArray::from_array(&Array1::<u8>::zeros(10)).unwrap();
     let err = pool
-        .map_reduce_with(
-            &a,
-            vec![1u8; 1 << 20],
-            |p, c| p.len() + c.len(),
-            |x, y| x + y,
-        )
+        .on(&a)
+        .params(vec![1u8; 1 << 20])
+        .map_reduce(|p, c| p.len() + c.len(), |x, y| x + y)
         .unwrap_err();
     assert!(matches!(err, Error::ParamsTooLarge { .. }), "{err:?}");
 }
@@ -232,7 +231,7 @@ fn jobs_from_several_threads_queue_without_mixing() {
                 let a = SharedArray::from_array(&v).unwrap();
                 for _ in 0..50 {
                     assert_eq!(
-                        pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap(),
+                        pool.on(&a).map_reduce(|c| c.sum(), |x, y| x + y).unwrap(),
                         v.sum()
                     );
                 }
@@ -256,7 +255,7 @@ fn workers_unmap_an_array_when_it_is_dropped() {
     let pids = pool.worker_pids();
     // Warm up so both workers have mapped their slot segment and this array.
     let warm = SharedArray::from_array(&Array1::from_elem(64, 1u8)).unwrap();
-    assert_eq!(Sum.run_on(&pool, &warm).unwrap(), 64);
+    assert_eq!(pool.on(&warm).run(&Sum).unwrap(), 64);
     // A worker that had no chunk left may reach the job's messages after
     // the job returned: count once each maps its slots and `warm`.
     for &p in &pids {
@@ -265,7 +264,7 @@ fn workers_unmap_an_array_when_it_is_dropped() {
     }
     let before = vec![2; pids.len()];
     let a = SharedArray::from_array(&Array1::from_elem(64, 1u32)).unwrap();
-    assert_eq!(Sum.run_on(&pool, &a).unwrap(), 64);
+    assert_eq!(pool.on(&a).run(&Sum).unwrap(), 64);
     // A worker that had no chunk left to map may get to the job's messages
     // after the job returned; it maps the array when it does.
     for (&p, &b) in pids.iter().zip(&before) {
@@ -292,7 +291,7 @@ fn an_array_dropped_during_another_job_is_unmapped_when_that_job_ends() {
     let pool = std::sync::Arc::new(pool_with_rows(1, 1000));
     let pid = pool.worker_pids()[0];
     let a = SharedArray::from_array(&Array1::from_elem(64, 1u32)).unwrap();
-    assert_eq!(Sum.run_on(&pool, &a).unwrap(), 64);
+    assert_eq!(pool.on(&a).run(&Sum).unwrap(), 64);
     let with_a = shmr_mappings(pid);
     // A handshake through files: the mapper says it has started, then
     // waits for the word to go on, so `a` is surely dropped while the job
@@ -304,9 +303,7 @@ fn an_array_dropped_during_another_job_is_unmapped_when_that_job_ends() {
         let dir = dir.display().to_string();
         std::thread::spawn(move || {
             let b = SharedArray::from_array(&Array1::from_elem(8, 2.0_f64)).unwrap();
-            let sum = pool.map_reduce_with(
-                &b,
-                dir,
+            let sum = pool.on(&b).params(dir).map_reduce(
                 |dir, c| {
                     let dir = std::path::Path::new(dir);
                     std::fs::write(dir.join("started"), b"").unwrap();
@@ -398,9 +395,9 @@ fn invalid_pool_settings_are_refused() {
     let mut out = SharedArray::<u64, Ix1>::zeros(4).unwrap();
     for stripes in [0, shmr::MAX_STRIPES + 1] {
         let err = pool
-            .job()
+            .on(&a)
             .stripes(stripes)
-            .map_locked(&a, &mut out, |c, o| o.update(0, |n| *n += c.len() as u64))
+            .map_locked(&mut out, |c, o| o.update(0, |n| *n += c.len() as u64))
             .unwrap_err();
         assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
         let want = format!(
@@ -410,13 +407,16 @@ fn invalid_pool_settings_are_refused() {
         assert!(err.to_string().contains(&want), "{err}");
     }
     let err = pool
-        .job()
+        .on(&a)
         .timeout(Duration::ZERO)
-        .map_reduce(&a, |c| c.len(), |x, y| x + y)
+        .map_reduce(|c| c.len(), |x, y| x + y)
         .unwrap_err();
     assert!(err.to_string().contains("timeout of zero"), "{err}");
     // The refusals cost nothing: the pool still works, and wrote nothing.
-    assert_eq!(pool.map_reduce(&a, |c| c.len(), |x, y| x + y).unwrap(), 10);
+    assert_eq!(
+        pool.on(&a).map_reduce(|c| c.len(), |x, y| x + y).unwrap(),
+        10
+    );
     assert_eq!(out.view().sum(), 0);
 }
 
@@ -433,11 +433,11 @@ fn duration_max_means_no_limit() {
         .unwrap();
     let v = Array1::from_iter(0..1000_u64);
     let a = SharedArray::from_array(&v).unwrap();
-    assert_eq!(pool.run(&a, &Sum).unwrap(), 499_500);
+    assert_eq!(pool.on(&a).run(&Sum).unwrap(), 499_500);
     let n = pool
-        .job()
+        .on(&a)
         .timeout(Duration::MAX)
-        .map_reduce(&a, |c| c.len(), |x, y| x + y)
+        .map_reduce(|c| c.len(), |x, y| x + y)
         .unwrap();
     assert_eq!(n, 1000);
     // Replacing a dead worker goes through the start timeout too.
@@ -452,7 +452,7 @@ fn duration_max_means_no_limit() {
     // worker had committed every chunk before the death was seen, the
     // next one does (before it starts).
     for _ in 0..2 {
-        assert_eq!(pool.run(&a, &Sum).unwrap(), 499_500);
+        assert_eq!(pool.on(&a).run(&Sum).unwrap(), 499_500);
     }
     assert!(!pool.worker_pids().contains(&victim));
     assert_eq!(pool.worker_pids().len(), 2);
@@ -515,7 +515,7 @@ mod builder_fuzz {
             let outcome = common::within(Duration::from_secs(120), move || {
                 let pool = b.build()?;
                 let a = SharedArray::from_array(&Array1::from_iter(0..5000_u32))?;
-                pool.run(&a, &Sum)
+                pool.on(&a).run(&Sum)
             });
             match outcome {
                 // A timeout of a few ms may pass before the job ends; a
@@ -540,8 +540,8 @@ fn a_mapper_cannot_start_a_pool_of_its_own() {
     let pool = pool(1);
     let a = SharedArray::from_array(&Array1::from_elem(3, 1u8)).unwrap();
     let err: Option<String> = pool
+        .on(&a)
         .map_reduce(
-            &a,
             |_| {
                 shmr::Pool::builder()
                     .workers(1)
@@ -561,8 +561,8 @@ fn programs_a_mapper_starts_do_not_inherit_the_control_socket() {
     let pool = pool(1);
     let a = SharedArray::from_array(&Array1::from_elem(1, 1u8)).unwrap();
     let (env, fd3) = pool
+        .on(&a)
         .map_reduce(
-            &a,
             |_| {
                 let out = std::process::Command::new("sh")
                     .args([

@@ -174,9 +174,10 @@ print("ok" if ok else "values differ", flush=True)
             let pool = shmr::Pool::builder().workers(2).build().unwrap();
             // SAFETY: Python waits on stdin while shmr uses the block.
             let mut a = unsafe { SharedArray::<i64, Ix1>::attach_raw(&name, n) }.unwrap();
-            let sum = pool.run(&a, &shmr::jobs::Sum).unwrap();
+            let sum = pool.on(&a).run(&shmr::jobs::Sum).unwrap();
             assert_eq!(sum, 3 * (n as i128) * (n as i128 - 1) / 2);
-            pool.map_in_place(&mut a, |mut c| c.mapv_inplace(|x| x + 1))
+            pool.on_mut(&mut a)
+                .map_in_place(|mut c| c.mapv_inplace(|x| x + 1))
                 .unwrap();
         }
         py.stdin.take().unwrap().write_all(b"go\n").unwrap();

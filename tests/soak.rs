@@ -81,45 +81,53 @@ fn one_job(pool: &Pool, r: &mut Rng, k: Kind, marker: &std::path::Path) {
     };
     match k {
         Kind::Sum => {
-            let got = pool.map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap();
+            let got = pool.on(&a).map_reduce(|c| c.sum(), |x, y| x + y).unwrap();
             assert_eq!(got.to_bits(), expected.to_bits(), "sum of {n}");
         }
         Kind::Stats => {
-            let s = shmr::jobs::Stats.run_on(pool, &a).unwrap();
+            let s = pool.on(&a).run(&shmr::jobs::Stats).unwrap();
             assert_eq!(s.count(), n as u64);
             let max = v.iter().copied().fold(f64::MIN, f64::max);
             assert_eq!(s.max(), Some(max));
         }
         Kind::Panic => {
             let err = pool
-                .map_reduce_with(&a, (), panicking_sum, |x, y| x + y)
+                .on(&a)
+                .params(())
+                .map_reduce(panicking_sum, |x, y| x + y)
                 .unwrap_err();
             assert!(matches!(err, Error::MapperPanicked { .. }), "{err:?}");
         }
         Kind::SlotOverflow => {
             let err = pool
-                .map_reduce(&a, |_| vec![0u8; SLOT_BYTES + 1], |x, _| x)
+                .on(&a)
+                .map_reduce(|_| vec![0u8; SLOT_BYTES + 1], |x, _| x)
                 .unwrap_err();
             assert!(matches!(err, Error::SlotOverflow { .. }), "{err:?}");
         }
         Kind::CrashOnce => {
             let _ = std::fs::remove_file(marker);
             let got = pool
-                .map_reduce_with(&a, crash(How::Abort, true), crashing_sum, |x, y| x + y)
+                .on(&a)
+                .params(crash(How::Abort, true))
+                .map_reduce(crashing_sum, |x, y| x + y)
                 .unwrap();
             assert_eq!(got.to_bits(), expected.to_bits(), "re-executed sum of {n}");
         }
         Kind::CrashAlways => {
             let err = pool
-                .map_reduce_with(&a, crash(How::Abort, false), crashing_sum, |x, y| x + y)
+                .on(&a)
+                .params(crash(How::Abort, false))
+                .map_reduce(crashing_sum, |x, y| x + y)
                 .unwrap_err();
             assert!(matches!(err, Error::WorkerDied { .. }), "{err:?}");
         }
         Kind::Hang => {
             let err = pool
-                .job()
+                .on(&a)
                 .timeout(Duration::from_millis(100))
-                .map_reduce_with(&a, crash(How::Hang, false), crashing_sum, |x, y| x + y)
+                .params(crash(How::Hang, false))
+                .map_reduce(crashing_sum, |x, y| x + y)
                 .unwrap_err();
             assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
         }
@@ -258,6 +266,6 @@ fn ten_thousand_jobs_leave_nothing_behind() {
         // And the pool still answers correctly.
         let v = Array1::from_iter((0..100_000).map(f64::from));
         let a = SharedArray::from_array(&v).unwrap();
-        assert_eq!(pool.run(&a, &shmr::jobs::Sum).unwrap(), v.sum());
+        assert_eq!(pool.on(&a).run(&shmr::jobs::Sum).unwrap(), v.sum());
     });
 }

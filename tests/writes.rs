@@ -28,8 +28,10 @@ fn in_place_equals_the_sequential_result_for_several_types_and_shapes() {
         ($t:ty, $gen:expr, $f:expr) => {{
             let v: Array1<$t> = random(1000, 1, $gen);
             let mut a = SharedArray::from_array(&v).unwrap();
-            let report = pool
-                .map_in_place(&mut a, |mut c| c.mapv_inplace($f))
+            let ((), report) = pool
+                .on_mut(&mut a)
+                .reported()
+                .map_in_place(|mut c| c.mapv_inplace($f))
                 .unwrap();
             assert_eq!(a.view(), v.mapv($f), "{}", stringify!($t));
             assert_eq!(report.lock_acquisitions, 0);
@@ -46,13 +48,15 @@ fn in_place_equals_the_sequential_result_for_several_types_and_shapes() {
     // 2-D: each chunk is whole rows.
     let m = Array2::from_shape_fn((101, 13), |(i, j)| (i * 13 + j) as f64);
     let mut a = SharedArray::from_array(&m).unwrap();
-    pool.map_in_place_with(&mut a, 0.5_f64, |k, mut rows| {
-        for mut row in rows.rows_mut() {
-            let first = row[0];
-            row.mapv_inplace(|x| (x - first) * k);
-        }
-    })
-    .unwrap();
+    pool.on_mut(&mut a)
+        .params(0.5_f64)
+        .map_in_place(|k, mut rows| {
+            for mut row in rows.rows_mut() {
+                let first = row[0];
+                row.mapv_inplace(|x| (x - first) * k);
+            }
+        })
+        .unwrap();
     let mut expected = m.clone();
     for mut row in expected.rows_mut() {
         let first = row[0];
@@ -68,10 +72,10 @@ fn out_of_place_equals_the_sequential_result_across_types_and_dimensions() {
     let v: Array1<i32> = random(1000, 2, |x| (x * 2000.0) as i32 - 1000);
     let input = SharedArray::from_array(&v).unwrap();
     let mut out = SharedArray::<f32, Ix1>::zeros(1000).unwrap();
-    let report = pool
-        .map_into(&input, &mut out, |i, mut o| {
-            o.assign(&i.mapv(|x| (x as f32).abs()))
-        })
+    let ((), report) = pool
+        .on(&input)
+        .reported()
+        .map_into(&mut out, |i, mut o| o.assign(&i.mapv(|x| (x as f32).abs())))
         .unwrap();
     assert_eq!(out.view(), v.mapv(|x| (x as f32).abs()));
     assert_eq!(report.lock_acquisitions, 0);
@@ -81,17 +85,19 @@ fn out_of_place_equals_the_sequential_result_across_types_and_dimensions() {
     let m = Array2::from_shape_fn((333, 5), |(i, j)| (i as f64) - (j as f64) * 0.25);
     let input = SharedArray::from_array(&m).unwrap();
     let mut sums = SharedArray::<f64, Ix1>::zeros(333).unwrap();
-    pool.map_into_with(&input, &mut sums, 2.0_f64, |k, rows, mut out| {
-        for (o, row) in out.iter_mut().zip(rows.rows()) {
-            *o = row.sum() * *k;
-        }
-    })
-    .unwrap();
+    pool.on(&input)
+        .params(2.0_f64)
+        .map_into(&mut sums, |k, rows, mut out| {
+            for (o, row) in out.iter_mut().zip(rows.rows()) {
+                *o = row.sum() * *k;
+            }
+        })
+        .unwrap();
     assert_eq!(sums.view(), m.sum_axis(Axis(1)) * 2.0);
 
     // Rows that do not match are refused before anything runs.
     let mut short = SharedArray::<f64, Ix2>::zeros((332, 1)).unwrap();
-    let err = pool.map_into(&input, &mut short, |_, _| {}).unwrap_err();
+    let err = pool.on(&input).map_into(&mut short, |_, _| {}).unwrap_err();
     assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
     assert!(err.to_string().contains("axis 0"), "{err}");
 }
@@ -102,19 +108,23 @@ fn partitioned_jobs_take_no_lock_and_locked_jobs_count_theirs() {
     let v: Array1<f64> = random(10_000, 3, |x| x);
     let a = SharedArray::from_array(&v).unwrap();
     let (_, report) = pool
-        .job()
-        .map_reduce_reported(&a, (), |_, c| c.sum(), |x, y| x + y)
+        .on(&a)
+        .params(())
+        .reported()
+        .map_reduce(|_, c| c.sum(), |x, y| x + y)
         .unwrap();
     assert_eq!(
         (report.lock_acquisitions, report.chunks, report.rounds),
         (0, 100, 1)
     );
-    let (_, report) = pool.job().run_reported(&a, &shmr::jobs::Stats).unwrap();
+    let (_, report) = pool.on(&a).reported().run(&shmr::jobs::Stats).unwrap();
     assert_eq!(report.lock_acquisitions, 0);
 
     let mut counts = SharedArray::<u64, Ix1>::zeros(10).unwrap();
-    let report = pool
-        .map_locked(&a, &mut counts, |c, out| {
+    let ((), report) = pool
+        .on(&a)
+        .reported()
+        .map_locked(&mut counts, |c, out| {
             for &x in c {
                 out.update((x * 10.0) as usize, |n| *n += 1);
             }
@@ -167,10 +177,12 @@ fn workers_hammering_a_few_cells_through_the_locks_get_exact_counts() {
             }
             for round in 0..10 {
                 let mut out = SharedArray::<u64, Ix1>::zeros(cells).unwrap();
-                let report = pool
-                    .job()
+                let ((), report) = pool
+                    .on(&input)
                     .stripes(stripes)
-                    .map_locked_with(&input, &mut out, (), hammer)
+                    .params(())
+                    .reported()
+                    .map_locked(&mut out, hammer)
                     .unwrap();
                 if round == 0 {
                     eprintln!("cells {cells} stripes {stripes}: {report:?}");
@@ -232,12 +244,10 @@ fn a_worker_killed_holding_a_lock_ends_the_job_with_an_error_naming_the_stripe()
             let (pool, input, marker) = (pool.clone(), input.clone(), marker.clone());
             std::thread::spawn(move || {
                 let mut out = SharedArray::<u64, Ix1>::zeros(64).unwrap();
-                pool.job().stripes(8).map_locked_with(
-                    &input,
-                    &mut out,
-                    marker.to_string_lossy().into_owned(),
-                    hold_lock_forever,
-                )
+                pool.on(&input)
+                    .stripes(8)
+                    .params(marker.to_string_lossy().into_owned())
+                    .map_locked(&mut out, hold_lock_forever)
             })
         };
         let victim = read_pid(&marker);
@@ -266,8 +276,10 @@ fn a_worker_killed_holding_a_lock_ends_the_job_with_an_error_naming_the_stripe()
         assert!(exited(victim));
         // The next job, locked or not, runs on a whole pool.
         let mut out = SharedArray::<u64, Ix1>::zeros(4).unwrap();
-        let report = pool
-            .map_locked(&input, &mut out, |c, out| {
+        let ((), report) = pool
+            .on(&input)
+            .reported()
+            .map_locked(&mut out, |c, out| {
                 for (i, &x) in c.iter().enumerate() {
                     out.update(i % 4, |n| *n += u64::from(x));
                 }
@@ -307,11 +319,10 @@ fn a_worker_killed_mid_write_in_place_is_an_error_naming_the_rows_and_not_retrie
             let (pool, v, marker) = (pool.clone(), v.clone(), marker.clone());
             std::thread::spawn(move || {
                 let mut a = SharedArray::from_array(&v).unwrap();
-                let r = pool.map_in_place_with(
-                    &mut a,
-                    marker.to_string_lossy().into_owned(),
-                    square_or_hang,
-                );
+                let r = pool
+                    .on_mut(&mut a)
+                    .params(marker.to_string_lossy().into_owned())
+                    .map_in_place(square_or_hang);
                 (r, a.view().to_owned())
             })
         };
@@ -344,7 +355,8 @@ fn a_worker_killed_mid_write_in_place_is_an_error_naming_the_rows_and_not_retrie
         }
         // The pool still works.
         let mut b = SharedArray::from_array(&v).unwrap();
-        pool.map_in_place(&mut b, |mut c| c.mapv_inplace(|x| x + 1.0))
+        pool.on_mut(&mut b)
+            .map_in_place(|mut c| c.mapv_inplace(|x| x + 1.0))
             .unwrap();
         assert_eq!(b.view(), v.mapv(|x| x + 1.0));
     });
@@ -362,8 +374,8 @@ fn a_mapper_cannot_write_the_input_of_a_read_only_job() {
         let v = Array1::from_iter((0..1000).map(f64::from));
         let a = SharedArray::from_array(&v).unwrap();
         let err = pool
+            .on(&a)
             .map_reduce(
-                &a,
                 |c| {
                     if c.iter().any(|&x| x == 555.0) {
                         let p = c.as_ptr() as *mut f64;
@@ -417,9 +429,10 @@ fn guarded_in_place_jobs_fault_on_writes_outside_the_chunk() {
 
         let mut a = SharedArray::from_array(&v).unwrap();
         match pool
-            .job()
+            .on_mut(&mut a)
             .guard_writes(true)
-            .map_in_place_with(&mut a, (), square_and_stray)
+            .params(())
+            .map_in_place(square_and_stray)
             .unwrap_err()
         {
             Error::WriteInterrupted {
@@ -435,16 +448,18 @@ fn guarded_in_place_jobs_fault_on_writes_outside_the_chunk() {
 
         // Unguarded, the same bug goes unnoticed: that is what the guard is for.
         let mut b = SharedArray::from_array(&v).unwrap();
-        pool.map_in_place_with(&mut b, (), square_and_stray)
+        pool.on_mut(&mut b)
+            .params(())
+            .map_in_place(square_and_stray)
             .unwrap();
         // (NaN whichever of the stray write and that chunk's squaring came first.)
         assert!(b.view()[stray].is_nan());
 
         // Guarded jobs that stay in their chunks give the right answer.
         let mut c = SharedArray::from_array(&v).unwrap();
-        pool.job()
+        pool.on_mut(&mut c)
             .guard_writes(true)
-            .map_in_place(&mut c, |mut c| c.mapv_inplace(|x| x + 1.0))
+            .map_in_place(|mut c| c.mapv_inplace(|x| x + 1.0))
             .unwrap();
         assert_eq!(c.view(), v.mapv(|x| x + 1.0));
     });

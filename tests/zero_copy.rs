@@ -33,7 +33,7 @@ fn workers_share_the_array_pages_instead_of_copying_them() {
         *x = (i % 1000) as f64;
     }
     let pool = common::pool(2);
-    let total = Sum.run_on(&pool, &a).unwrap();
+    let total = pool.on(&a).run(&Sum).unwrap();
     let want = (len / 1000) as f64 * 499_500.0 + (0..len % 1000).sum::<usize>() as f64;
     assert_eq!(total, want);
 

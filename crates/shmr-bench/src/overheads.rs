@@ -47,11 +47,11 @@ pub struct RoundTrip {
 /// The round trip of a job that does nothing, on a warm pool.
 pub fn round_trip(pool: &Pool, jobs: usize) -> Result<RoundTrip, shmr::Error> {
     let a = SharedArray::<f64, _>::zeros(1)?;
-    pool.map_reduce(&a, |_| (), |_, _| ())?;
+    pool.on(&a).map_reduce(|_| (), |_, _| ())?;
     let mut times = Vec::with_capacity(jobs);
     for _ in 0..jobs {
         let t = Instant::now();
-        pool.map_reduce(&a, |_| (), |_, _| ())?;
+        pool.on(&a).map_reduce(|_| (), |_, _| ())?;
         times.push(t.elapsed());
     }
     times.sort();

@@ -187,11 +187,10 @@ pub fn shmr<A: BenchElem>(
     pool: &Pool,
 ) -> Result<Check, shmr::Error> {
     Ok(match w {
-        Workload::Sum => A::sum_to_f64(Sum.run_on(pool, a)?),
-        Workload::Stats => Stats.run_on(pool, a)?.mean().unwrap_or(f64::NAN),
-        Workload::Histogram => histogram::<A>().run_on(pool, a)?.counts()[0] as f64,
-        Workload::HeavyMap => pool.map_reduce(
-            a,
+        Workload::Sum => A::sum_to_f64(pool.on(a).run(&Sum)?),
+        Workload::Stats => pool.on(a).run(&Stats)?.mean().unwrap_or(f64::NAN),
+        Workload::Histogram => pool.on(a).run(&histogram::<A>())?.counts()[0] as f64,
+        Workload::HeavyMap => pool.on(a).map_reduce(
             |c| c.iter().map(|&x| heavy(x.to_f64())).sum::<f64>(),
             |x, y| x + y,
         )?,

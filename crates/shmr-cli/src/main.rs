@@ -346,15 +346,15 @@ fn run_typed<T: shmr::Element>(
         .map_err(|e| e.to_string())?;
     let progress = Progress::new(a.quiet, "mapping");
     let tick = |done: u64, total: u64| progress.update(done, total);
-    let job = || pool.job().progress(&tick);
+    let job = || pool.on(&array).progress(&tick);
     let err = |e: shmr::Error| e.to_string();
     Ok(match a.job {
         JobKind::Sum => {
-            let sum = job().run(&array, &Sum).map_err(err)?;
+            let sum = job().run(&Sum).map_err(err)?;
             (json_number(sum), format!("  sum: {sum:?}"))
         }
         JobKind::Stats => {
-            let s = job().run(&array, &Stats).map_err(err)?;
+            let s = job().run(&Stats).map_err(err)?;
             // No data is null; an infinity is "inf", not null.
             let n = |x: Option<f64>| x.map_or(Value::Null, json_number);
             let v = json!({
@@ -381,7 +381,7 @@ fn run_typed<T: shmr::Element>(
             let (lo, hi) = match range {
                 Some(r) => r,
                 None => {
-                    let s = job().run(&array, &Stats).map_err(err)?;
+                    let s = job().run(&Stats).map_err(err)?;
                     match (s.min(), s.max()) {
                         (Some(lo), Some(hi)) if lo < hi => (lo, hi.next_up()),
                         (Some(lo), Some(_)) => (lo, lo + 1.0),
@@ -389,9 +389,7 @@ fn run_typed<T: shmr::Element>(
                     }
                 }
             };
-            let h = job()
-                .run(&array, &Histogram::new(a.bins, lo..hi))
-                .map_err(err)?;
+            let h = job().run(&Histogram::new(a.bins, lo..hi)).map_err(err)?;
             let edges = h.edges();
             let v = json!({
                 "edges": edges,

@@ -152,7 +152,7 @@ pub enum Error {
     /// and replaced.
     #[error(
         "the job did not finish within {timeout:?}{}; {killed} worker(s) still mapping were killed and replaced. \
-         Raise the timeout (PoolBuilder::timeout or Pool::job().timeout) or look for a mapper that never returns",
+         Raise the timeout (PoolBuilder::timeout, or .timeout(..) on one job's builder) or look for a mapper that never returns",
         match (chunk, rows) {
             (Some(c), Some(r)) => format!(": chunk {c} (rows {r:?}) was still being mapped"),
             _ => String::new(),

@@ -19,7 +19,7 @@
 //!     let data = shmr::SharedArray::from_array(&ndarray::Array1::<f64>::linspace(0., 1., 1_000_001))?;
 //!     let total: f64 = shmr::map_reduce(&data, |chunk| chunk.sum(), |a, b| a + b)?;
 //!     assert!((total - 500_000.5).abs() < 1e-6);
-//!     let hist = shmr::jobs::Histogram::new(64, 0.0..1.0).run(&data)?;
+//!     let hist = shmr::run(&data, &shmr::jobs::Histogram::new(64, 0.0..1.0))?;
 //!     assert_eq!(hist.total(), 1_000_001);
 //!     Ok(())
 //! }
@@ -48,8 +48,8 @@ mod shm;
 mod worker;
 
 pub use coordinator::{
-    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Input, JobBuilder, JobOptions, MAX_WORKERS, Params, Plain,
-    Pool, PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
+    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Input, JobBuilder, MAX_WORKERS, Params, Plain, Pool,
+    PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
 };
 pub use error::{Error, Result};
 pub use job::{Job, JobReport};
@@ -65,8 +65,10 @@ use serde::{Serialize, de::DeserializeOwned};
 /// Maps every chunk of `array` with `mapper` in worker processes and folds
 /// the partials with `reducer`, in chunk order, on the global pool.
 ///
-/// `mapper` must capture nothing (see [`job`] for why); use
-/// [`map_reduce_with`] to give it parameters. `reducer` runs in this process.
+/// `mapper` must capture nothing (see [`job`] for why); to give it
+/// parameters, or to set options, describe the job with [`Pool::on`]:
+/// `shmr::global_pool()?.on(&a).params(p).map_reduce(mapper, reducer)`.
+/// `reducer` runs in this process.
 ///
 /// # Example
 /// ```
@@ -88,40 +90,7 @@ where
     D: Dimension + 'static,
     T: Serialize + DeserializeOwned + 'static,
 {
-    global_pool()?.map_reduce(array, mapper, reducer)
-}
-
-/// Like [`map_reduce`], with `params` sent to every worker once per job and
-/// passed to `mapper` by reference.
-///
-/// # Example
-/// ```
-/// fn main() -> Result<(), shmr::Error> {
-///     shmr::init();
-///     let data = shmr::SharedArray::from_array(&ndarray::Array1::linspace(0.0, 1.0, 11))?;
-///     let above: usize = shmr::map_reduce_with(
-///         &data,
-///         0.45_f64,
-///         |threshold, c| c.iter().filter(|&&x| x > *threshold).count(),
-///         |a, b| a + b,
-///     )?;
-///     assert_eq!(above, 6);
-///     Ok(())
-/// }
-/// ```
-pub fn map_reduce_with<A, D, P, T>(
-    array: &SharedArray<A, D>,
-    params: P,
-    mapper: fn(&P, ArrayView<'_, A, D>) -> T,
-    reducer: impl FnMut(T, T) -> T,
-) -> Result<T>
-where
-    A: Element,
-    D: Dimension + 'static,
-    P: Serialize + DeserializeOwned + 'static,
-    T: Serialize + DeserializeOwned + 'static,
-{
-    global_pool()?.map_reduce_with(array, params, mapper, reducer)
+    global_pool()?.on(array).map_reduce(mapper, reducer)
 }
 
 /// Runs a [`Job`] on the global pool.
@@ -141,7 +110,7 @@ where
     D: Dimension + 'static,
     J: Job<A, D>,
 {
-    global_pool()?.run(array, job)
+    global_pool()?.on(array).run(job)
 }
 
 /// Defines the entry point that worker processes use in a test binary.

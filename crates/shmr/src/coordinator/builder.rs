@@ -211,7 +211,25 @@ impl<'a, I: Input, P, R: ReportMode> JobBuilder<'a, I, P, R> {
         self
     }
     /// Calls `progress(claimed, total)` about every 50 ms while the job
-    /// runs (see [`JobOptions::progress`]).
+    /// runs, from the thread that runs it: chunks claimed by workers so far
+    /// (read from the chunk counter in shared memory; no extra messages),
+    /// and chunks in all. For progress bars.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// let data = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1 << 20, 1.0_f64))?;
+    /// let seen = std::sync::atomic::AtomicU64::new(0);
+    /// let report = |claimed: u64, total: u64| {
+    ///     assert!(claimed <= total);
+    ///     seen.fetch_max(claimed, std::sync::atomic::Ordering::Relaxed);
+    /// };
+    /// let sum = pool.on(&data).progress(&report).map_reduce(|c| c.sum(), |a, b| a + b)?;
+    /// assert_eq!(sum, (1 << 20) as f64);
+    /// # Ok(()) }
+    /// ```
     pub fn progress(mut self, progress: &'a ProgressFn<'a>) -> Self {
         self.opts = self.opts.progress(progress);
         self
@@ -222,8 +240,15 @@ impl<'a, I: Input, P, R: ReportMode> JobBuilder<'a, I, P, R> {
         self.opts = self.opts.stripes(stripes);
         self
     }
-    /// In-place jobs: a worker may write only the chunk it maps (see
-    /// [`JobOptions::guard_writes`]).
+    /// In-place jobs: let a worker write only the chunk it is mapping.
+    /// The operating system then enforces what the API promises: while a
+    /// worker maps a chunk, the rest of the array is read-only in that
+    /// worker (`mprotect`), so a stray write from `unsafe` code in the
+    /// mapper faults (the job ends with [`Error::WriteInterrupted`](crate::Error::WriteInterrupted) naming
+    /// the chunk) instead of corrupting another chunk. Protection is per
+    /// page: writes into the page a chunk shares with its neighbour are not
+    /// caught. Costs two `mprotect` calls per chunk and two per job (see
+    /// `docs/design.md` for the measured cost). Off by default.
     pub fn guard_writes(mut self, guard: bool) -> Self {
         self.opts = self.opts.guard_writes(guard);
         self

@@ -14,6 +14,5 @@ mod settings;
 mod write;
 
 pub use builder::{Input, JobBuilder, Params, Plain, ReportMode, Reported};
-pub use options::JobOptions;
 pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, MAX_WORKERS, Pool, PoolBuilder, global_pool};
 pub use settings::ProgressFn;

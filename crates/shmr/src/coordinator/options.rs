@@ -15,11 +15,10 @@ use ndarray::{ArrayView, Dimension};
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
 
-/// Settings for one job on a [`Pool`], made by [`Pool::job`]: start from the
-/// pool's, change what this job needs, then run it.
+/// The settings of one job on a [`Pool`]: the pool's, changed by the job's
+/// builder ([`JobBuilder`](crate::JobBuilder)), which runs the job with them.
 #[derive(Clone, Copy)]
-#[must_use = "a JobOptions does nothing until one of its run methods is called"]
-pub struct JobOptions<'p> {
+pub(crate) struct JobOptions<'p> {
     pub(crate) pool: &'p Pool,
     pub(crate) settings: Settings,
     pub(crate) progress: Option<&'p ProgressFn<'p>>,
@@ -39,24 +38,8 @@ impl std::fmt::Debug for JobOptions<'_> {
 // The pool's entry points to jobs live here, beside the options they are
 // made of, so that `pool.rs` (workers) does not import this module back.
 impl Pool {
-    /// Settings for one job, overriding the pool's timeout or retries.
-    ///
-    /// # Example
-    /// ```
-    /// # fn main() -> Result<(), shmr::Error> {
-    /// # shmr::init();
-    /// use std::time::Duration;
-    /// let pool = shmr::Pool::builder().workers(2).build()?;
-    /// let data = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1000, 1.0_f64))?;
-    /// let total = pool
-    ///     .job()
-    ///     .timeout(Duration::from_secs(10))
-    ///     .retries(0)
-    ///     .map_reduce(&data, |c| c.sum(), |a, b| a + b)?;
-    /// assert_eq!(total, 1000.0);
-    /// # Ok(()) }
-    /// ```
-    pub fn job(&self) -> JobOptions<'_> {
+    /// The pool's settings, as one job starts with them.
+    pub(crate) fn job(&self) -> JobOptions<'_> {
         JobOptions {
             pool: self,
             settings: self.inner.config.settings,
@@ -64,96 +47,29 @@ impl Pool {
             chunk: None,
         }
     }
-
-    /// Maps every chunk of `array` with `mapper` in the workers and folds
-    /// the partials with `reducer`, in chunk order.
-    ///
-    /// `mapper` must be a function or a closure that captures nothing (see
-    /// [`job`](crate::job) for why); `reducer` runs in this process and may
-    /// capture freely.
-    pub fn map_reduce<A, D, T>(
-        &self,
-        array: &SharedArray<A, D>,
-        mapper: fn(ArrayView<'_, A, D>) -> T,
-        reducer: impl FnMut(T, T) -> T,
-    ) -> Result<T>
-    where
-        A: Element,
-        D: Dimension + 'static,
-        T: Serialize + DeserializeOwned + 'static,
-    {
-        self.job().map_reduce(array, mapper, reducer)
-    }
-
-    /// Like [`map_reduce`](Pool::map_reduce), with parameters sent to the
-    /// workers once per job and passed to `mapper` by reference.
-    pub fn map_reduce_with<A, D, P, T>(
-        &self,
-        array: &SharedArray<A, D>,
-        params: P,
-        mapper: MapFn<P, A, D, T>,
-        reducer: impl FnMut(T, T) -> T,
-    ) -> Result<T>
-    where
-        A: Element,
-        D: Dimension + 'static,
-        P: Serialize + DeserializeOwned + 'static,
-        T: Serialize + DeserializeOwned + 'static,
-    {
-        self.job().map_reduce_with(array, params, mapper, reducer)
-    }
-
-    /// Runs a [`Job`].
-    pub fn run<A, D, J>(&self, array: &SharedArray<A, D>, job: &J) -> Result<J::Partial>
-    where
-        A: Element,
-        D: Dimension + 'static,
-        J: Job<A, D>,
-    {
-        self.job().run(array, job)
-    }
 }
 
 impl<'p> JobOptions<'p> {
-    /// Calls `progress(claimed, total)` about every 50 ms while the job
-    /// runs, from the thread that runs it: chunks claimed by workers so far
-    /// (read from the chunk counter in shared memory; no extra messages),
-    /// and chunks in all. For progress bars.
-    ///
-    /// # Example
-    /// ```
-    /// # fn main() -> Result<(), shmr::Error> {
-    /// # shmr::init();
-    /// let pool = shmr::Pool::builder().workers(2).build()?;
-    /// let data = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1 << 20, 1.0_f64))?;
-    /// let seen = std::sync::atomic::AtomicU64::new(0);
-    /// let report = |claimed: u64, total: u64| {
-    ///     assert!(claimed <= total);
-    ///     seen.fetch_max(claimed, std::sync::atomic::Ordering::Relaxed);
-    /// };
-    /// let sum = pool.job().progress(&report).map_reduce(&data, |c| c.sum(), |a, b| a + b)?;
-    /// assert_eq!(sum, (1 << 20) as f64);
-    /// # Ok(()) }
-    /// ```
-    pub fn progress(mut self, progress: &'p ProgressFn<'p>) -> Self {
+    /// Calls `progress` while the job runs (see `JobBuilder::progress`).
+    pub(crate) fn progress(mut self, progress: &'p ProgressFn<'p>) -> Self {
         self.progress = Some(progress);
         self
     }
 
     /// Ends the job with [`Error::Timeout`](crate::Error::Timeout) if it runs longer than
     /// `timeout`; the workers still mapping are killed and replaced.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
+    pub(crate) fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = Some(timeout);
         self
     }
     /// No timeout for this job, whatever the pool's.
-    pub fn no_timeout(mut self) -> Self {
+    pub(crate) fn no_timeout(mut self) -> Self {
         self.settings.timeout = None;
         self
     }
     /// How many more times chunks lost with a dead worker are run (see
     /// [`PoolBuilder::retries`](crate::PoolBuilder::retries)).
-    pub fn retries(mut self, retries: u32) -> Self {
+    pub(crate) fn retries(mut self, retries: u32) -> Self {
         self.settings.retries = retries;
         self
     }
@@ -190,46 +106,8 @@ impl<'p> JobOptions<'p> {
         self.map_reduce_reported(array, Func::new(mapper), plain, reducer)
     }
 
-    /// [`Pool::map_reduce`] with these settings.
-    pub fn map_reduce<A, D, T>(
-        self,
-        array: &SharedArray<A, D>,
-        mapper: fn(ArrayView<'_, A, D>) -> T,
-        reducer: impl FnMut(T, T) -> T,
-    ) -> Result<T>
-    where
-        A: Element,
-        D: Dimension + 'static,
-        T: Serialize + DeserializeOwned + 'static,
-    {
-        self.map_reduce_with(
-            array,
-            Func::new(mapper),
-            call_plain::<A, D, T> as MapFn<PlainFn<A, D, T>, A, D, T>,
-            reducer,
-        )
-    }
-
-    /// [`Pool::map_reduce_with`] with these settings.
-    pub fn map_reduce_with<A, D, P, T>(
-        self,
-        array: &SharedArray<A, D>,
-        params: P,
-        mapper: MapFn<P, A, D, T>,
-        reducer: impl FnMut(T, T) -> T,
-    ) -> Result<T>
-    where
-        A: Element,
-        D: Dimension + 'static,
-        P: Serialize + DeserializeOwned + 'static,
-        T: Serialize + DeserializeOwned + 'static,
-    {
-        Ok(self.map_reduce_reported(array, params, mapper, reducer)?.0)
-    }
-
-    /// [`map_reduce_with`](JobOptions::map_reduce_with), also returning the
-    /// job's [`JobReport`].
-    pub fn map_reduce_reported<A, D, P, T>(
+    /// A mapper with parameters: its job, with its report.
+    pub(crate) fn map_reduce_reported<A, D, P, T>(
         self,
         array: &SharedArray<A, D>,
         params: P,
@@ -248,18 +126,8 @@ impl<'p> JobOptions<'p> {
         Ok((fold(partials, reducer), report))
     }
 
-    /// [`Pool::run`] with these settings.
-    pub fn run<A, D, J>(self, array: &SharedArray<A, D>, job: &J) -> Result<J::Partial>
-    where
-        A: Element,
-        D: Dimension + 'static,
-        J: Job<A, D>,
-    {
-        Ok(self.run_reported(array, job)?.0)
-    }
-
-    /// [`run`](JobOptions::run), also returning the job's [`JobReport`].
-    pub fn run_reported<A, D, J>(
+    /// A [`Job`]'s run, with its report.
+    pub(crate) fn run_reported<A, D, J>(
         self,
         array: &SharedArray<A, D>,
         job: &J,

@@ -97,7 +97,7 @@ impl PoolBuilder {
     /// Ends any job that runs longer than `timeout` with
     /// [`Error::Timeout`], killing and replacing the workers still mapping
     /// (default: no timeout; `Duration::MAX` also means none).
-    /// [`Pool::job`] overrides it for one job.
+    /// A job's builder ([`Pool::on`]) overrides it for one job.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = Some(timeout);
         self
@@ -105,14 +105,14 @@ impl PoolBuilder {
     /// How many more times the chunks lost with a worker that died are run,
     /// on a fresh worker, before the job fails with [`Error::WorkerDied`]
     /// (default [`DEFAULT_RETRIES`]). A panicking mapper is never retried:
-    /// it would panic again. [`Pool::job`] overrides it for one job.
+    /// it would panic again. A job's builder ([`Pool::on`]) overrides it for one job.
     pub fn retries(mut self, retries: u32) -> Self {
         self.settings.retries = retries;
         self
     }
 
     /// Whether in-place jobs write-protect all but the chunk each worker
-    /// is mapping (default: no); see [`JobOptions::guard_writes`](crate::JobOptions::guard_writes).
+    /// is mapping (default: no); see [`JobBuilder::guard_writes`](crate::JobBuilder::guard_writes).
     pub fn guard_writes(mut self, guard: bool) -> Self {
         self.settings.guard_writes = guard;
         self
@@ -196,7 +196,7 @@ impl PoolBuilder {
 ///     shmr::init();
 ///     let pool = shmr::Pool::builder().workers(2).build()?;
 ///     let data = shmr::SharedArray::from_array(&ndarray::Array1::from_iter(1..=100_i64))?;
-///     let total = pool.map_reduce(&data, |c| c.sum(), |a, b| a + b)?;
+///     let total = pool.on(&data).map_reduce(|c| c.sum(), |a, b| a + b)?;
 ///     assert_eq!(total, 5050);
 ///     Ok(())
 /// }

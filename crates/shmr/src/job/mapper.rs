@@ -34,7 +34,7 @@ pub(crate) struct FnMapper<P, A, D, T> {
     mapper: Func<MapFn<P, A, D, T>>,
 }
 
-/// The mapper type of [`map_reduce_with`](crate::map_reduce_with).
+/// The mapper of a job with parameters: `pool.on(&a).params(p).map_reduce(f, r)`.
 pub(crate) type MapFn<P, A, D, T> = fn(&P, ArrayView<'_, A, D>) -> T;
 
 impl<P, A, D, T> FnMapper<P, A, D, T> {
@@ -77,7 +77,8 @@ pub(crate) type InPlaceFn<P, A, D> = fn(&P, ArrayViewMut<'_, A, D>);
 pub(crate) type IntoFn<P, A, D, B, E> = fn(&P, ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
 /// A locked mapper.
 pub(crate) type LockedFn<P, A, D, B> = fn(&P, ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
-/// The mapper type of [`Pool::map_locked_with`](crate::Pool::map_locked_with):
+/// The mapper of a locked job with parameters
+/// ([`JobBuilder::map_locked`](crate::JobBuilder::map_locked) after `.params(p)`):
 /// parameters, the input chunk, and the locked output.
 pub type LockedMapFn<P, A, D, B> = LockedFn<P, A, D, B>;
 

@@ -11,10 +11,10 @@
 //! sends a function as that offset: a mapper is a `fn` pointer (a closure
 //! that captures nothing coerces to one), and everything else the mapper
 //! needs travels as a serializable parameter value
-//! ([`map_reduce_with`](crate::map_reduce_with)) or as a [`Job`] value.
+//! ([`JobBuilder::params`](crate::JobBuilder::params)) or as a [`Job`] value.
 //! A capturing closure is a compile error:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0308
 //! # fn main() -> Result<(), shmr::Error> {
 //! let data = shmr::SharedArray::from_array(&ndarray::arr1(&[1.0, 2.0]))?;
 //! let scale = 2.0;
@@ -30,7 +30,10 @@
 //! # shmr::init();
 //! let data = shmr::SharedArray::from_array(&ndarray::arr1(&[1.0, 2.0]))?;
 //! let scale = 2.0;
-//! let total = shmr::map_reduce_with(&data, scale, |s, c| c.sum() * s, |a, b| a + b)?;
+//! let total = shmr::global_pool()?
+//!     .on(&data)
+//!     .params(scale)
+//!     .map_reduce(|s, c| c.sum() * s, |a, b| a + b)?;
 //! assert_eq!(total, 6.0);
 //! # Ok(()) }
 //! ```
@@ -92,8 +95,8 @@ pub trait Job<A: Element, D: Dimension>: Serialize + DeserializeOwned + 'static 
     fn reduce(&self, a: Self::Partial, b: Self::Partial) -> Self::Partial;
 }
 
-/// What one job did: returned by jobs that write, and by the `_reported`
-/// variants of the others.
+/// What one job did: returned beside the job's result when its builder
+/// says [`reported`](crate::JobBuilder::reported).
 ///
 /// `lock_acquisitions` is the proof that partitioned jobs take no lock: it
 /// is 0 for `map_reduce`, `run`, `map_in_place` and `map_into`, and counts
@@ -105,7 +108,7 @@ pub trait Job<A: Element, D: Dimension>: Serialize + DeserializeOwned + 'static 
 /// # shmr::init();
 /// let pool = shmr::Pool::builder().workers(2).build()?;
 /// let mut a = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1000, 3.0_f64))?;
-/// let report = pool.map_in_place(&mut a, |mut c| c.mapv_inplace(|x| x * x))?;
+/// let ((), report) = pool.on_mut(&mut a).reported().map_in_place(|mut c| c.mapv_inplace(|x| x * x))?;
 /// assert_eq!(a.view().sum(), 9000.0);
 /// assert_eq!(report.lock_acquisitions, 0);
 /// # Ok(()) }

@@ -17,7 +17,7 @@ use std::ops::Range;
 /// # fn main() -> Result<(), shmr::Error> {
 /// # shmr::init();
 /// let data = shmr::SharedArray::from_array(&ndarray::arr1(&[0.1, 0.6, 0.7, 1.0, -2.0, f64::NAN]))?;
-/// let h = shmr::jobs::Histogram::new(2, 0.0..1.0).run(&data)?;
+/// let h = shmr::run(&data, &shmr::jobs::Histogram::new(2, 0.0..1.0))?;
 /// assert_eq!(h.counts(), &[1, 2]);
 /// assert_eq!((h.below(), h.above(), h.nan()), (1, 1, 1));
 /// assert_eq!(h.total(), 6);
@@ -207,5 +207,3 @@ impl<A: Element, D: Dimension> Job<A, D> for Histogram {
         a.merge(&b)
     }
 }
-
-super::runners!(Histogram);

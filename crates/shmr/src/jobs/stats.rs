@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 /// # fn main() -> Result<(), shmr::Error> {
 /// # shmr::init();
 /// let data = shmr::SharedArray::from_array(&ndarray::arr1(&[1.0, 2.0, f64::NAN, 3.0, 4.0]))?;
-/// let s = shmr::jobs::Stats.run(&data)?;
+/// let s = shmr::run(&data, &shmr::jobs::Stats)?;
 /// assert_eq!(s.count(), 4);
 /// assert_eq!(s.nan_count(), 1);
 /// assert_eq!(s.mean(), Some(2.5));
@@ -274,5 +274,3 @@ impl<A: Element, D: Dimension> Job<A, D> for Stats {
         a.merge(b)
     }
 }
-
-super::runners!(Stats);

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 /// # fn main() -> Result<(), shmr::Error> {
 /// # shmr::init();
 /// let data = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1000, 0.5_f32))?;
-/// assert_eq!(shmr::jobs::Sum.run(&data)?, 500.0_f64);
+/// assert_eq!(shmr::run(&data, &shmr::jobs::Sum)?, 500.0_f64);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,5 +36,3 @@ impl<A: Element, D: Dimension> Job<A, D> for Sum {
         a + b
     }
 }
-
-super::runners!(Sum);

@@ -226,7 +226,7 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
     /// drop(a);
     /// // SAFETY: nothing else touches the file meanwhile.
     /// let b = unsafe { shmr::SharedArray::<f64, ndarray::Ix1>::open_npy(&path, shmr::NpyMode::ReadOnly)? };
-    /// assert_eq!(shmr::jobs::Sum.run(&b)?, 500.0);
+    /// assert_eq!(shmr::run(&b, &shmr::jobs::Sum)?, 500.0);
     /// # std::fs::remove_file(&path).unwrap();
     /// # Ok(()) }
     /// ```

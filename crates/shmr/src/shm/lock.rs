@@ -1,7 +1,7 @@
 //! Striped, process-shared locks for jobs whose workers write where they
 //! overlap, and the handle such a job's mapper writes through.
 //!
-//! Only [`map_locked`](crate::JobOptions::map_locked) jobs take these
+//! Only [`map_locked`](crate::JobBuilder::map_locked) jobs take these
 //! locks. Partitioned jobs (`map_reduce`, `map_in_place`, `map_into`) write
 //! disjoint chunks and take none; the job report counts acquisitions to show
 //! it.
@@ -194,7 +194,7 @@ impl Drop for Guard<'_> {
     }
 }
 
-/// The shared output of a [`map_locked`](crate::JobOptions::map_locked)
+/// The shared output of a [`map_locked`](crate::JobBuilder::map_locked)
 /// job, as its mapper sees it: any element may be read or written, each
 /// only while its stripe's lock is held, which the methods do.
 ///
@@ -211,7 +211,7 @@ impl Drop for Guard<'_> {
 /// let data = shmr::SharedArray::from_array(&Array1::from_iter((0..1000_u32).map(|x| x % 10)))?;
 /// let mut counts = shmr::SharedArray::<u64, _>::zeros(10)?;
 /// let pool = shmr::Pool::builder().workers(2).build()?;
-/// let report = pool.job().stripes(4).map_locked(&data, &mut counts, |chunk, out| {
+/// let ((), report) = pool.on(&data).stripes(4).reported().map_locked(&mut counts, |chunk, out| {
 ///     for &x in chunk {
 ///         out.update(x as usize, |c| *c += 1);
 ///     }

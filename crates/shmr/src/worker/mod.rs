@@ -60,7 +60,7 @@ pub(crate) const TEST_ENTRY: &str = "shmr_worker_entry";
 /// fn main() -> Result<(), shmr::Error> {
 ///     shmr::init();
 ///     let data = shmr::SharedArray::from_array(&ndarray::arr1(&[1u8, 2, 3]))?;
-///     assert_eq!(shmr::jobs::Sum.run(&data)?, 6);
+///     assert_eq!(shmr::run(&data, &shmr::jobs::Sum)?, 6);
 ///     Ok(())
 /// }
 /// ```
