@@ -85,9 +85,8 @@ impl<'p> JobOptions<'p> {
         &self,
         array: &SharedArray<A, D>,
     ) -> Partition {
-        let rows = array.shape().first().copied().unwrap_or(1) as u64;
         let chunk = self.chunk.unwrap_or(self.pool.inner.config.chunk);
-        Partition::new(rows, chunk.rows_for(array.shape(), A::DTYPE.size()))
+        Partition::of(array.shape(), A::DTYPE.size(), chunk)
     }
 
     /// A parameterless mapper's job, with its report.

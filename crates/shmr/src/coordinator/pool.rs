@@ -276,13 +276,7 @@ impl Pool {
 
     /// How `array` is cut into chunks on this pool.
     pub fn partition<A: Element, D: Dimension>(&self, array: &SharedArray<A, D>) -> Partition {
-        let rows = array.shape().first().copied().unwrap_or(1) as u64;
-        let chunk_rows = self
-            .inner
-            .config
-            .chunk
-            .rows_for(array.shape(), A::DTYPE.size());
-        Partition::new(rows, chunk_rows)
+        Partition::of(array.shape(), A::DTYPE.size(), self.inner.config.chunk)
     }
 }
 

@@ -84,6 +84,13 @@ impl Partition {
             chunk_rows: chunk_rows.max(1),
         }
     }
+    /// How an array of `shape`, of `elem_bytes`-byte elements, is cut into
+    /// chunks of `chunk` along axis 0 (a 0-d array is one row).
+    pub(crate) fn of(shape: &[usize], elem_bytes: usize, chunk: ChunkSize) -> Partition {
+        let rows = shape.first().copied().unwrap_or(1) as u64;
+        Partition::new(rows, chunk.rows_for(shape, elem_bytes))
+    }
+
     /// Number of chunks (at least 1).
     #[allow(clippy::len_without_is_empty)] // never empty by construction
     pub fn len(&self) -> u64 {
