@@ -1,6 +1,7 @@
-use crate::error::{Error, Result};
-use crate::job::Job;
-use crate::memory::Element;
+//! `Histogram`: counts in equal-width bins over a half-open range, with the
+//! values below, above and NaN counted apart.
+
+use crate::{Element, Error, Job, Result};
 use ndarray::{ArrayView, Dimension};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;

@@ -1,5 +1,7 @@
-use crate::job::Job;
-use crate::memory::Element;
+//! `Stats`: count, NaNs, mean, variance, standard deviation, min and max in
+//! one pass, merged across chunks with Chan's formula.
+
+use crate::{Element, Job};
 use ndarray::{ArrayView, Dimension};
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,7 @@
-use crate::job::Job;
-use crate::memory::Element;
+//! `Sum`: the sum of every element, exact for integers (i128/u128), pairwise
+//! in f64 lanes for floats.
+
+use crate::{Element, Job};
 use ndarray::{ArrayView, Dimension};
 use serde::{Deserialize, Serialize};
 
