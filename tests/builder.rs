@@ -144,15 +144,25 @@ fn options_of_one_job() {
         assert!(claimed <= total);
         seen.fetch_max(total, std::sync::atomic::Ordering::Relaxed);
     };
+    // 1024 chunks of about a millisecond each: the job outlasts several
+    // 50 ms progress ticks.
     let n = pool
         .on(&a)
         .timeout(Duration::MAX)
         .retries(0)
         .chunk_size(ChunkSize::Rows(1 << 10))
         .progress(&tick)
-        .map_reduce(|c| c.len(), |x, y| x + y)
+        .map_reduce(
+            |c| {
+                std::thread::sleep(Duration::from_millis(1));
+                c.len()
+            },
+            |x, y| x + y,
+        )
         .unwrap();
     assert_eq!(n, v.len());
+    // Progress was reported, against this job's own chunk count.
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1024);
     // A job that waits longer than its timeout is ended by it.
     let err = pool
         .on(&a)

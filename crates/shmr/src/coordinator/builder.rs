@@ -191,23 +191,23 @@ impl<'a, I: Input, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     /// runs longer than `timeout` (`Duration::MAX`: no limit); the workers
     /// still mapping are killed and replaced.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.opts = self.opts.timeout(timeout);
+        self.opts.settings.timeout = Some(timeout);
         self
     }
     /// No timeout for this job, whatever the pool's.
     pub fn no_timeout(mut self) -> Self {
-        self.opts = self.opts.no_timeout();
+        self.opts.settings.timeout = None;
         self
     }
     /// How many more times chunks lost with a dead worker are run (see
     /// [`PoolBuilder::retries`](crate::PoolBuilder::retries)).
     pub fn retries(mut self, retries: u32) -> Self {
-        self.opts = self.opts.retries(retries);
+        self.opts.settings.retries = retries;
         self
     }
     /// How this job's input is cut into chunks, instead of the pool's.
     pub fn chunk_size(mut self, chunk: ChunkSize) -> Self {
-        self.opts = self.opts.chunk_size(chunk);
+        self.opts.chunk = Some(chunk);
         self
     }
     /// Calls `progress(claimed, total)` about every 50 ms while the job
@@ -231,13 +231,14 @@ impl<'a, I: Input, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     /// # Ok(()) }
     /// ```
     pub fn progress(mut self, progress: &'a ProgressFn<'a>) -> Self {
-        self.opts = self.opts.progress(progress);
+        self.opts.progress = Some(progress);
         self
     }
     /// Stripes (locks) of a [`map_locked`](JobBuilder::map_locked) job's
-    /// output (default [`DEFAULT_STRIPES`](crate::DEFAULT_STRIPES)).
+    /// output (default [`DEFAULT_STRIPES`](crate::DEFAULT_STRIPES)). More
+    /// stripes, less waiting between workers that write different places.
     pub fn stripes(mut self, stripes: usize) -> Self {
-        self.opts = self.opts.stripes(stripes);
+        self.opts.settings.stripes = stripes;
         self
     }
     /// In-place jobs: let a worker write only the chunk it is mapping.
@@ -250,7 +251,7 @@ impl<'a, I: Input, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     /// caught. Costs two `mprotect` calls per chunk and two per job (see
     /// `docs/design.md` for the measured cost). Off by default.
     pub fn guard_writes(mut self, guard: bool) -> Self {
-        self.opts = self.opts.guard_writes(guard);
+        self.opts.settings.guard_writes = guard;
         self
     }
     /// The job also returns its [`JobReport`]: `(result, report)`.

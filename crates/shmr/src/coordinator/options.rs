@@ -13,7 +13,6 @@ use crate::protocol::Func;
 use crate::shm::{ChunkSize, Partition};
 use ndarray::{ArrayView, Dimension};
 use serde::{Serialize, de::DeserializeOwned};
-use std::time::Duration;
 
 /// The settings of one job on a [`Pool`]: the pool's, changed by the job's
 /// builder ([`JobBuilder`](crate::JobBuilder)), which runs the job with them.
@@ -50,36 +49,6 @@ impl Pool {
 }
 
 impl<'p> JobOptions<'p> {
-    /// Calls `progress` while the job runs (see `JobBuilder::progress`).
-    pub(crate) fn progress(mut self, progress: &'p ProgressFn<'p>) -> Self {
-        self.progress = Some(progress);
-        self
-    }
-
-    /// Ends the job with [`Error::Timeout`](crate::Error::Timeout) if it runs longer than
-    /// `timeout`; the workers still mapping are killed and replaced.
-    pub(crate) fn timeout(mut self, timeout: Duration) -> Self {
-        self.settings.timeout = Some(timeout);
-        self
-    }
-    /// No timeout for this job, whatever the pool's.
-    pub(crate) fn no_timeout(mut self) -> Self {
-        self.settings.timeout = None;
-        self
-    }
-    /// How many more times chunks lost with a dead worker are run (see
-    /// [`PoolBuilder::retries`](crate::PoolBuilder::retries)).
-    pub(crate) fn retries(mut self, retries: u32) -> Self {
-        self.settings.retries = retries;
-        self
-    }
-
-    /// How this job's input is cut into chunks, instead of the pool's.
-    pub(crate) fn chunk_size(mut self, chunk: ChunkSize) -> Self {
-        self.chunk = Some(chunk);
-        self
-    }
-
     /// How `array` is cut into chunks for this job.
     pub(crate) fn partition<A: Element, D: Dimension>(
         &self,

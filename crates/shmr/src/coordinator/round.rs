@@ -541,7 +541,7 @@ impl State {
     /// chunk when it ended) reply within `LATE_GRACE` of its end, or are
     /// killed; `start_missing` replaces them. A worker that replies late
     /// never sees the slots or the counter of a later round.
-    pub(crate) fn settle_late(&mut self) {
+    fn settle_late(&mut self) {
         for i in 0..self.workers.len() {
             let Some((job, since)) = self.workers[i].as_ref().and_then(|w| w.owes) else {
                 continue;

@@ -67,21 +67,6 @@ use ndarray::{ArrayView, ArrayViewMut, Dimension};
 use serde::{Serialize, de::DeserializeOwned};
 
 impl JobOptions<'_> {
-    /// Number of stripes (locks) the output of a
-    /// locked job is cut into (default
-    /// [`DEFAULT_STRIPES`](crate::DEFAULT_STRIPES)). More stripes, less
-    /// waiting between workers that write different places.
-    pub(crate) fn stripes(mut self, stripes: usize) -> Self {
-        self.settings.stripes = stripes;
-        self
-    }
-
-    /// In-place jobs: write-protect all but the chunk being mapped.
-    pub(crate) fn guard_writes(mut self, guard: bool) -> Self {
-        self.settings.guard_writes = guard;
-        self
-    }
-
     /// An in-place job, without parameters.
     pub(crate) fn map_in_place<A, D>(
         self,

@@ -4,15 +4,14 @@
 //! its environment. [`init`] sees it and never returns: the process serves
 //! jobs until the coordinator says stop or goes away.
 
-use crate::error::{Error, Result};
-use crate::protocol::{Access, Channel, FromWorker, Layout, MapJob, Mapping, PROTOCOL, ToWorker};
-use crate::protocol::{Failure, FnAddr};
-
 mod task;
 
+use crate::error::{Error, Result};
 use crate::memory::{Header, Segment};
-use crate::shm::LockTable;
-use crate::shm::{STOP_CLAIMS, Slots};
+use crate::protocol::{
+    Access, Channel, Failure, FnAddr, FromWorker, Layout, MapJob, Mapping, PROTOCOL, ToWorker,
+};
+use crate::shm::{LockTable, STOP_CLAIMS, Slots};
 use rustix::fd::{FromRawFd, OwnedFd, RawFd};
 use std::any::Any;
 use std::cell::{Cell, RefCell};
