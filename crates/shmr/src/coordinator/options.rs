@@ -119,9 +119,7 @@ type PlainFn<A, D, T> = Func<fn(ArrayView<'_, A, D>) -> T>;
 
 /// Adapts a parameterless mapper to the parameterized form.
 fn call_plain<A: Element, D: Dimension, T>(f: &PlainFn<A, D, T>, chunk: ArrayView<'_, A, D>) -> T {
-    // SAFETY: decoded from the job's message, which the coordinator of
-    // this same executable encoded.
-    let f = unsafe { f.get() };
+    let f = f.get();
     f(chunk)
 }
 

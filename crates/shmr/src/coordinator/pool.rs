@@ -6,11 +6,13 @@ use crate::error::{Error, Result};
 use crate::memory::Element;
 use crate::memory::SharedArray;
 use crate::memory::{Segment, release};
-use crate::protocol::{self, Channel, FromWorker, Mapping, PROTOCOL, ToWorker};
+use crate::protocol::{
+    self, Channel, FromWorker, Mapping, OUTPUT_FD, PROTOCOL, ToWorker, WORKER_ENV, WORKER_FD,
+};
 use crate::shm::DEFAULT_STRIPES;
 use crate::shm::{ChunkSize, Partition};
 use crate::shm::{MAX_SLOT_BYTES, MIN_SLOT_BYTES, Slots};
-use crate::worker::{OUTPUT_FD, TEST_ENTRY, WORKER_ENV, WORKER_FD};
+use crate::worker::TEST_ENTRY;
 use command_fds::{CommandFdExt, FdMapping};
 use ndarray::Dimension;
 use rustix::fd::AsFd;
@@ -349,7 +351,7 @@ impl State {
                 },
                 _,
             ))) => {
-                if protocol != PROTOCOL || probe != crate::worker::probe() {
+                if protocol != PROTOCOL || probe != protocol::probe() {
                     return Err(fail(
                         &mut child,
                         "the worker runs a different build of this program (was the executable replaced?)".into(),
@@ -369,6 +371,7 @@ impl State {
             index: index as u32,
             workers: self.slots.workers() as u32,
             slot_bytes: self.slots.slot_bytes() as u64,
+            probe: protocol::probe(),
         };
         if let Err(e) = chan.send(&setup, &[self.slots.segment().fd()]) {
             return Err(fail(

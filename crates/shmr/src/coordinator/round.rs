@@ -14,8 +14,9 @@ use crate::job::{JobReport, Mapper};
 use crate::memory::Element;
 use crate::memory::Segment;
 use crate::memory::{ArrayRef, SharedArray};
-use crate::protocol::FnAddr;
-use crate::protocol::{self, Access, Channel, FromWorker, Layout, MapJob, Mapping, ToWorker};
+use crate::protocol::{
+    self, Access, Channel, Entry, FromWorker, Func, Layout, MapJob, Mapping, ToWorker,
+};
 use crate::shm::{self, LockTable};
 use crate::shm::{Holding, STOP_CLAIMS};
 use crate::shm::{Partition, Selection};
@@ -226,7 +227,7 @@ pub(crate) struct Plan<'a> {
     pub(crate) input: ArrayRef<'a>,
     pub(crate) partition: Partition,
     pub(crate) writes: Writes<'a>,
-    pub(crate) entry: FnAddr,
+    pub(crate) entry: Func<Entry>,
     pub(crate) payload: Vec<u8>,
 }
 
@@ -567,6 +568,10 @@ impl State {
     /// Decodes every partial committed in this round, by live and dead
     /// workers alike, into `out`, checking that no chunk was mapped twice.
     /// Only a round that is over gives the `Settled` proof this needs.
+    ///
+    /// The one unsafe call above the shared-memory layers: only the round
+    /// knows when no worker writes its slot any more.
+    #[allow(unsafe_code)]
     fn collect<T: DeserializeOwned>(&self, _: &Settled, out: &mut [Option<T>]) -> Result<()> {
         let chunks = out.len();
         for slot in 0..self.slots.workers() {

@@ -213,9 +213,7 @@ fn in_place_plain<A: Element, D: Dimension>(
     f: &Func<fn(ArrayViewMut<'_, A, D>)>,
     chunk: ArrayViewMut<'_, A, D>,
 ) {
-    // SAFETY: decoded from the job's message, which the coordinator of
-    // this same executable encoded.
-    let f = unsafe { f.get() };
+    let f = f.get();
     f(chunk)
 }
 
@@ -229,8 +227,7 @@ fn into_plain<A: Element, D: Dimension, B: Element, E: Dimension>(
     input: ArrayView<'_, A, D>,
     output: ArrayViewMut<'_, B, E>,
 ) {
-    // SAFETY: as in `in_place_plain`.
-    let f = unsafe { f.get() };
+    let f = f.get();
     f(input, output)
 }
 
@@ -239,7 +236,6 @@ fn locked_plain<A: Element, D: Dimension, B: Element>(
     input: ArrayView<'_, A, D>,
     output: &mut LockedOutput<'_, B>,
 ) {
-    // SAFETY: as in `in_place_plain`.
-    let f = unsafe { f.get() };
+    let f = f.get();
     f(input, output)
 }

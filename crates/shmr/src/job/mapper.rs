@@ -55,9 +55,7 @@ where
 {
     type Out = T;
     fn map(&self, chunk: ArrayView<'_, A, D>) -> T {
-        // SAFETY: this `FnMapper` was decoded from the job's message, which
-        // the coordinator of this same executable encoded.
-        let f = unsafe { self.mapper.get() };
+        let f = self.mapper.get();
         f(&self.params, chunk)
     }
 }

@@ -5,6 +5,8 @@
 //! higher layer must hear of (an array dropped, so that workers unmap it)
 //! it hears through [`release`], where it registers itself.
 
+#![allow(unsafe_code)]
+
 mod array;
 mod element;
 mod npy;

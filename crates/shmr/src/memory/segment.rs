@@ -29,7 +29,7 @@ use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{FallocateFlags, MemfdFlags, SealFlags};
 use rustix::mm::MprotectFlags;
 use std::fs::File;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Bytes reserved for the header; the data starts here.
 pub(crate) const HEADER_BYTES: usize = 4096;
@@ -236,6 +236,9 @@ pub(crate) struct Segment {
     file: File,
     map: MmapRaw,
     len: usize,
+    /// Mapped without write permission from a descriptor reopened
+    /// read-only: no code in this process can write these pages.
+    read_only: bool,
     /// The file or name behind a segment that is not a sealed memfd: one
     /// that another program can shrink, named in the error if it does.
     origin: Option<std::path::PathBuf>,
@@ -282,6 +285,7 @@ impl Segment {
             file,
             map,
             len,
+            read_only: false,
             origin: None,
         })
     }
@@ -313,6 +317,7 @@ impl Segment {
             file,
             map,
             len,
+            read_only: !writable,
             origin: None,
         })
     }
@@ -351,6 +356,7 @@ impl Segment {
             file,
             map,
             len,
+            read_only: false,
             origin: Some(origin.to_path_buf()),
         })
     }
@@ -451,6 +457,50 @@ impl Segment {
     /// Start of the mapping. Valid for `len()` bytes while `self` lives.
     pub(crate) fn ptr(&self) -> *mut u8 {
         self.map.as_mut_ptr()
+    }
+
+    /// Whether no code in this process can write this segment's pages
+    /// (a received segment mapped from a read-only descriptor).
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The word at byte `offset`, which every process that maps this
+    /// segment accesses only atomically.
+    ///
+    /// # Panics
+    /// If the word is not inside the segment or not aligned: a layout bug
+    /// in the caller, never something input can cause.
+    pub(crate) fn atomic_u64(&self, offset: usize) -> &AtomicU64 {
+        self.check_word(offset, size_of::<u64>());
+        // SAFETY: in bounds and aligned (checked above; the mapping is
+        // page-aligned), and the mapping lives as long as the borrow of
+        // `self`. Atomics may alias other atomics, in this process and in
+        // others mapping the same page; every non-atomic access to a
+        // segment's bytes needs `unsafe` code (`ptr`), whose callers keep
+        // to regions that no one reaches through this method. Every bit
+        // pattern is a valid u64.
+        unsafe { &*self.ptr().add(offset).cast::<AtomicU64>() }
+    }
+
+    /// The 32-bit word at byte `offset`; see [`Segment::atomic_u64`].
+    pub(crate) fn atomic_u32(&self, offset: usize) -> &AtomicU32 {
+        self.check_word(offset, size_of::<u32>());
+        // SAFETY: as in `atomic_u64`, for a u32.
+        unsafe { &*self.ptr().add(offset).cast::<AtomicU32>() }
+    }
+
+    fn check_word(&self, offset: usize, size: usize) {
+        assert!(
+            offset.is_multiple_of(size) && offset.checked_add(size).is_some_and(|e| e <= self.len),
+            "internal: word at {offset} of a {}-byte segment",
+            self.len
+        );
+        // Atomic writes to a read-only page would fault.
+        assert!(
+            !self.read_only,
+            "internal: atomic word in a read-only segment"
+        );
     }
 }
 

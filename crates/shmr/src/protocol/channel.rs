@@ -6,6 +6,7 @@
 //! `SCM_RIGHTS` ancillary data. Messages are small `serde` values encoded
 //! with `postcard`; array data never crosses this channel.
 
+use super::Failure;
 use crate::error::Encoded;
 use crate::error::{Error, Result};
 use rustix::event::{PollFd, PollFlags, Timespec};
@@ -166,16 +167,19 @@ pub(crate) fn wait_any(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Res
 }
 
 /// Version of the messages below; a worker of another version is refused.
-pub(crate) const PROTOCOL: u32 = 3;
+pub(crate) const PROTOCOL: u32 = 4;
 
 /// Coordinator to worker.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum ToWorker {
-    /// First message: which slot is the worker's. Carries the slot segment.
+    /// First message: which slot is the worker's. Carries the slot segment,
+    /// and the coordinator's probe, which the worker checks before it
+    /// trusts the function addresses of later messages.
     Setup {
         index: u32,
         workers: u32,
         slot_bytes: u64,
+        probe: super::FnAddr,
     },
     /// Map a segment, whose descriptor comes with the message, and keep it
     /// mapped until `Release`. Sent the first time a worker needs a segment
@@ -289,10 +293,19 @@ impl Access {
     }
 }
 
+/// The function a worker calls for a job: it decodes the job's mapper from
+/// the payload and maps chunks of the job's memory.
+pub(crate) type Entry =
+    fn(&mut crate::shm::JobMemory<'_>, &[u8]) -> std::result::Result<(), Failure>;
+
+super::fn_ptr! {
+    [] fn(&mut crate::shm::JobMemory<'_>, &[u8]) -> std::result::Result<(), Failure>;
+}
+
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct MapJob {
     pub(crate) job: u64,
-    pub(crate) entry: super::FnAddr,
+    pub(crate) entry: super::Func<Entry>,
     pub(crate) segment: u64,
     pub(crate) access: Access,
     pub(crate) partition: crate::shm::Partition,

@@ -1,8 +1,10 @@
 //! Functions named by their offset in the executable, so that a worker (the
 //! same program, started again) can call what the coordinator names.
 
-use serde::{Deserialize, Serialize};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A function's address as an offset from a fixed point in this executable,
 /// which survives the re-execution of a worker (whose base address differs
@@ -30,7 +32,7 @@ impl FnAddr {
     /// # Safety
     /// `self` must have been made by `FnAddr::of` from a function pointer of
     /// type `F` in a process running this same executable.
-    pub(crate) unsafe fn resolve<F: FnPtr>(self) -> F {
+    unsafe fn resolve<F: FnPtr>(self) -> F {
         const { assert!(size_of::<F>() == size_of::<usize>()) };
         let addr = anchor().wrapping_add(self.0 as usize);
         // SAFETY: by the caller's promise, `addr` is the address of a function
@@ -51,11 +53,14 @@ pub(crate) unsafe trait FnPtr: Copy {
 }
 
 /// Implements [`FnPtr`] for function pointer types, generic parameters
-/// first: `fn_ptr!([A, D, T] fn(ArrayView<'_, A, D>) -> T);`.
+/// first: `fn_ptr!([A, D, T] fn(ArrayView<'_, A, D>) -> T);`. Only the
+/// `fn(..) -> ..` form is accepted, so that whatever a caller writes, the
+/// type is a function pointer; the layers above may then deny unsafe code.
 macro_rules! fn_ptr {
-    ($([$($g:ident),*] $t:ty;)*) => {$(
-        // SAFETY: `$t` is a function pointer type, one code address.
-        unsafe impl<$($g),*> $crate::protocol::FnPtr for $t {
+    ($([$($g:ident),*] fn($($a:ty),*) $(-> $r:ty)?;)*) => {$(
+        // SAFETY: `fn(..) -> ..` is a function pointer type, one code address.
+        #[allow(unsafe_code)]
+        unsafe impl<$($g),*> $crate::protocol::FnPtr for fn($($a),*) $(-> $r)? {
             fn addr(self) -> usize {
                 self as usize
             }
@@ -64,10 +69,40 @@ macro_rules! fn_ptr {
 }
 pub(crate) use fn_ptr;
 
+/// Whether this process may decode function addresses: it is a worker
+/// that has checked its coordinator runs the same build ([`trust`]).
+static TRUSTED: AtomicBool = AtomicBool::new(false);
+
+fn_ptr! {
+    [] fn() -> FnAddr;
+}
+
+/// A function whose offset both sides compare: equal offsets mean the same
+/// build (the same layout of the executable). Never inlined, so that it
+/// has one address.
+#[inline(never)]
+pub(crate) fn probe() -> FnAddr {
+    FnAddr::of(probe as fn() -> FnAddr)
+}
+
+/// Lets this process decode [`Func`]s if `theirs` (the coordinator's
+/// [`probe`]) is ours: only a worker calls it, with its coordinator's.
+pub(super) fn trust(theirs: FnAddr) -> Result<()> {
+    if theirs != probe() {
+        return Err(Error::Protocol(
+            "the coordinator runs a different build of this program (was the executable replaced?)"
+                .into(),
+        ));
+    }
+    TRUSTED.store(true, Ordering::Release);
+    Ok(())
+}
+
 /// A function of type `F`, named by its address, as a job's message
-/// carries it. Only a function of type `F` makes one, so the worker that
-/// receives it calls a function of the type its entry point expects.
-#[derive(Serialize, Deserialize)]
+/// carries it. Only a function of type `F` makes one ([`Func::new`]), and
+/// only a worker that has checked its coordinator runs the same build
+/// decodes one, so [`Func::get`] always gives a function of type `F`.
+#[derive(Serialize)]
 #[serde(transparent, bound = "")]
 pub(crate) struct Func<F> {
     addr: FnAddr,
@@ -84,14 +119,78 @@ impl<F: FnPtr> Func<F> {
     }
 
     /// The function, in this process.
-    ///
-    /// # Safety
-    /// `self` was made by [`Func::new`] in a process running this same
-    /// executable (the coordinator; a worker checks at start-up that it runs
-    /// the same build), and travelled here intact (decoded from its
-    /// message). Then its address is that of a function of type `F` here.
-    pub(crate) unsafe fn get(&self) -> F {
-        // SAFETY: forwarded from the caller; `Func::new` took an `F`.
+    pub(crate) fn get(&self) -> F {
+        // SAFETY: a `Func<F>` is made by `Func::new` from an F, or decoded,
+        // which only succeeds in a worker that has checked (`trust`) that
+        // its coordinator runs this same executable. The coordinator
+        // encodes only `Func<F>`s it made, and the worker decodes each with
+        // the type it was encoded with: the job's entry point, itself a
+        // `Func`, is monomorphized for the message type the coordinator
+        // encoded. So the address is that of a function of type F here.
         unsafe { self.addr.resolve() }
+    }
+}
+
+impl<F> Clone for Func<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<F> Copy for Func<F> {}
+
+impl<F> std::fmt::Debug for Func<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Func({:?})", self.addr)
+    }
+}
+
+impl<'de, F> Deserialize<'de> for Func<F> {
+    fn deserialize<De: Deserializer<'de>>(d: De) -> std::result::Result<Self, De::Error> {
+        let addr = FnAddr::deserialize(d)?;
+        if !TRUSTED.load(Ordering::Acquire) {
+            return Err(De::Error::custom(
+                "a function address reached a process that has not checked its sender's build",
+            ));
+        }
+        Ok(Func {
+            addr,
+            _f: PhantomData,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn double(x: u64) -> u64 {
+        2 * x
+    }
+    fn_ptr! {
+        [] fn(u64) -> u64;
+    }
+
+    #[test]
+    fn a_func_made_here_calls_its_function() {
+        let f = Func::new(double as fn(u64) -> u64);
+        assert_eq!(f.get()(21), 42);
+    }
+
+    /// Decoding is what a forged address would need: a process that has not
+    /// checked its sender (this test binary, not a worker) refuses it.
+    #[test]
+    fn an_untrusted_process_refuses_to_decode_a_func() {
+        let bytes = postcard::to_allocvec(&Func::new(double as fn(u64) -> u64)).unwrap();
+        let err = postcard::from_bytes::<Func<fn(u64) -> u64>>(&bytes).unwrap_err();
+        assert!(!TRUSTED.load(Ordering::Relaxed));
+        assert_eq!(err, postcard::Error::SerdeDeCustom);
+    }
+
+    #[test]
+    fn another_builds_probe_is_not_trusted() {
+        let other = FnAddr(probe().0.wrapping_add(16));
+        let err = trust(other).unwrap_err().to_string();
+        assert!(err.contains("different build"), "{err}");
+        assert!(!TRUSTED.load(Ordering::Relaxed));
     }
 }

@@ -54,6 +54,7 @@ pub(crate) fn table_bytes(stripes: usize) -> usize {
 }
 
 /// A view of a lock table segment.
+#[derive(Clone, Copy)]
 pub(crate) struct LockTable<'a> {
     segment: &'a Segment,
     stripes: usize,
@@ -71,12 +72,7 @@ impl<'a> LockTable<'a> {
     }
 
     fn word(&self, offset: usize) -> &AtomicU32 {
-        debug_assert!(offset + 4 <= self.segment.len());
-        // SAFETY: `offset` is a multiple of 64 inside the page-aligned
-        // mapping (checked against table_bytes in `new`), which lives as long
-        // as 'a; the words are only ever accessed atomically, by every
-        // process that maps the table, and any bit pattern is a valid u32.
-        unsafe { &*self.segment.ptr().add(offset).cast::<AtomicU32>() }
+        self.segment.atomic_u32(offset)
     }
 
     pub(crate) fn abort(&self) -> &AtomicU32 {
@@ -225,7 +221,7 @@ pub struct LockedOutput<'a, B> {
     len: usize,
     shape: &'a [usize],
     stripe_len: usize,
-    table: &'a LockTable<'a>,
+    table: LockTable<'a>,
     me: u32,
     taken: &'a AtomicU64,
     _elem: PhantomData<&'a mut [B]>,
@@ -240,7 +236,7 @@ impl<'a, B: Element> LockedOutput<'a, B> {
         data: *mut B,
         len: usize,
         shape: &'a [usize],
-        table: &'a LockTable<'a>,
+        table: LockTable<'a>,
         me: u32,
         taken: &'a AtomicU64,
     ) -> Self {

@@ -125,23 +125,14 @@ impl Slots {
     /// claiming chunks and finishing do not contend.
     fn control_word(&self, i: usize) -> &AtomicU64 {
         debug_assert!(i * 64 + 8 <= CONTROL_BYTES);
-        // SAFETY: offset i * 64 of a page-aligned mapping at least
-        // CONTROL_BYTES long that lives as long as `self`; AtomicU64 has the
-        // size and alignment of u64, every bit pattern is valid, and the
-        // word is only ever accessed atomically, by this process and by the
-        // others mapping the same page.
-        unsafe { &*self.segment.ptr().add(i * 64).cast::<AtomicU64>() }
+        self.segment.atomic_u64(i * 64)
     }
 
-    /// Word `i` of `worker`'s region header.
+    /// Word `i` of `worker`'s region header, which is reached only through
+    /// atomics (the records after it are not).
     fn region_word(&self, worker: usize, i: usize) -> &AtomicU64 {
         debug_assert!(i * 8 + 8 <= REGION_HEADER);
-        // SAFETY: the region starts at a multiple of 64 bytes into a
-        // page-aligned mapping that lives as long as `self`, and is at least
-        // REGION_HEADER bytes long (slot_bytes >= 128, checked when the slots
-        // are made); the words of the region header are only ever accessed
-        // atomically. Every bit pattern is a valid u64.
-        unsafe { &*self.region_ptr(worker).add(i * 8).cast::<AtomicU64>() }
+        self.segment.atomic_u64(self.region_start(worker) + i * 8)
     }
 
     /// Bytes of records `worker` has finished writing in the current job.
@@ -187,37 +178,19 @@ impl Slots {
         self.finished().store(0, Ordering::Relaxed);
     }
 
-    fn region_ptr(&self, worker: usize) -> *mut u8 {
+    /// Where `worker`'s region starts in the segment.
+    fn region_start(&self, worker: usize) -> usize {
         assert!(worker < self.workers, "internal: slot index out of range");
-        // SAFETY: CONTROL_BYTES + workers * slot_bytes <= segment length
-        // (checked at creation), so the region is inside the mapping.
-        unsafe {
-            self.segment
-                .ptr()
-                .add(CONTROL_BYTES + worker * self.slot_bytes)
-        }
+        CONTROL_BYTES + worker * self.slot_bytes
     }
 
-    /// A writer for `worker`'s region, starting empty.
-    ///
-    /// # Safety
-    /// The caller must be that worker, during a job, so that nothing else
-    /// reads or writes the region while the writer lives.
-    pub(crate) unsafe fn writer(&self, worker: usize) -> SlotWriter<'_> {
-        SlotWriter {
-            // SAFETY: the records area is `slot_bytes - REGION_HEADER` long
-            // and inside the mapping (see region_ptr); the caller guarantees
-            // exclusive access. The region header is not part of the slice:
-            // it is reached only through atomics.
-            region: unsafe {
-                std::slice::from_raw_parts_mut(
-                    self.region_ptr(worker).add(REGION_HEADER),
-                    self.slot_bytes - REGION_HEADER,
-                )
-            },
-            used: 0,
-            committed: self.committed(worker),
-        }
+    /// Start of `worker`'s records area.
+    fn records_ptr(&self, worker: usize) -> *mut u8 {
+        // `wrapping_add` stays in bounds: CONTROL_BYTES + workers *
+        // slot_bytes <= the segment's length (checked at creation).
+        self.segment
+            .ptr()
+            .wrapping_add(self.region_start(worker) + REGION_HEADER)
     }
 
     /// The records `worker` committed in the current job, as
@@ -238,14 +211,87 @@ impl Slots {
         }
         // SAFETY: in bounds (used <= the records area), and by the caller's
         // promise nobody writes the region while we read it.
-        let region =
-            unsafe { std::slice::from_raw_parts(self.region_ptr(worker).add(REGION_HEADER), used) };
+        let region = unsafe { std::slice::from_raw_parts(self.records_ptr(worker), used) };
         parse_records(region).map_err(|at| {
             Error::Protocol(format!(
                 "corrupt result record in slot {worker} at byte {at}"
             ))
         })
     }
+}
+
+/// The slot segment as one worker sees it: its own region, which it alone
+/// writes, and the words every worker shares.
+#[derive(Debug)]
+pub(crate) struct WorkerSlot {
+    slots: Slots,
+    index: usize,
+}
+
+impl WorkerSlot {
+    /// The view of worker `index` of `slots`.
+    ///
+    /// # Safety
+    /// No other process may write region `index` while this value lives:
+    /// the coordinator gives each index to one worker, and gives it again
+    /// only once that worker is dead.
+    pub(crate) unsafe fn new(slots: Slots, index: usize) -> Result<WorkerSlot> {
+        if index >= slots.workers {
+            return Err(Error::Protocol(format!(
+                "slot {index} of {}",
+                slots.workers
+            )));
+        }
+        Ok(WorkerSlot { slots, index })
+    }
+
+    /// The words every worker shares: the chunk counter, the finish count.
+    pub(crate) fn shared(&self) -> &Slots {
+        &self.slots
+    }
+
+    /// This worker's region for one job: a writer starting empty, and the
+    /// words of its region header.
+    pub(crate) fn job(&mut self) -> JobSlot<'_> {
+        let slots = &self.slots;
+        let w = self.index;
+        JobSlot {
+            writer: SlotWriter {
+                // SAFETY: the records area is `slot_bytes - REGION_HEADER`
+                // bytes inside the mapping (see `records_ptr`), which lives
+                // as long as the borrow of `self`. No other process writes
+                // it (the promise of `new`), the coordinator reads it only
+                // after this worker's reply, and `&mut self` makes this the
+                // only writer in this process. The region header is not
+                // part of the slice: it is reached only through atomics.
+                region: unsafe {
+                    std::slice::from_raw_parts_mut(
+                        slots.records_ptr(w),
+                        slots.slot_bytes - REGION_HEADER,
+                    )
+                },
+                used: 0,
+                committed: slots.committed(w),
+            },
+            claims: slots.claims(),
+            in_progress: slots.in_progress(w),
+            locks_taken: slots.locks_taken(w),
+            holder: w as u32 + 1,
+        }
+    }
+}
+
+/// One worker's part of the slot segment during one job.
+pub(crate) struct JobSlot<'a> {
+    pub(crate) writer: SlotWriter<'a>,
+    /// The job's chunk counter, shared by all workers.
+    pub(crate) claims: &'a AtomicU64,
+    /// The chunk this worker maps, plus one (see [`Slots::in_progress`]).
+    pub(crate) in_progress: &'a AtomicU64,
+    /// This worker's count of lock acquisitions.
+    pub(crate) locks_taken: &'a AtomicU64,
+    /// This worker's holder id in lock words: its index plus one.
+    pub(crate) holder: u32,
 }
 
 /// What a worker holds, as its slot says.

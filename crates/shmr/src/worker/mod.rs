@@ -9,29 +9,18 @@ mod task;
 use crate::error::{Error, Result};
 use crate::memory::{Header, Segment};
 use crate::protocol::{
-    Access, Channel, Failure, FnAddr, FromWorker, Layout, MapJob, Mapping, PROTOCOL, ToWorker,
+    self, Access, Channel, Entry, Failure, FromWorker, Inherited, Layout, MapJob, Mapping, Role,
+    ToWorker, role,
 };
-use crate::shm::{LockTable, STOP_CLAIMS, Slots};
-use rustix::fd::{FromRawFd, OwnedFd, RawFd};
+use crate::shm::{JobMemory, LockTable, STOP_CLAIMS, WorkerSlot};
+use rustix::fd::OwnedFd;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::{Ordering, fence};
 use std::time::Duration;
-use task::{Entry, Task};
 pub(crate) use task::{entry_for, in_place_entry, into_entry, locked_entry};
 
-/// Environment variable that marks a worker process; its value is the
-/// coordinator's process id. A process is a worker only if that process is
-/// its parent: a program a mapper starts inherits the variable but has the
-/// worker, not the coordinator, as its parent.
-pub(crate) const WORKER_ENV: &str = "SHMR_WORKER";
-/// Where the control socket is placed in the worker.
-pub(crate) const WORKER_FD: RawFd = 3;
-/// Where the coordinator's stderr is placed in the worker; `init` makes it
-/// the worker's stdout. Until then stdout is `/dev/null`, which swallows the
-/// banner libtest prints before it reaches the worker entry test.
-pub(crate) const OUTPUT_FD: RawFd = 4;
 /// Name of the test that [`test_worker!`](crate::test_worker) defines.
 pub(crate) const TEST_ENTRY: &str = "shmr_worker_entry";
 
@@ -81,62 +70,14 @@ pub fn init() {
     std::process::exit(code);
 }
 
-enum Role {
-    Program,
-    Worker,
-    Orphan,
-}
-
-fn role() -> Role {
-    let Some(coordinator) = std::env::var(WORKER_ENV)
-        .ok()
-        .and_then(|v| v.parse::<i32>().ok())
-    else {
-        return Role::Program;
-    };
-    let parent = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
-    if parent == Some(coordinator) {
-        return Role::Worker;
-    }
-    // Not our parent: either a program started by a mapper (which inherited
-    // the variable, but not the control socket, which workers mark
-    // close-on-exec), or a worker whose coordinator died before it started.
-    let fd = std::fs::read_link(format!("/proc/self/fd/{WORKER_FD}")).unwrap_or_default();
-    if fd.to_string_lossy().starts_with("socket:") {
-        Role::Orphan
-    } else {
-        Role::Program
-    }
-}
-
 /// Whether this process is a worker (then it must not start pools of its
 /// own: a mapper that tries gets an error rather than a pool per worker).
 pub(crate) fn started_as_worker() -> bool {
     matches!(role(), Role::Worker | Role::Orphan)
 }
 
-crate::protocol::fn_ptr! {
-    [] fn() -> FnAddr;
-}
-
-/// A function whose offset the coordinator compares with its own. Never
-/// inlined, so that it has one address.
-#[inline(never)]
-pub(crate) fn probe() -> FnAddr {
-    FnAddr::of(probe as fn() -> FnAddr)
-}
-
 fn serve() -> Result<()> {
-    // SAFETY: the coordinator, which `role` checked is our parent, placed
-    // our end of the control socket at WORKER_FD and its stderr at OUTPUT_FD
-    // when it spawned us; nothing else in this process owns those
-    // descriptors, and `init` takes them only once because it never returns.
-    let (socket, output) = unsafe {
-        (
-            OwnedFd::from_raw_fd(WORKER_FD),
-            OwnedFd::from_raw_fd(OUTPUT_FD),
-        )
-    };
+    let Inherited { socket, output } = protocol::inherited()?;
     // Programs a mapper starts must not inherit the control socket: they
     // would keep it open after this worker died, hiding its death.
     rustix::io::fcntl_setfd(&socket, rustix::io::FdFlags::CLOEXEC)
@@ -149,46 +90,8 @@ fn serve() -> Result<()> {
     drop(output);
     watch_parent(hangup);
     install_panic_hook();
-    chan.send(
-        &FromWorker::Ready {
-            pid: std::process::id(),
-            protocol: PROTOCOL,
-            probe: probe(),
-        },
-        &[],
-    )?;
-    let Some((
-        ToWorker::Setup {
-            index,
-            workers,
-            slot_bytes,
-        },
-        mut fds,
-    )) = chan.recv()?
-    else {
+    let Some(mut slot) = protocol::join(&chan)? else {
         return Ok(());
-    };
-    let slot_fd = fds
-        .pop()
-        .ok_or_else(|| Error::Protocol("setup without slot segment".into()))?;
-    let slots = usize::try_from(slot_bytes)
-        .map_err(|_| Error::Protocol(format!("slot of {slot_bytes} bytes")))
-        .and_then(|bytes| {
-            Slots::from_segment(Segment::from_fd(0, slot_fd, true)?, bytes, workers as usize)
-        })
-        .and_then(|s| match index < workers {
-            true => Ok(s),
-            false => Err(Error::Protocol(format!("slot {index} of {workers}"))),
-        });
-    let slots = match slots {
-        Ok(s) => {
-            chan.send(&FromWorker::SetUp, &[])?;
-            s
-        }
-        Err(e) => {
-            chan.send(&FromWorker::Refused { why: e.to_string() }, &[])?;
-            return Err(e);
-        }
     };
     let mut maps: Maps = HashMap::new();
     loop {
@@ -197,12 +100,14 @@ fn serve() -> Result<()> {
         };
         match msg {
             ToWorker::Map(job) => {
-                let reply = match run_job(&slots, index as usize, &maps, &job) {
+                let reply = match run_job(&mut slot, &maps, &job) {
                     Ok(()) => FromWorker::Done { job: job.job },
                     Err(failure) => {
                         // Stop the other workers from claiming more chunks
                         // of a job that has failed.
-                        slots.claims().fetch_max(STOP_CLAIMS, Ordering::Relaxed);
+                        slot.shared()
+                            .claims()
+                            .fetch_max(STOP_CLAIMS, Ordering::Relaxed);
                         FromWorker::Failed {
                             job: job.job,
                             failure,
@@ -213,7 +118,7 @@ fn serve() -> Result<()> {
                 // woken by this message (or spinning on `finished`), reads
                 // them.
                 fence(Ordering::Release);
-                slots.finished().fetch_add(1, Ordering::Release);
+                slot.shared().finished().fetch_add(1, Ordering::Release);
                 chan.send(&reply, &[])?;
             }
             ToWorker::Attach {
@@ -259,7 +164,7 @@ impl Mapped {
     }
 }
 
-fn run_job(slots: &Slots, index: usize, maps: &Maps, job: &MapJob) -> Result<(), Failure> {
+fn run_job(slot: &mut WorkerSlot, maps: &Maps, job: &MapJob) -> Result<(), Failure> {
     let find = |id: u64, how: Mapping| match maps.get(&(id, how)) {
         Some(Ok(m)) => Ok(m),
         Some(Err(why)) => Err(Failure::Other(format!(
@@ -281,7 +186,7 @@ fn run_job(slots: &Slots, index: usize, maps: &Maps, job: &MapJob) -> Result<(),
         Access::InPlace { .. } => Mapping::Writable,
         _ => Mapping::ReadOnly,
     };
-    let (input, header) = array(job.segment, input_how)?;
+    let input = array(job.segment, input_how)?;
     let output = match job.access {
         Access::Into { output } | Access::Locked { output, .. } => {
             Some(array(output, Mapping::Writable)?)
@@ -289,31 +194,23 @@ fn run_job(slots: &Slots, index: usize, maps: &Maps, job: &MapJob) -> Result<(),
         Access::Read | Access::InPlace { .. } => None,
     };
     let locks = match job.access {
-        Access::Locked { locks, stripes, .. } => {
-            let table = LockTable::new(&find(locks, Mapping::Locks)?.segment, stripes as usize)?;
-            Some((table, index as u32 + 1, slots.locks_taken(index)))
-        }
+        Access::Locked { locks, stripes, .. } => Some(LockTable::new(
+            &find(locks, Mapping::Locks)?.segment,
+            stripes as usize,
+        )?),
         _ => None,
     };
-    let mut task = Task {
+    let mut memory = JobMemory::new(
         input,
-        header,
         output,
         locks,
-        claims: slots.claims(),
-        partition: job.partition,
-        guard: matches!(job.access, Access::InPlace { guard: true }),
-        selection: &job.selection,
-        in_progress: slots.in_progress(index),
-        // SAFETY: `index` is this worker's own slot (from Setup), and the
-        // coordinator reads it only after our Done/Failed reply or our death.
-        slot: unsafe { slots.writer(index) },
-    };
-    // SAFETY: the coordinator made `entry` with one of the `job::*entry*`
-    // functions, from an `Entry` in the same executable (checked at
-    // start-up by `probe`).
-    let entry: Entry = unsafe { job.entry.resolve() };
-    entry(&mut task, &job.payload)
+        job.partition,
+        &job.selection,
+        slot.job(),
+        matches!(job.access, Access::InPlace { guard: true }),
+    );
+    let entry: Entry = job.entry.get();
+    entry(&mut memory, &job.payload)
 }
 
 /// How often a worker checks that its coordinator is alive, when the
