@@ -52,11 +52,11 @@ mod shm;
 mod worker;
 
 pub use coordinator::{
-    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Input, JobBuilder, MAX_WORKERS, Params, Plain, Pool,
+    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, InPlace, JobBuilder, MAX_WORKERS, Params, Plain, Pool,
     PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
 };
 pub use error::{Error, Result};
-pub use job::{Job, JobReport};
+pub use job::{Input, Job, JobReport, Side};
 pub use memory::{DType, Element, Header, NpyMode, SharedArray, npy_header};
 pub use shm::{
     ChunkSize, DEFAULT_CHUNK_BYTES, DEFAULT_STRIPES, LockedOutput, MAX_STRIPES, Partition,

@@ -18,9 +18,12 @@
 
 use super::options::JobOptions;
 use super::pool::Pool;
+use super::round::InputPart;
 use super::settings::ProgressFn;
 use crate::error::Result;
-use crate::job::{InPlaceFn, IntoFn, Job, JobReport, LockedFn, MapFn};
+use crate::job::{
+    Append, InPlaceFn, Input, IntoBare, IntoWith, Job, JobReport, LockedFn, MapBare, MapWith, Side,
+};
 use crate::memory::{Element, SharedArray};
 use crate::shm::{ChunkSize, LockedOutput};
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
@@ -51,10 +54,15 @@ use std::time::Duration;
 #[must_use = "a JobBuilder does nothing until its last call (map_reduce, run, map_in_place, ...)"]
 pub struct JobBuilder<'a, I, P = (), R = Plain> {
     opts: JobOptions<'a>,
-    input: I,
+    /// The arrays the job reads, in order; `I` says their types.
+    parts: Vec<InputPart<'a>>,
     params: P,
-    _report: PhantomData<R>,
+    _types: PhantomData<(fn() -> I, R)>,
 }
+
+/// The input of a job that writes its array in place
+/// ([`Pool::on_mut`]). A type only.
+pub struct InPlace<A, D>(PhantomData<(A, D)>);
 
 /// What a job returns: its result alone ([`Plain`]), or with its
 /// [`JobReport`] ([`Reported`]), chosen by [`JobBuilder::reported`].
@@ -90,35 +98,6 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Plain {}
     impl Sealed for super::Reported {}
-    impl<A: crate::Element, D: ndarray::Dimension> Sealed for &crate::SharedArray<A, D> {}
-    impl<A: crate::Element, D: ndarray::Dimension> Sealed for &mut crate::SharedArray<A, D> {}
-}
-
-/// The input of a job: an array read (`&SharedArray`) or, for jobs that
-/// write it in place, written (`&mut SharedArray`).
-pub trait Input: sealed::Sealed {
-    /// Its element type.
-    type Elem: Element;
-    /// Its dimension.
-    type Dim: Dimension + 'static;
-    #[doc(hidden)]
-    fn array(&self) -> &SharedArray<Self::Elem, Self::Dim>;
-}
-
-impl<A: Element, D: Dimension + 'static> Input for &SharedArray<A, D> {
-    type Elem = A;
-    type Dim = D;
-    fn array(&self) -> &SharedArray<A, D> {
-        self
-    }
-}
-
-impl<A: Element, D: Dimension + 'static> Input for &mut SharedArray<A, D> {
-    type Elem = A;
-    type Dim = D;
-    fn array(&self) -> &SharedArray<A, D> {
-        self
-    }
 }
 
 impl Pool {
@@ -137,8 +116,8 @@ impl Pool {
     pub fn on<'a, A: Element, D: Dimension + 'static>(
         &'a self,
         input: &'a SharedArray<A, D>,
-    ) -> JobBuilder<'a, &'a SharedArray<A, D>> {
-        JobBuilder::new(self, input)
+    ) -> JobBuilder<'a, SharedArray<A, D>> {
+        JobBuilder::new(self, InputPart::read(input))
     }
 
     /// Starts describing a job that may write `input` in place.
@@ -156,18 +135,20 @@ impl Pool {
     pub fn on_mut<'a, A: Element, D: Dimension + 'static>(
         &'a self,
         input: &'a mut SharedArray<A, D>,
-    ) -> JobBuilder<'a, &'a mut SharedArray<A, D>> {
-        JobBuilder::new(self, input)
+    ) -> JobBuilder<'a, InPlace<A, D>> {
+        // The builder keeps `input` borrowed mutably for 'a: nothing else
+        // reads or writes it while the job is described and run.
+        JobBuilder::new(self, InputPart::written(input))
     }
 }
 
-impl<'a, I: Input> JobBuilder<'a, I> {
-    fn new(pool: &'a Pool, input: I) -> Self {
+impl<'a, I> JobBuilder<'a, I> {
+    fn new(pool: &'a Pool, part: InputPart<'a>) -> Self {
         JobBuilder {
             opts: pool.job(),
-            input,
+            parts: vec![part],
             params: (),
-            _report: PhantomData,
+            _types: PhantomData,
         }
     }
 
@@ -179,14 +160,82 @@ impl<'a, I: Input> JobBuilder<'a, I> {
     ) -> JobBuilder<'a, I, Params<P>> {
         JobBuilder {
             opts: self.opts,
-            input: self.input,
+            parts: self.parts,
             params: Params(params),
-            _report: PhantomData,
+            _types: PhantomData,
         }
     }
 }
 
-impl<'a, I: Input, P, R: ReportMode> JobBuilder<'a, I, P, R> {
+impl<'a, I: Input, P, R> JobBuilder<'a, I, P, R> {
+    /// Reads `array` together with the input, chunk by chunk: the mapper
+    /// gets a tuple of views, the same rows of each array, in the order
+    /// given. The arrays must have the same length along axis 0 (the final
+    /// call says so before any worker starts otherwise). Up to four arrays,
+    /// side arrays included.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// let x = shmr::SharedArray::from_array(&ndarray::Array1::linspace(0.0, 1.0, 1001))?;
+    /// let y = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1001, 2.0_f64))?;
+    /// let xy: f64 = pool.on(&x).and(&y).map_reduce(|(x, y)| x.dot(&y), |a, b| a + b)?;
+    /// assert!((xy - 1001.0).abs() < 1e-9);
+    /// # Ok(()) }
+    /// ```
+    pub fn and<B: Element, E: Dimension + 'static>(
+        self,
+        array: &'a SharedArray<B, E>,
+    ) -> JobBuilder<'a, <I as Append<SharedArray<B, E>>>::Out, P, R>
+    where
+        I: Append<SharedArray<B, E>>,
+    {
+        self.append(InputPart::read(array))
+    }
+
+    /// Gives every mapper `array` whole, read-only, after the views of
+    /// the chunk: centroids, a second matrix, a lookup table. It is handed
+    /// over as its segment, like the input: its bytes are never copied
+    /// and never pass through the job's message.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// let codes = shmr::SharedArray::from_array(&ndarray::Array1::from_iter((0..1000_u32).map(|i| i % 4)))?;
+    /// let table = shmr::SharedArray::from_array(&ndarray::arr1(&[1.5_f64, 2.0, 0.5, 4.0]))?;
+    /// let total: f64 = pool
+    ///     .on(&codes)
+    ///     .side(&table)
+    ///     .map_reduce(|(codes, table)| codes.iter().map(|&c| table[c as usize]).sum(), |a, b| a + b)?;
+    /// assert_eq!(total, 250.0 * 8.0);
+    /// # Ok(()) }
+    /// ```
+    pub fn side<C: Element, F: Dimension + 'static>(
+        self,
+        array: &'a SharedArray<C, F>,
+    ) -> JobBuilder<'a, <I as Append<Side<C, F>>>::Out, P, R>
+    where
+        I: Append<Side<C, F>>,
+    {
+        self.append(InputPart::side(array))
+    }
+
+    fn append<O: Input>(mut self, part: InputPart<'a>) -> JobBuilder<'a, O, P, R> {
+        self.parts.push(part);
+        JobBuilder {
+            opts: self.opts,
+            parts: self.parts,
+            params: self.params,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<'a, I, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     /// Ends the job with [`Error::Timeout`](crate::Error::Timeout) if it
     /// runs longer than `timeout` (`Duration::MAX`: no limit); the workers
     /// still mapping are killed and replaced.
@@ -258,15 +307,13 @@ impl<'a, I: Input, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     pub fn reported(self) -> JobBuilder<'a, I, P, Reported> {
         JobBuilder {
             opts: self.opts,
-            input: self.input,
+            parts: self.parts,
             params: self.params,
-            _report: PhantomData,
+            _types: PhantomData,
         }
     }
 }
 
-/// An out-of-place mapper without parameters.
-type IntoBare<A, D, B, E> = fn(ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
 /// A locked mapper without parameters.
 type LockedBare<A, D, B> = fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
 
@@ -277,10 +324,12 @@ pub struct Params<P>(P);
 impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
     /// Maps every chunk with `mapper` in the workers and folds the partials
     /// with `reducer`, in chunk order. `mapper` must capture nothing (see
-    /// [`job`](crate::job) for why); `reducer` runs here.
+    /// [`job`](crate::job) for why); `reducer` runs here. The mapper gets
+    /// the chunk's view (a tuple of views after [`and`](JobBuilder::and)
+    /// or [`side`](JobBuilder::side)).
     pub fn map_reduce<T>(
         self,
-        mapper: fn(ArrayView<'_, I::Elem, I::Dim>) -> T,
+        mapper: MapBare<I, T>,
         reducer: impl FnMut(T, T) -> T,
     ) -> Result<R::Out<T>>
     where
@@ -288,13 +337,7 @@ impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
     {
         let (v, r) = self
             .opts
-            .map_reduce_plain_reported(self.input.array(), mapper, reducer)?;
-        Ok(R::out(v, r))
-    }
-
-    /// Runs a [`Job`]: its value is its parameters.
-    pub fn run<J: Job<I::Elem, I::Dim>>(self, job: &J) -> Result<R::Out<J::Partial>> {
-        let (v, r) = self.opts.run_reported(self.input.array(), job)?;
+            .map_reduce_plain_reported::<I, T>(&self.parts, mapper, reducer)?;
         Ok(R::out(v, r))
     }
 
@@ -303,14 +346,24 @@ impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
     pub fn map_into<B, E>(
         self,
         output: &mut SharedArray<B, E>,
-        mapper: IntoBare<I::Elem, I::Dim, B, E>,
+        mapper: IntoBare<I, B, E>,
     ) -> Result<R::Out<()>>
     where
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self.opts.map_into(self.input.array(), output, mapper)?;
+        let r = self.opts.map_into::<I, B, E>(&self.parts, output, mapper)?;
         Ok(R::out((), r))
+    }
+}
+
+impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
+    JobBuilder<'a, SharedArray<A, D>, (), R>
+{
+    /// Runs a [`Job`]: its value is its parameters.
+    pub fn run<J: Job<A, D>>(self, job: &J) -> Result<R::Out<J::Partial>> {
+        let (v, r) = self.opts.run_reported(self.parts[0].array, job)?;
+        Ok(R::out(v, r))
     }
 
     /// Lets the mapper write anywhere in `output`, each element under its
@@ -318,30 +371,28 @@ impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
     pub fn map_locked<B, E>(
         self,
         output: &mut SharedArray<B, E>,
-        mapper: LockedBare<I::Elem, I::Dim, B>,
+        mapper: LockedBare<A, D, B>,
     ) -> Result<R::Out<()>>
     where
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self.opts.map_locked(self.input.array(), output, mapper)?;
+        let r = self.opts.map_locked(self.parts[0].array, output, mapper)?;
         Ok(R::out((), r))
     }
 }
 
-impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
-    JobBuilder<'a, &'a mut SharedArray<A, D>, (), R>
-{
+impl<'a, A: Element, D: Dimension + 'static, R: ReportMode> JobBuilder<'a, InPlace<A, D>, (), R> {
     /// Maps every chunk in place: each worker gets its own chunks as
     /// mutable views, disjoint by construction, so no lock is taken.
     pub fn map_in_place(self, mapper: fn(ArrayViewMut<'_, A, D>)) -> Result<R::Out<()>> {
-        let r = self.opts.map_in_place(self.input, mapper)?;
+        let r = self.opts.map_in_place::<A, D>(self.parts[0], mapper)?;
         Ok(R::out((), r))
     }
 }
 
 impl<'a, A: Element, D: Dimension + 'static, P, R: ReportMode>
-    JobBuilder<'a, &'a mut SharedArray<A, D>, Params<P>, R>
+    JobBuilder<'a, InPlace<A, D>, Params<P>, R>
 where
     P: Serialize + DeserializeOwned + 'static,
 {
@@ -350,7 +401,7 @@ where
     pub fn map_in_place(self, mapper: InPlaceFn<P, A, D>) -> Result<R::Out<()>> {
         let r = self
             .opts
-            .map_in_place_with(self.input, self.params.0, mapper)?;
+            .map_in_place_with::<A, D, P>(self.parts[0], self.params.0, mapper)?;
         Ok(R::out((), r))
     }
 }
@@ -363,15 +414,18 @@ where
     /// parameters first.
     pub fn map_reduce<T>(
         self,
-        mapper: MapFn<P, I::Elem, I::Dim, T>,
+        mapper: MapWith<P, I, T>,
         reducer: impl FnMut(T, T) -> T,
     ) -> Result<R::Out<T>>
     where
         T: Serialize + DeserializeOwned + 'static,
     {
-        let (v, r) =
-            self.opts
-                .map_reduce_reported(self.input.array(), self.params.0, mapper, reducer)?;
+        let (v, r) = self.opts.map_reduce_reported::<I, P, T>(
+            &self.parts,
+            self.params.0,
+            mapper,
+            reducer,
+        )?;
         Ok(R::out(v, r))
     }
 
@@ -380,24 +434,30 @@ where
     pub fn map_into<B, E>(
         self,
         output: &mut SharedArray<B, E>,
-        mapper: IntoFn<P, I::Elem, I::Dim, B, E>,
+        mapper: IntoWith<P, I, B, E>,
     ) -> Result<R::Out<()>>
     where
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self
-            .opts
-            .map_into_with(self.input.array(), output, self.params.0, mapper)?;
+        let r =
+            self.opts
+                .map_into_with::<I, B, E, P>(&self.parts, output, self.params.0, mapper)?;
         Ok(R::out((), r))
     }
+}
 
+impl<'a, A: Element, D: Dimension + 'static, P, R: ReportMode>
+    JobBuilder<'a, SharedArray<A, D>, Params<P>, R>
+where
+    P: Serialize + DeserializeOwned + 'static,
+{
     /// [`map_locked`](JobBuilder::map_locked) whose mapper gets the
     /// parameters first.
     pub fn map_locked<B, E>(
         self,
         output: &mut SharedArray<B, E>,
-        mapper: LockedFn<P, I::Elem, I::Dim, B>,
+        mapper: LockedFn<P, A, D, B>,
     ) -> Result<R::Out<()>>
     where
         B: Element,
@@ -405,7 +465,7 @@ where
     {
         let r = self
             .opts
-            .map_locked_with(self.input.array(), output, self.params.0, mapper)?;
+            .map_locked_with(self.parts[0].array, output, self.params.0, mapper)?;
         Ok(R::out((), r))
     }
 }

@@ -13,6 +13,6 @@ mod round;
 mod settings;
 mod write;
 
-pub use builder::{Input, JobBuilder, Params, Plain, ReportMode, Reported};
+pub use builder::{InPlace, JobBuilder, Params, Plain, ReportMode, Reported};
 pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, MAX_WORKERS, Pool, PoolBuilder, global_pool};
 pub use settings::ProgressFn;

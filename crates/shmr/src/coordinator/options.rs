@@ -2,16 +2,15 @@
 //! with the pool's entry points to them.
 
 use super::pool::Pool;
-use super::round::Plan;
+use super::round::{InputPart, Plan};
 use super::settings::{ProgressFn, Settings};
 use crate::error::Encoded;
-use crate::error::Result;
-use crate::job::{FnMapper, Job, JobMapper, JobReport, MapFn};
-use crate::memory::Element;
-use crate::memory::SharedArray;
+use crate::error::{Error, Result};
+use crate::job::{FnMapper, Input, Job, JobMapper, JobReport, MapBare, MapWith};
+use crate::memory::{ArrayRef, Element, SharedArray};
 use crate::protocol::Func;
 use crate::shm::{ChunkSize, Partition};
-use ndarray::{ArrayView, Dimension};
+use ndarray::Dimension;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The settings of one job on a [`Pool`]: the pool's, changed by the job's
@@ -49,47 +48,76 @@ impl Pool {
 }
 
 impl<'p> JobOptions<'p> {
-    /// How `array` is cut into chunks for this job.
-    pub(crate) fn partition<A: Element, D: Dimension>(
-        &self,
-        array: &SharedArray<A, D>,
-    ) -> Partition {
-        let chunk = self.chunk.unwrap_or(self.pool.inner.config.chunk);
-        Partition::of(array.shape(), A::DTYPE.size(), chunk)
+    fn chunk(&self) -> ChunkSize {
+        self.chunk.unwrap_or(self.pool.inner.config.chunk)
+    }
+
+    /// How the arrays a job reads are cut into chunks: along axis 0, which
+    /// every array read chunk by chunk must have of the same length, about
+    /// the chunk size in bytes of all of them together.
+    pub(crate) fn partition(&self, parts: &[InputPart<'_>]) -> Result<Partition> {
+        let mut chunked = parts.iter().filter(|p| !p.side).map(|p| p.array.header);
+        let first = chunked
+            .next()
+            .ok_or_else(|| Error::InvalidConfig("a job needs an array to map".into()))?;
+        let rows = |shape: &[usize]| shape.first().copied().unwrap_or(1);
+        let row_bytes = |h: &crate::memory::Header| {
+            h.shape()
+                .iter()
+                .skip(1)
+                .fold(h.dtype().size(), |acc, &n| acc.saturating_mul(n))
+        };
+        let mut bytes = row_bytes(first);
+        for h in chunked {
+            if rows(h.shape()) != rows(first.shape()) {
+                return Err(Error::InvalidConfig(format!(
+                    "the arrays a job reads together are cut into the same rows, so they need the \
+                     same length along axis 0; got shapes {:?} and {:?} (pass an array every \
+                     mapper needs whole with .side(&array) instead of .and(&array))",
+                    first.shape(),
+                    h.shape()
+                )));
+            }
+            bytes = bytes.saturating_add(row_bytes(h));
+        }
+        Ok(Partition::of_rows(
+            rows(first.shape()) as u64,
+            bytes,
+            self.chunk(),
+        ))
     }
 
     /// A parameterless mapper's job, with its report.
-    pub(crate) fn map_reduce_plain_reported<A, D, T>(
+    pub(crate) fn map_reduce_plain_reported<I, T>(
         self,
-        array: &SharedArray<A, D>,
-        mapper: fn(ArrayView<'_, A, D>) -> T,
+        parts: &[InputPart<'_>],
+        mapper: MapBare<I, T>,
         reducer: impl FnMut(T, T) -> T,
     ) -> Result<(T, JobReport)>
     where
-        A: Element,
-        D: Dimension + 'static,
+        I: Input,
         T: Serialize + DeserializeOwned + 'static,
     {
-        let plain = call_plain::<A, D, T> as MapFn<PlainFn<A, D, T>, A, D, T>;
-        self.map_reduce_reported(array, Func::new(mapper), plain, reducer)
+        let plain = call_plain::<I, T> as MapWith<Func<MapBare<I, T>>, I, T>;
+        self.map_reduce_reported::<I, _, T>(parts, I::bare_func(mapper), plain, reducer)
     }
 
     /// A mapper with parameters: its job, with its report.
-    pub(crate) fn map_reduce_reported<A, D, P, T>(
+    pub(crate) fn map_reduce_reported<I, P, T>(
         self,
-        array: &SharedArray<A, D>,
+        parts: &[InputPart<'_>],
         params: P,
-        mapper: MapFn<P, A, D, T>,
+        mapper: MapWith<P, I, T>,
         reducer: impl FnMut(T, T) -> T,
     ) -> Result<(T, JobReport)>
     where
-        A: Element,
-        D: Dimension + 'static,
+        I: Input,
         P: Serialize + DeserializeOwned + 'static,
         T: Serialize + DeserializeOwned + 'static,
     {
-        let payload = postcard::to_allocvec(&FnMapper::new(params, mapper)).encoded()?;
-        let plan = Plan::read::<A, D, FnMapper<P, A, D, T>>(self.partition(array), array, payload);
+        let partition = self.partition(parts)?;
+        let payload = postcard::to_allocvec(&FnMapper::<P, I, T>::new(params, mapper)).encoded()?;
+        let plan = Plan::read::<I, FnMapper<P, I, T>>(partition, parts, payload);
         let (partials, report) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok((fold(partials, reducer), report))
     }
@@ -97,7 +125,7 @@ impl<'p> JobOptions<'p> {
     /// A [`Job`]'s run, with its report.
     pub(crate) fn run_reported<A, D, J>(
         self,
-        array: &SharedArray<A, D>,
+        array: ArrayRef<'_>,
         job: &J,
     ) -> Result<(J::Partial, JobReport)>
     where
@@ -106,21 +134,20 @@ impl<'p> JobOptions<'p> {
         J: Job<A, D>,
     {
         job.validate()?;
+        let parts = [InputPart { array, side: false }];
+        let partition = self.partition(&parts)?;
         // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
         let payload = postcard::to_allocvec(job).encoded()?;
-        let plan = Plan::read::<A, D, JobMapper<J>>(self.partition(array), array, payload);
+        let plan = Plan::read::<SharedArray<A, D>, JobMapper<J>>(partition, &parts, payload);
         let (partials, report) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok((fold(partials, |a, b| job.reduce(a, b)), report))
     }
 }
 
-/// A parameterless mapper, as the parameter of `call_plain`.
-type PlainFn<A, D, T> = Func<fn(ArrayView<'_, A, D>) -> T>;
-
-/// Adapts a parameterless mapper to the parameterized form.
-fn call_plain<A: Element, D: Dimension, T>(f: &PlainFn<A, D, T>, chunk: ArrayView<'_, A, D>) -> T {
-    let f = f.get();
-    f(chunk)
+/// Adapts a parameterless mapper to the parameterized form: the mapper is
+/// the parameter.
+fn call_plain<I: Input, T>(f: &Func<MapBare<I, T>>, chunk: I::Chunk<'_>) -> T {
+    I::bare_call(f, chunk)
 }
 
 fn fold<T>(partials: Vec<T>, mut reducer: impl FnMut(T, T) -> T) -> T {

@@ -10,10 +10,8 @@ use super::pool::{Pool, State, Worker, deadline_after, guard};
 use super::settings::{ProgressFn, Settings};
 use crate::error::Encoded;
 use crate::error::{Error, Result};
-use crate::job::{JobReport, Mapper};
-use crate::memory::Element;
-use crate::memory::Segment;
-use crate::memory::{ArrayRef, SharedArray};
+use crate::job::{Input, JobReport, Mapper};
+use crate::memory::{ArrayRef, Element, Segment, SharedArray};
 use crate::protocol::{
     self, Access, Channel, Entry, FromWorker, Func, Layout, MapJob, Mapping, ToWorker,
 };
@@ -79,7 +77,7 @@ impl Pool {
         let mut job = MapJob {
             job: 0,
             entry: plan.entry,
-            segment: plan.input.segment.id(),
+            parts: plan.parts.iter().map(|p| p.segment.id()).collect(),
             access,
             partition,
             selection: Selection::All,
@@ -222,9 +220,38 @@ impl Pool {
     }
 }
 
+/// One array a job reads, as the job's builder collects them.
+#[derive(Clone, Copy)]
+pub(crate) struct InputPart<'a> {
+    pub(crate) array: ArrayRef<'a>,
+    /// Seen whole by every mapper, rather than chunk by chunk.
+    pub(crate) side: bool,
+}
+
+impl<'a> InputPart<'a> {
+    pub(crate) fn read<A: Element, D: Dimension>(array: &'a SharedArray<A, D>) -> Self {
+        InputPart {
+            array: array.shared(),
+            side: false,
+        }
+    }
+    pub(crate) fn side<A: Element, D: Dimension>(array: &'a SharedArray<A, D>) -> Self {
+        InputPart {
+            array: array.shared(),
+            side: true,
+        }
+    }
+    /// An array the job writes in place; the caller holds it mutably
+    /// borrowed for 'a.
+    pub(crate) fn written<A: Element, D: Dimension>(array: &'a mut SharedArray<A, D>) -> Self {
+        InputPart::read(array)
+    }
+}
+
 /// What the coordinator needs to run one job.
 pub(crate) struct Plan<'a> {
-    pub(crate) input: ArrayRef<'a>,
+    /// The arrays the mapper reads, in the input's order.
+    pub(crate) parts: Vec<ArrayRef<'a>>,
     pub(crate) partition: Partition,
     pub(crate) writes: Writes<'a>,
     pub(crate) entry: Func<Entry>,
@@ -250,29 +277,27 @@ pub(crate) enum Writes<'a> {
 type Attachment<'a> = (u64, Mapping, BorrowedFd<'a>, Option<Layout>);
 
 impl<'p> Plan<'p> {
-    /// A read-only job over `array` with mapper `M`.
-    pub(crate) fn read<A, D, M>(
+    /// A read-only job over input `I` (whose arrays are `parts`) with
+    /// mapper `M`.
+    pub(crate) fn read<I: Input, M: Mapper<I>>(
         partition: Partition,
-        array: &'p SharedArray<A, D>,
+        parts: &[InputPart<'p>],
         payload: Vec<u8>,
-    ) -> Self
-    where
-        A: Element,
-        D: Dimension,
-        M: Mapper<A, D>,
-    {
+    ) -> Self {
         Plan {
-            input: array.shared(),
+            parts: parts.iter().map(|p| p.array).collect(),
             partition,
             writes: Writes::Nothing,
-            entry: entry_for::<M, A, D>(),
+            entry: entry_for::<M, I>(),
             payload,
         }
     }
 
     /// Checks that no file behind the job's arrays has shrunk.
     fn check_sizes(&self) -> Result<()> {
-        self.input.segment.check_size()?;
+        for part in &self.parts {
+            part.segment.check_size()?;
+        }
         match self.writes {
             Writes::Into(o) | Writes::Locked { output: o, .. } => o.segment.check_size(),
             Writes::Nothing | Writes::InPlace { .. } => Ok(()),
@@ -305,8 +330,8 @@ impl<'p> Plan<'p> {
         // The descriptor of segment `id`, and the array's layout in it (the
         // lock table has none).
         let find = |id: u64| -> (BorrowedFd<'s>, Option<Layout>) {
-            let arrays = [Some(self.input), output];
-            match arrays.into_iter().flatten().find(|a| a.segment.id() == id) {
+            let arrays = self.parts.iter().copied().chain(output);
+            match arrays.into_iter().find(|a| a.segment.id() == id) {
                 Some(a) => (a.segment.fd(), Some(Layout::of(a.header))),
                 None => {
                     let table = locks.expect("internal: a mapping names a segment of the job");
@@ -314,8 +339,9 @@ impl<'p> Plan<'p> {
                 }
             }
         };
+        let parts: Vec<u64> = self.parts.iter().map(|p| p.segment.id()).collect();
         let attach = access
-            .mappings(self.input.segment.id())
+            .mappings(&parts)
             .into_iter()
             .map(|(id, how)| {
                 let (fd, layout) = find(id);

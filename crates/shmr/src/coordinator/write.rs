@@ -54,13 +54,13 @@
 //! written.
 
 use super::options::JobOptions;
+use super::round::InputPart;
 use super::round::{Plan, Writes};
 use crate::error::Encoded;
 use crate::error::{Error, Result};
-use crate::job::{FnWith, InPlaceFn, IntoFn, JobReport, LockedFn};
-use crate::memory::Element;
-use crate::memory::SharedArray;
-use crate::protocol::{FnPtr, Func};
+use crate::job::{FnWith, InPlaceFn, Input, IntoBare, IntoWith, JobReport, LockedFn};
+use crate::memory::{ArrayRef, Element, SharedArray};
+use crate::protocol::Func;
 use crate::shm::LockedOutput;
 use crate::worker::{in_place_entry, into_entry, locked_entry};
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
@@ -70,20 +70,20 @@ impl JobOptions<'_> {
     /// An in-place job, without parameters.
     pub(crate) fn map_in_place<A, D>(
         self,
-        array: &mut SharedArray<A, D>,
+        array: InputPart<'_>,
         mapper: fn(ArrayViewMut<'_, A, D>),
     ) -> Result<JobReport>
     where
         A: Element,
         D: Dimension + 'static,
     {
-        self.map_in_place_with(array, Func::new(mapper), in_place_plain::<A, D>)
+        self.map_in_place_with::<A, D, _>(array, Func::new(mapper), in_place_plain::<A, D>)
     }
 
     /// An in-place job whose mapper gets parameters.
     pub(crate) fn map_in_place_with<A, D, P>(
         self,
-        array: &mut SharedArray<A, D>,
+        array: InputPart<'_>,
         params: P,
         mapper: InPlaceFn<P, A, D>,
     ) -> Result<JobReport>
@@ -92,10 +92,11 @@ impl JobOptions<'_> {
         D: Dimension + 'static,
         P: Serialize + DeserializeOwned + 'static,
     {
-        array.check_writable()?;
+        array.array.check_writable()?;
+        let parts = [array];
         let plan = Plan {
-            input: array.shared(),
-            partition: self.partition(array),
+            partition: self.partition(&parts)?,
+            parts: parts.iter().map(|p| p.array).collect(),
             writes: Writes::InPlace {
                 guard: self.settings.guard_writes,
             },
@@ -107,52 +108,51 @@ impl JobOptions<'_> {
     }
 
     /// An out-of-place job, without parameters.
-    pub(crate) fn map_into<A, D, B, E>(
+    pub(crate) fn map_into<I, B, E>(
         self,
-        input: &SharedArray<A, D>,
+        parts: &[InputPart<'_>],
         output: &mut SharedArray<B, E>,
-        mapper: fn(ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>),
+        mapper: IntoBare<I, B, E>,
     ) -> Result<JobReport>
     where
-        A: Element,
-        D: Dimension + 'static,
+        I: Input,
         B: Element,
         E: Dimension + 'static,
     {
-        self.map_into_with(input, output, Func::new(mapper), into_plain::<A, D, B, E>)
+        let plain = into_plain::<I, B, E> as IntoWith<Func<IntoBare<I, B, E>>, I, B, E>;
+        self.map_into_with::<I, B, E, _>(parts, output, I::into_bare_func(mapper), plain)
     }
 
     /// An out-of-place job whose mapper gets parameters.
-    pub(crate) fn map_into_with<A, D, B, E, P>(
+    pub(crate) fn map_into_with<I, B, E, P>(
         self,
-        input: &SharedArray<A, D>,
+        parts: &[InputPart<'_>],
         output: &mut SharedArray<B, E>,
         params: P,
-        mapper: IntoFn<P, A, D, B, E>,
+        mapper: IntoWith<P, I, B, E>,
     ) -> Result<JobReport>
     where
-        A: Element,
-        D: Dimension + 'static,
+        I: Input,
         B: Element,
         E: Dimension + 'static,
         P: Serialize + DeserializeOwned + 'static,
     {
-        let (rows_in, rows_out) = (input.shape().first(), output.shape().first());
-        if rows_in != rows_out {
+        let input = parts[0].array.header.shape();
+        if input.first() != output.shape().first() {
             return Err(Error::InvalidConfig(format!(
                 "map_into writes the output rows that match each input chunk's rows, so input \
                  and output need the same length along axis 0; got shapes {:?} and {:?}",
-                input.shape(),
+                input,
                 output.shape()
             )));
         }
         output.check_writable()?;
         let plan = Plan {
-            input: input.shared(),
-            partition: self.partition(input),
+            partition: self.partition(parts)?,
+            parts: parts.iter().map(|p| p.array).collect(),
             writes: Writes::Into(output.shared()),
-            entry: into_entry::<P, A, D, B, E>(),
-            payload: payload(params, Func::new(mapper))?,
+            entry: into_entry::<P, I, B, E>(),
+            payload: payload(params, I::into_func(mapper))?,
         };
         let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings, self.progress)?;
         Ok(report)
@@ -161,7 +161,7 @@ impl JobOptions<'_> {
     /// A locked job, without parameters.
     pub(crate) fn map_locked<A, D, B, E>(
         self,
-        input: &SharedArray<A, D>,
+        input: ArrayRef<'_>,
         output: &mut SharedArray<B, E>,
         mapper: fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>),
     ) -> Result<JobReport>
@@ -177,7 +177,7 @@ impl JobOptions<'_> {
     /// A locked job whose mapper gets parameters.
     pub(crate) fn map_locked_with<A, D, B, E, P>(
         self,
-        input: &SharedArray<A, D>,
+        input: ArrayRef<'_>,
         output: &mut SharedArray<B, E>,
         params: P,
         mapper: LockedFn<P, A, D, B>,
@@ -190,9 +190,13 @@ impl JobOptions<'_> {
         P: Serialize + DeserializeOwned + 'static,
     {
         output.check_writable()?;
+        let parts = [InputPart {
+            array: input,
+            side: false,
+        }];
         let plan = Plan {
-            input: input.shared(),
-            partition: self.partition(input),
+            partition: self.partition(&parts)?,
+            parts: vec![input],
             writes: Writes::Locked {
                 output: output.shared(),
                 stripes: self.settings.stripes,
@@ -205,7 +209,7 @@ impl JobOptions<'_> {
     }
 }
 
-fn payload<P: Serialize, F: FnPtr>(params: P, f: Func<F>) -> Result<Vec<u8>> {
+fn payload<P: Serialize, F>(params: P, f: Func<F>) -> Result<Vec<u8>> {
     postcard::to_allocvec(&FnWith { params, f }).encoded()
 }
 
@@ -217,18 +221,15 @@ fn in_place_plain<A: Element, D: Dimension>(
     f(chunk)
 }
 
-/// A parameterless out-of-place mapper.
-type IntoPlainFn<A, D, B, E> = fn(ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
 /// A parameterless locked mapper.
 type LockedPlainFn<A, D, B> = fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
 
-fn into_plain<A: Element, D: Dimension, B: Element, E: Dimension>(
-    f: &Func<IntoPlainFn<A, D, B, E>>,
-    input: ArrayView<'_, A, D>,
+fn into_plain<I: Input, B: Element, E: Dimension>(
+    f: &Func<IntoBare<I, B, E>>,
+    input: I::Chunk<'_>,
     output: ArrayViewMut<'_, B, E>,
 ) {
-    let f = f.get();
-    f(input, output)
+    I::into_bare_call(f, input, output)
 }
 
 fn locked_plain<A: Element, D: Dimension, B: Element>(

@@ -2,16 +2,17 @@
 //! pointer with its parameters, each named by the function's address.
 
 use super::Job;
-use crate::memory::Element;
+use super::input::{Input, MapWith};
+use crate::memory::{Element, SharedArray};
 use crate::protocol::{Func, fn_ptr};
 use crate::shm::LockedOutput;
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-/// The worker-side half of a job: something that maps chunks.
-pub(crate) trait Mapper<A: Element, D: Dimension>: Serialize + DeserializeOwned {
+/// The worker-side half of a job: something that maps chunks of input `I`.
+pub(crate) trait Mapper<I: Input>: Serialize + DeserializeOwned {
     type Out: Serialize + DeserializeOwned + 'static;
-    fn map(&self, chunk: ArrayView<'_, A, D>) -> Self::Out;
+    fn map(&self, chunk: I::Chunk<'_>) -> Self::Out;
 }
 
 /// A [`Job`] seen as a mapper.
@@ -19,7 +20,7 @@ pub(crate) trait Mapper<A: Element, D: Dimension>: Serialize + DeserializeOwned 
 #[serde(transparent)]
 pub(crate) struct JobMapper<J>(pub(crate) J);
 
-impl<A: Element, D: Dimension, J: Job<A, D>> Mapper<A, D> for JobMapper<J> {
+impl<A: Element, D: Dimension + 'static, J: Job<A, D>> Mapper<SharedArray<A, D>> for JobMapper<J> {
     type Out = J::Partial;
     fn map(&self, chunk: ArrayView<'_, A, D>) -> J::Partial {
         self.0.map(chunk)
@@ -29,34 +30,29 @@ impl<A: Element, D: Dimension, J: Job<A, D>> Mapper<A, D> for JobMapper<J> {
 /// A mapper given as a function pointer plus parameters.
 #[derive(Serialize, Deserialize)]
 #[serde(bound(serialize = "P: Serialize", deserialize = "P: DeserializeOwned"))]
-pub(crate) struct FnMapper<P, A, D, T> {
+pub(crate) struct FnMapper<P, I: Input, T> {
     params: P,
-    mapper: Func<MapFn<P, A, D, T>>,
+    mapper: Func<MapWith<P, I, T>>,
 }
 
-/// The mapper of a job with parameters: `pool.on(&a).params(p).map_reduce(f, r)`.
-pub(crate) type MapFn<P, A, D, T> = fn(&P, ArrayView<'_, A, D>) -> T;
-
-impl<P, A, D, T> FnMapper<P, A, D, T> {
-    pub(crate) fn new(params: P, mapper: MapFn<P, A, D, T>) -> Self {
+impl<P, I: Input, T> FnMapper<P, I, T> {
+    pub(crate) fn new(params: P, mapper: MapWith<P, I, T>) -> Self {
         FnMapper {
             params,
-            mapper: Func::new(mapper),
+            mapper: I::map_func(mapper),
         }
     }
 }
 
-impl<P, A, D, T> Mapper<A, D> for FnMapper<P, A, D, T>
+impl<P, I, T> Mapper<I> for FnMapper<P, I, T>
 where
     P: Serialize + DeserializeOwned + 'static,
-    A: Element,
-    D: Dimension,
+    I: Input,
     T: Serialize + DeserializeOwned + 'static,
 {
     type Out = T;
-    fn map(&self, chunk: ArrayView<'_, A, D>) -> T {
-        let f = self.mapper.get();
-        f(&self.params, chunk)
+    fn map(&self, chunk: I::Chunk<'_>) -> T {
+        I::map_call(&self.mapper, &self.params, chunk)
     }
 }
 
@@ -71,8 +67,6 @@ pub(crate) struct FnWith<P, F> {
 
 /// An in-place mapper.
 pub(crate) type InPlaceFn<P, A, D> = fn(&P, ArrayViewMut<'_, A, D>);
-/// An out-of-place mapper.
-pub(crate) type IntoFn<P, A, D, B, E> = fn(&P, ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
 /// A locked mapper.
 pub(crate) type LockedFn<P, A, D, B> = fn(&P, ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
 /// The mapper of a locked job with parameters

@@ -38,10 +38,12 @@
 //! # Ok(()) }
 //! ```
 
+mod input;
 mod mapper;
 
+pub use input::{Append, Input, IntoBare, IntoWith, MapBare, MapWith, Part, Side};
 pub use mapper::LockedMapFn;
-pub(crate) use mapper::{FnMapper, FnWith, InPlaceFn, IntoFn, JobMapper, LockedFn, MapFn, Mapper};
+pub(crate) use mapper::{FnMapper, FnWith, InPlaceFn, JobMapper, LockedFn, Mapper};
 
 use crate::memory::Element;
 use ndarray::{ArrayView, Dimension};

@@ -88,14 +88,7 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
 
     /// Refuses a job that writes this array if its mapping is read-only.
     pub(crate) fn check_writable(&self) -> Result<()> {
-        if self.writable {
-            return Ok(());
-        }
-        Err(Error::InvalidConfig(
-            "this array was opened read-only, so jobs cannot write it; open the .npy file \
-             read-write (NpyMode::ReadWrite) or copy it into a new SharedArray"
-                .into(),
-        ))
+        self.shared().check_writable()
     }
 
     /// A shared copy of `array` (the one copy into shared memory; after this
@@ -195,6 +188,7 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
         ArrayRef {
             segment: &self.segment,
             header: &self.header,
+            writable: self.writable,
         }
     }
 
@@ -261,6 +255,22 @@ impl<A: Element, D: Dimension> fmt::Debug for SharedArray<A, D> {
 pub(crate) struct ArrayRef<'a> {
     pub(crate) segment: &'a Segment,
     pub(crate) header: &'a Header,
+    /// Whether jobs may write it (false for a read-only `.npy`).
+    pub(crate) writable: bool,
+}
+
+impl ArrayRef<'_> {
+    /// Refuses a job that writes this array if its mapping is read-only.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.writable {
+            return Ok(());
+        }
+        Err(Error::InvalidConfig(
+            "this array was opened read-only, so jobs cannot write it; open the file \
+             read-write (NpyMode::ReadWrite) or copy it into a new SharedArray"
+                .into(),
+        ))
+    }
 }
 
 /// Checks that a header describes an array of `A` with `D`'s dimensionality,

@@ -269,20 +269,34 @@ pub(crate) enum Access {
 }
 
 impl Access {
-    /// The segments this access needs mapped, besides the input.
-    pub(crate) fn mappings(&self, input: u64) -> Vec<(u64, Mapping)> {
-        match *self {
-            Access::Read => vec![(input, Mapping::ReadOnly)],
-            Access::InPlace { .. } => vec![(input, Mapping::Writable)],
-            Access::Into { output } => {
-                vec![(input, Mapping::ReadOnly), (output, Mapping::Writable)]
-            }
-            Access::Locked { output, locks, .. } => vec![
-                (input, Mapping::ReadOnly),
-                (output, Mapping::Writable),
-                (locks, Mapping::Locks),
-            ],
+    /// How the job's input `parts` (segment ids, in order) are mapped: the
+    /// first writable in an in-place job, all others read-only.
+    pub(crate) fn part_mapping(&self, index: usize) -> Mapping {
+        match (self, index) {
+            (Access::InPlace { .. }, 0) => Mapping::Writable,
+            _ => Mapping::ReadOnly,
         }
+    }
+
+    /// The segments this access needs mapped, the input's `parts` first,
+    /// each once.
+    pub(crate) fn mappings(&self, parts: &[u64]) -> Vec<(u64, Mapping)> {
+        let mut all: Vec<(u64, Mapping)> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| (id, self.part_mapping(i)))
+            .collect();
+        match *self {
+            Access::Read | Access::InPlace { .. } => {}
+            Access::Into { output } => all.push((output, Mapping::Writable)),
+            Access::Locked { output, locks, .. } => {
+                all.push((output, Mapping::Writable));
+                all.push((locks, Mapping::Locks));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|m| seen.insert(*m));
+        all
     }
 
     /// Whether mapping a chunk twice is harmless, so that chunks lost with
@@ -306,7 +320,8 @@ super::fn_ptr! {
 pub(crate) struct MapJob {
     pub(crate) job: u64,
     pub(crate) entry: super::Func<Entry>,
-    pub(crate) segment: u64,
+    /// The segments of the arrays the mapper reads, in the input's order.
+    pub(crate) parts: Vec<u64>,
     pub(crate) access: Access,
     pub(crate) partition: crate::shm::Partition,
     /// The chunks of this round: all, or those lost with a dead worker.

@@ -57,10 +57,10 @@ pub(crate) unsafe trait FnPtr: Copy {
 /// `fn(..) -> ..` form is accepted, so that whatever a caller writes, the
 /// type is a function pointer; the layers above may then deny unsafe code.
 macro_rules! fn_ptr {
-    ($([$($g:ident),*] fn($($a:ty),*) $(-> $r:ty)?;)*) => {$(
+    ($([$($g:ident),*] $(for<$($l:lifetime),*>)? fn($($a:ty),*) $(-> $r:ty)?;)*) => {$(
         // SAFETY: `fn(..) -> ..` is a function pointer type, one code address.
         #[allow(unsafe_code)]
-        unsafe impl<$($g),*> $crate::protocol::FnPtr for fn($($a),*) $(-> $r)? {
+        unsafe impl<$($g),*> $crate::protocol::FnPtr for $(for<$($l),*>)? fn($($a),*) $(-> $r)? {
             fn addr(self) -> usize {
                 self as usize
             }

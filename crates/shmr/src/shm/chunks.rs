@@ -20,7 +20,12 @@ use std::sync::atomic::Ordering;
 
 /// The arrays, locks and slot of one job in one worker.
 pub(crate) struct JobMemory<'a> {
-    input: Option<(&'a Segment, &'a Header)>,
+    /// The arrays the mapper reads, in the order of the job's input: each
+    /// mapped chunk by chunk, or seen whole (a side array). The first is
+    /// written in place by an in-place job.
+    parts: Vec<(&'a Segment, &'a Header)>,
+    /// Whether the first part was taken to be written in place.
+    written: bool,
     output: Option<(&'a Segment, &'a Header)>,
     locks: Option<LockTable<'a>>,
     partition: Partition,
@@ -30,11 +35,11 @@ pub(crate) struct JobMemory<'a> {
 }
 
 impl<'a> JobMemory<'a> {
-    /// `input` is the array the job maps (mapped read-only unless the job
-    /// writes it in place); `output` the array it writes, if another;
+    /// `parts` are the arrays the job reads (mapped read-only, but for the
+    /// first of an in-place job); `output` the array it writes, if another;
     /// `guard`: an in-place job write-protects all but the chunk mapped.
     pub(crate) fn new(
-        input: (&'a Segment, &'a Header),
+        parts: Vec<(&'a Segment, &'a Header)>,
         output: Option<(&'a Segment, &'a Header)>,
         locks: Option<LockTable<'a>>,
         partition: Partition,
@@ -43,7 +48,8 @@ impl<'a> JobMemory<'a> {
         guard: bool,
     ) -> JobMemory<'a> {
         JobMemory {
-            input: Some(input),
+            parts,
+            written: false,
             output,
             locks,
             partition,
@@ -90,21 +96,50 @@ impl<'a> JobMemory<'a> {
         Ok(())
     }
 
-    /// The input, to read. Refused if it is mapped writable (an in-place
-    /// job's, which is read and written through [`JobMemory::in_place`]).
-    pub(crate) fn input<A: Element, D: Dimension>(&self) -> Result<Input<'a, A, D>> {
-        let (segment, header) = self.input.ok_or_else(|| taken("input"))?;
-        if !segment.is_read_only() {
-            return Err(Error::Protocol(
-                "the input of a reading job is mapped writable".into(),
-            ));
-        }
-        Ok(Input(Typed::new(segment, header, &self.partition)?))
+    fn part(&self, index: usize) -> Result<(&'a Segment, &'a Header)> {
+        self.parts
+            .get(index)
+            .copied()
+            .ok_or_else(|| Error::Protocol(format!("the job has no input {index}")))
     }
 
-    /// The input, to write in place chunk by chunk. Taken once.
+    /// Input `index`, to read chunk by chunk. Refused if it is mapped
+    /// writable (an in-place job's, read and written through
+    /// [`JobMemory::in_place`]).
+    pub(crate) fn input<A: Element, D: Dimension>(
+        &self,
+        index: usize,
+    ) -> Result<ChunkInput<'a, A, D>> {
+        let (segment, header) = self.part(index)?;
+        read_only(segment)?;
+        Ok(ChunkInput(Typed::new(
+            segment,
+            header,
+            Some(&self.partition),
+        )?))
+    }
+
+    /// Input `index` whole: a side array, the same for every chunk.
+    pub(crate) fn side<A: Element, D: Dimension>(
+        &self,
+        index: usize,
+    ) -> Result<ArrayView<'a, A, D>> {
+        let (segment, header) = self.part(index)?;
+        read_only(segment)?;
+        let whole = Typed::<A, D>::new(segment, header, None)?;
+        // SAFETY: as in `ChunkInput::chunk`, for the whole array: `Typed`
+        // checked it lies in the mapping, which lives for 'a; the mapping
+        // is read-only, and the coordinator holds the array borrowed for
+        // the job.
+        Ok(unsafe { ArrayView::from_shape_ptr(whole.dim, whole.data) })
+    }
+
+    /// The first input, to write in place chunk by chunk. Taken once.
     pub(crate) fn in_place<A: Element, D: Dimension>(&mut self) -> Result<Output<'a, A, D>> {
-        let (segment, header) = self.input.take().ok_or_else(|| taken("input"))?;
+        let (segment, header) = self.part(0)?;
+        if std::mem::replace(&mut self.written, true) {
+            return Err(taken("array to write in place"));
+        }
         Output::new(segment, header, &self.partition)
     }
 
@@ -143,6 +178,17 @@ impl<'a> JobMemory<'a> {
                 self.slot.locks_taken,
             )
         })
+    }
+}
+
+/// Refuses to read a writable mapping as if nobody wrote it.
+fn read_only(segment: &Segment) -> Result<()> {
+    if segment.is_read_only() {
+        Ok(())
+    } else {
+        Err(Error::Protocol(
+            "an array a job reads is mapped writable".into(),
+        ))
     }
 }
 
@@ -196,13 +242,14 @@ struct Typed<'a, A, D> {
 }
 
 impl<'a, A: Element, D: Dimension> Typed<'a, A, D> {
-    fn new(segment: &'a Segment, header: &Header, partition: &Partition) -> Result<Self> {
+    /// With `partition`, the array must have its rows.
+    fn new(segment: &'a Segment, header: &Header, partition: Option<&Partition>) -> Result<Self> {
         let dim: D = dim_for::<A, D>(header)?;
         let rows = header.shape().first().copied().unwrap_or(1) as u64;
-        if rows != partition.rows() {
+        if let Some(p) = partition.filter(|p| p.rows() != rows) {
             return Err(Error::Protocol(format!(
                 "partition of {} rows for an array of {rows}",
-                partition.rows()
+                p.rows()
             )));
         }
         let (data, _) = elements::<A>(segment, header)?;
@@ -233,10 +280,14 @@ impl<'a, A: Element, D: Dimension> Typed<'a, A, D> {
     }
 }
 
-/// A job's input, mapped read-only.
-pub(crate) struct Input<'a, A, D>(Typed<'a, A, D>);
+/// An array a job reads chunk by chunk, mapped read-only.
+///
+/// Public only because a sealed public trait (`Input`) names it as an
+/// associated type; it cannot be named or made outside the crate.
+#[doc(hidden)]
+pub struct ChunkInput<'a, A, D>(Typed<'a, A, D>);
 
-impl<A: Element, D: Dimension> Input<'_, A, D> {
+impl<A: Element, D: Dimension> ChunkInput<'_, A, D> {
     /// The rows of a claimed chunk.
     pub(crate) fn chunk(&self, claim: &Claim) -> ArrayView<'_, A, D> {
         let (shape, first) = self.0.chunk(&claim.rows);
@@ -260,7 +311,7 @@ impl<'a, B: Element, E: Dimension> Output<'a, B, E> {
                 "the array a job writes is mapped read-only".into(),
             ));
         }
-        Ok(Output(Typed::new(segment, header, partition)?))
+        Ok(Output(Typed::new(segment, header, Some(partition))?))
     }
 
     /// Makes the whole array, or the rows of `claim`, writable or
@@ -285,7 +336,7 @@ impl<'a, B: Element, E: Dimension> Output<'a, B, E> {
     /// so it ends before the claim is committed.
     pub(crate) fn chunk_mut<'v>(&'v mut self, claim: &'v Claim) -> ArrayViewMut<'v, B, E> {
         let (shape, first) = self.0.chunk(&claim.rows);
-        // SAFETY: as in `Input::chunk`, over a writable mapping. The rows
+        // SAFETY: as in `ChunkInput::chunk`, over a writable mapping. The rows
         // are this worker's alone: chunks do not overlap, a claim is handed
         // out to one worker per round, and the coordinator holds the array
         // mutably borrowed, so no other process views them meanwhile; in

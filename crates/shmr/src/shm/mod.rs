@@ -5,7 +5,7 @@
 //!
 //! One of the three layers where unsafe code may live: this is where
 //! pointers into shared memory become views, behind types (`Claim`,
-//! `WorkerSlot`, `Input`) that carry the invariants.
+//! `WorkerSlot`, `ChunkInput`) that carry the invariants.
 //!
 //! Built on `memory`; used by both sides of the protocol.
 
@@ -16,7 +16,7 @@ mod lock;
 mod partition;
 mod slots;
 
-pub(crate) use chunks::{Claim, JobMemory};
+pub(crate) use chunks::{ChunkInput, Claim, JobMemory};
 pub(crate) use lock::{Aborted, LockTable, stripe_range, table_bytes};
 pub use lock::{DEFAULT_STRIPES, LockedOutput, MAX_STRIPES};
 pub(crate) use partition::Selection;

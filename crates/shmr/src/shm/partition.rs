@@ -91,6 +91,12 @@ impl Partition {
         Partition::new(rows, chunk.rows_for(shape, elem_bytes))
     }
 
+    /// How `rows` rows of `row_bytes` bytes each (of all the arrays a job
+    /// reads together) are cut into chunks of `chunk`.
+    pub(crate) fn of_rows(rows: u64, row_bytes: usize, chunk: ChunkSize) -> Partition {
+        Partition::new(rows, chunk.rows_for(&[0, row_bytes], 1))
+    }
+
     /// Number of chunks (at least 1).
     #[allow(clippy::len_without_is_empty)] // never empty by construction
     pub fn len(&self) -> u64 {

@@ -182,11 +182,12 @@ fn run_job(slot: &mut WorkerSlot, maps: &Maps, job: &MapJob) -> Result<(), Failu
             .ok_or_else(|| Failure::Other(format!("segment {id} is not an array")))?;
         Ok((&m.segment, header))
     };
-    let input_how = match job.access {
-        Access::InPlace { .. } => Mapping::Writable,
-        _ => Mapping::ReadOnly,
-    };
-    let input = array(job.segment, input_how)?;
+    let parts = job
+        .parts
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| array(id, job.access.part_mapping(i)))
+        .collect::<Result<Vec<_>, Failure>>()?;
     let output = match job.access {
         Access::Into { output } | Access::Locked { output, .. } => {
             Some(array(output, Mapping::Writable)?)
@@ -201,7 +202,7 @@ fn run_job(slot: &mut WorkerSlot, maps: &Maps, job: &MapJob) -> Result<(), Failu
         _ => None,
     };
     let mut memory = JobMemory::new(
-        input,
+        parts,
         output,
         locks,
         job.partition,

@@ -4,7 +4,7 @@
 //! entry point of a job by the address of one of the functions here.
 
 use crate::error::Encoded;
-use crate::job::{FnWith, InPlaceFn, IntoFn, LockedFn, Mapper};
+use crate::job::{FnWith, InPlaceFn, Input, IntoWith, LockedFn, Mapper};
 use crate::memory::Element;
 use crate::protocol::{Entry, Failure, Func};
 use crate::shm::{Aborted, Claim, JobMemory};
@@ -12,9 +12,9 @@ use ndarray::Dimension;
 use serde::{Serialize, de::DeserializeOwned};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// The entry point for mapper type `M` over `A`/`D` arrays.
-pub(crate) fn entry_for<M: Mapper<A, D>, A: Element, D: Dimension>() -> Func<Entry> {
-    Func::new(run_chunks::<M, A, D> as Entry)
+/// The entry point for mapper type `M` over input `I`.
+pub(crate) fn entry_for<M: Mapper<I>, I: Input>() -> Func<Entry> {
+    Func::new(run_chunks::<M, I> as Entry)
 }
 
 /// The entry point of an in-place job with parameters `P`.
@@ -23,15 +23,14 @@ pub(crate) fn in_place_entry<P: DeserializeOwned, A: Element, D: Dimension>() ->
 }
 
 /// The entry point of an out-of-place job with parameters `P`.
-pub(crate) fn into_entry<P, A, D, B, E>() -> Func<Entry>
+pub(crate) fn into_entry<P, I, B, E>() -> Func<Entry>
 where
     P: DeserializeOwned,
-    A: Element,
-    D: Dimension,
+    I: Input,
     B: Element,
     E: Dimension,
 {
-    Func::new(run_into::<P, A, D, B, E> as Entry)
+    Func::new(run_into::<P, I, B, E> as Entry)
 }
 
 /// The entry point of a locked job with parameters `P`.
@@ -72,13 +71,13 @@ fn drive<T: Serialize>(
     Ok(())
 }
 
-fn run_chunks<M: Mapper<A, D>, A: Element, D: Dimension>(
+fn run_chunks<M: Mapper<I>, I: Input>(
     memory: &mut JobMemory<'_>,
     payload: &[u8],
 ) -> Result<(), Failure> {
     let mapper: M = postcard::from_bytes(payload).encoded()?;
-    let input = memory.input::<A, D>()?;
-    drive(memory, |claim| mapper.map(input.chunk(claim)))
+    let input = I::prepare(memory)?;
+    drive(memory, |claim| mapper.map(I::chunk(&input, claim)))
 }
 
 fn run_in_place<P: DeserializeOwned, A: Element, D: Dimension>(
@@ -111,20 +110,23 @@ fn run_in_place<P: DeserializeOwned, A: Element, D: Dimension>(
     result
 }
 
-fn run_into<P, A, D, B, E>(memory: &mut JobMemory<'_>, payload: &[u8]) -> Result<(), Failure>
+fn run_into<P, I, B, E>(memory: &mut JobMemory<'_>, payload: &[u8]) -> Result<(), Failure>
 where
     P: DeserializeOwned,
-    A: Element,
-    D: Dimension,
+    I: Input,
     B: Element,
     E: Dimension,
 {
-    let m: FnWith<P, IntoFn<P, A, D, B, E>> = postcard::from_bytes(payload).encoded()?;
-    let f = m.f.get();
-    let input = memory.input::<A, D>()?;
+    let m: FnWith<P, IntoWith<P, I, B, E>> = postcard::from_bytes(payload).encoded()?;
+    let input = I::prepare(memory)?;
     let mut output = memory.output::<B, E>()?;
     drive(memory, |claim| {
-        f(&m.params, input.chunk(claim), output.chunk_mut(claim))
+        I::into_call(
+            &m.f,
+            &m.params,
+            I::chunk(&input, claim),
+            output.chunk_mut(claim),
+        )
     })
 }
 
@@ -137,7 +139,7 @@ where
 {
     let m: FnWith<P, LockedFn<P, A, D, B>> = postcard::from_bytes(payload).encoded()?;
     let f = m.f.get();
-    let input = memory.input::<A, D>()?;
+    let input = memory.input::<A, D>(0)?;
     let mut out = memory.locked::<B>()?;
     drive(memory, |claim| f(&m.params, input.chunk(claim), &mut out))
 }
