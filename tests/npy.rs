@@ -395,3 +395,105 @@ fn a_file_that_shrinks_is_named_in_the_error() {
 fn path_b(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join("b.npy")
 }
+
+/// A raw file region (`numpy.memmap` with an offset): the pixels after an
+/// image's header, read by jobs in place and written back by in-place jobs.
+#[test]
+fn raw_file_regions_are_mapped_at_their_offset() {
+    let dir = scratch_dir("raw");
+    let pool = pool_with_rows(2, 16);
+    let path = dir.join("image.bin");
+    // A 54-byte header (a BMP's size) of 0xFF, 100 x 3 pixels, a trailer.
+    let pixels = Array2::from_shape_fn((100, 3), |(i, j)| ((i * 3 + j) % 251) as u8);
+    let mut bytes = vec![0xFF_u8; 54];
+    bytes.extend(pixels.iter());
+    bytes.extend([7_u8; 10]);
+    std::fs::write(&path, &bytes).unwrap();
+    // SAFETY: nothing else touches the file while the test holds it.
+    let ro = unsafe { SharedArray::<u8, Ix2>::open_raw(&path, 54, (100, 3), NpyMode::ReadOnly) }
+        .unwrap();
+    assert_eq!(ro.view(), pixels);
+    let want: u128 = pixels.iter().map(|&p| u128::from(p)).sum();
+    assert_eq!(pool.on(&ro).run(&shmr::jobs::Sum).unwrap(), want);
+    // Per channel, reading rows of 3 bytes as the workers see them.
+    let per_channel = pool
+        .on(&ro)
+        .map_reduce(
+            |c| [0, 1, 2].map(|k| c.column(k).iter().map(|&p| u64::from(p)).sum::<u64>()),
+            |a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2]],
+        )
+        .unwrap();
+    let want3 = [0, 1, 2].map(|k| pixels.column(k).iter().map(|&p| u64::from(p)).sum::<u64>());
+    assert_eq!(per_channel, want3);
+    drop(ro);
+
+    // Read-write: an in-place job writes the region of the file, and only it.
+    let mut rw =
+        unsafe { SharedArray::<u8, Ix2>::open_raw(&path, 54, (100, 3), NpyMode::ReadWrite) }
+            .unwrap();
+    pool.on_mut(&mut rw)
+        .map_in_place(|mut c| c.mapv_inplace(|p| p / 2))
+        .unwrap();
+    drop(rw);
+    let after = std::fs::read(&path).unwrap();
+    assert_eq!(&after[..54], &bytes[..54], "the header is untouched");
+    assert_eq!(&after[354..], &bytes[354..], "the trailer is untouched");
+    let halved: Vec<u8> = pixels.iter().map(|&p| p / 2).collect();
+    assert_eq!(&after[54..354], &halved[..]);
+}
+
+#[test]
+fn raw_files_that_do_not_fit_get_clear_errors() {
+    let dir = scratch_dir("raw-bad");
+    let path = dir.join("data.bin");
+    std::fs::write(&path, vec![0_u8; 1000]).unwrap();
+    let open = |offset: u64, rows: usize| {
+        // SAFETY: nothing else touches the file while the test holds it.
+        unsafe { SharedArray::<f64, Ix1>::open_raw(&path, offset, rows, NpyMode::ReadOnly) }
+    };
+    assert_eq!(open(8, 124).unwrap().len(), 124, "exactly the file");
+    let too_long = open(8, 125).unwrap_err();
+    let msg = too_long.to_string();
+    assert!(matches!(too_long, Error::File { .. }), "{too_long:?}");
+    assert!(
+        msg.contains("data.bin") && msg.contains("holds 1000 bytes") && msg.contains("need 1008"),
+        "{msg}"
+    );
+    let misaligned = open(4, 10).unwrap_err().to_string();
+    assert!(
+        misaligned.contains("offset 4") && misaligned.contains("8-byte"),
+        "{misaligned}"
+    );
+    let missing =
+        unsafe { SharedArray::<f64, Ix1>::open_raw(dir.join("nope.bin"), 0, 1, NpyMode::ReadOnly) }
+            .unwrap_err()
+            .to_string();
+    assert!(
+        missing.contains("nope.bin") && missing.contains("cannot open"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn a_raw_file_that_shrinks_is_named_in_the_error() {
+    let dir = scratch_dir("raw-shrink");
+    let pool = pool_with_rows(2, 64);
+    let path = dir.join("log.bin");
+    std::fs::write(&path, vec![1_u8; 1 << 16]).unwrap();
+    // SAFETY: the test itself truncates the file, between jobs, and checks
+    // that the next job refuses to read it.
+    let a = unsafe { SharedArray::<u8, Ix1>::open_raw(&path, 4096, 1 << 15, NpyMode::ReadOnly) }
+        .unwrap();
+    assert_eq!(pool.on(&a).run(&shmr::jobs::Sum).unwrap(), 1 << 15);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    let msg = pool.on(&a).run(&shmr::jobs::Sum).unwrap_err().to_string();
+    assert!(
+        msg.contains("shrank from") && msg.contains("log.bin"),
+        "{msg}"
+    );
+}

@@ -61,6 +61,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A raw data file ([`SharedArray::open_raw`](crate::SharedArray::open_raw))
+    /// could not be used.
+    #[error("{}: {reason}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, and what to do about it.
+        reason: String,
+    },
+
     /// A shared-memory segment did not hold what was expected.
     #[error("invalid shared-memory segment: {0}")]
     InvalidSegment(String),

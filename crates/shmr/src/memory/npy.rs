@@ -248,6 +248,87 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
         ))
     }
 
+    /// Maps a region of a raw binary file as an array, without reading
+    /// it, as `numpy.memmap(path, dtype, mode, offset, shape)` does: `shape`
+    /// elements of `A` in C order and native (little-endian) byte order,
+    /// starting `offset` bytes into the file (past an image's header, say).
+    /// The file is mapped here and in every worker; nothing is copied.
+    ///
+    /// Checked now: the offset is a multiple of the element size, and the
+    /// file holds the whole region; checked before every job, as for
+    /// `.npy` files: the file has not shrunk since.
+    ///
+    /// # Safety
+    /// As for [`open_npy`](SharedArray::open_npy): while the array lives,
+    /// no other process may truncate the file or, while views or jobs read
+    /// it, write the region.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// // A 16-byte header, then 3 x 4 little-endian u16 pixels.
+    /// let path = std::env::temp_dir().join(format!("shmr-raw-{}.bin", std::process::id()));
+    /// let mut bytes = vec![0xAB_u8; 16];
+    /// bytes.extend((0..12_u16).flat_map(|v| v.to_le_bytes()));
+    /// std::fs::write(&path, &bytes).unwrap();
+    /// // SAFETY: nothing else touches the file meanwhile.
+    /// let px = unsafe {
+    ///     shmr::SharedArray::<u16, ndarray::Ix2>::open_raw(&path, 16, (3, 4), shmr::NpyMode::ReadOnly)?
+    /// };
+    /// assert_eq!(px.view()[[2, 3]], 11);
+    /// assert_eq!(shmr::run(&px, &shmr::jobs::Sum)?, 66);
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok(()) }
+    /// ```
+    pub unsafe fn open_raw<Sh: IntoDimension<Dim = D>>(
+        path: impl AsRef<Path>,
+        offset: u64,
+        shape: Sh,
+        mode: NpyMode,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let bad = |reason: String| Error::File {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let dim = shape.into_dimension();
+        let size = A::DTYPE.size() as u64;
+        if !offset.is_multiple_of(size) {
+            return Err(bad(format!(
+                "offset {offset} is not a multiple of the {size}-byte size of {}: elements must \
+                 be aligned; copy the region into a new SharedArray (SharedArray::from_array) instead",
+                A::DTYPE
+            )));
+        }
+        let header = Header::new(A::DTYPE, dim.slice())?.at_offset(offset)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(mode == NpyMode::ReadWrite)
+            .open(path)
+            .map_err(|e| bad(format!("cannot open it: {e}")))?;
+        let len = file
+            .metadata()
+            .map_err(|e| bad(format!("cannot read its size: {e}")))?
+            .len();
+        if len < header.segment_len() {
+            return Err(bad(format!(
+                "the file holds {len} bytes, but {:?} elements of {} at offset {offset} need {}: \
+                 check the offset, the shape and the element type",
+                dim.slice(),
+                A::DTYPE,
+                header.segment_len()
+            )));
+        }
+        let segment = Segment::map_file(file, mode == NpyMode::ReadWrite, path)?;
+        Ok(Self::from_parts(
+            segment,
+            header,
+            dim,
+            mode == NpyMode::ReadWrite,
+        ))
+    }
+
     /// Creates a new `.npy` file of zeros with `shape` (refusing to replace
     /// an existing file) and opens it read-write. Its disk blocks are
     /// reserved now, so a full disk is an error here.
