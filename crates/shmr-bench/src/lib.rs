@@ -7,6 +7,7 @@ pub mod chart;
 pub mod data;
 pub mod machine;
 pub mod overheads;
+pub mod phoenix;
 pub mod python;
 pub mod report;
 pub mod workloads;

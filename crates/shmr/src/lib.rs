@@ -59,7 +59,8 @@ pub use error::{Error, Result};
 pub use job::{Input, Job, JobReport, Side};
 pub use memory::{DType, Element, Header, NpyMode, SharedArray, npy_header};
 pub use shm::{
-    ChunkSize, DEFAULT_CHUNK_BYTES, DEFAULT_STRIPES, LockedOutput, MAX_STRIPES, Partition,
+    ChunkSize, DEFAULT_CHUNK_BYTES, DEFAULT_STRIPES, LockedOutput, MAX_STRIPES,
+    MIN_AUTO_CHUNK_BYTES, MIN_AUTO_CHUNKS, Partition,
 };
 pub use worker::init;
 

@@ -20,5 +20,7 @@ pub(crate) use chunks::{ChunkInput, Claim, JobMemory};
 pub(crate) use lock::{Aborted, LockTable, stripe_range, table_bytes};
 pub use lock::{DEFAULT_STRIPES, LockedOutput, MAX_STRIPES};
 pub(crate) use partition::Selection;
-pub use partition::{ChunkSize, DEFAULT_CHUNK_BYTES, Partition};
+pub use partition::{
+    ChunkSize, DEFAULT_CHUNK_BYTES, MIN_AUTO_CHUNK_BYTES, MIN_AUTO_CHUNKS, Partition,
+};
 pub(crate) use slots::{Holding, MAX_SLOT_BYTES, MIN_SLOT_BYTES, STOP_CLAIMS, Slots, WorkerSlot};

@@ -12,6 +12,13 @@ use std::ops::Range;
 /// twice.
 pub const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
 
+/// The fewest chunks [`ChunkSize::Auto`] cuts an array into, when its
+/// chunks can stay at least [`MIN_AUTO_CHUNK_BYTES`].
+pub const MIN_AUTO_CHUNKS: usize = 32;
+/// The smallest chunk [`ChunkSize::Auto`] makes to reach
+/// [`MIN_AUTO_CHUNKS`] chunks.
+pub const MIN_AUTO_CHUNK_BYTES: usize = 64 << 10;
+
 /// How large a chunk is.
 ///
 /// The chunk size never depends on the number of workers, so a result is the
@@ -23,35 +30,47 @@ pub const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
 /// // 1 MiB of f64 rows of 4 columns: 32768 rows per chunk.
 /// assert_eq!(ChunkSize::Bytes(1 << 20).rows_for(&[100_000, 4], 8), 32_768);
 /// assert_eq!(ChunkSize::Rows(10).rows_for(&[100_000, 4], 8), 10);
+/// // The default: 1 MiB chunks of a large array, but at least 32 chunks of
+/// // a smaller one (3.2 MB: 32 chunks of 100 KB), down to 64 KiB each.
+/// assert_eq!(ChunkSize::Auto.rows_for(&[100_000_000, 4], 8), 32_768);
+/// assert_eq!(ChunkSize::Auto.rows_for(&[100_000, 4], 8), 3125);
+/// assert_eq!(ChunkSize::Auto.rows_for(&[10_000, 4], 8), 2048);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ChunkSize {
+    /// [`DEFAULT_CHUNK_BYTES`] per chunk, but smaller chunks for a smaller
+    /// array, so that it has [`MIN_AUTO_CHUNKS`] chunks (none under
+    /// [`MIN_AUTO_CHUNK_BYTES`]): workers share a compute-heavy job over a
+    /// few megabytes instead of one of them doing it all. Depends on the
+    /// array alone, never on the workers.
+    #[default]
+    Auto,
     /// About this many bytes of data per chunk (at least one row).
     Bytes(usize),
     /// Exactly this many rows (indices along axis 0) per chunk.
     Rows(usize),
 }
 
-impl Default for ChunkSize {
-    fn default() -> Self {
-        ChunkSize::Bytes(DEFAULT_CHUNK_BYTES)
-    }
-}
-
 impl ChunkSize {
     /// Rows per chunk for an array of `shape` with `elem_bytes`-byte
     /// elements. Always at least 1.
     pub fn rows_for(self, shape: &[usize], elem_bytes: usize) -> u64 {
+        let row_bytes = shape
+            .iter()
+            .skip(1)
+            .fold(elem_bytes, |acc, &n| acc.saturating_mul(n));
+        // Rows of zero bytes: any number fits, take them all.
+        let rows_in = |b: usize| {
+            b.checked_div(row_bytes)
+                .map_or(u64::MAX, |r| r.max(1) as u64)
+        };
         match self {
             ChunkSize::Rows(r) => r.max(1) as u64,
-            ChunkSize::Bytes(b) => {
-                let row_bytes = shape
-                    .iter()
-                    .skip(1)
-                    .fold(elem_bytes, |acc, &n| acc.saturating_mul(n));
-                // Rows of zero bytes: any number fits, take them all.
-                b.checked_div(row_bytes)
-                    .map_or(u64::MAX, |r| r.max(1) as u64)
+            ChunkSize::Bytes(b) => rows_in(b),
+            ChunkSize::Auto => {
+                let rows = shape.first().copied().unwrap_or(1) as u64;
+                let want = rows.div_ceil(MIN_AUTO_CHUNKS as u64).max(1);
+                want.clamp(rows_in(MIN_AUTO_CHUNK_BYTES), rows_in(DEFAULT_CHUNK_BYTES))
             }
         }
     }
@@ -94,7 +113,8 @@ impl Partition {
     /// How `rows` rows of `row_bytes` bytes each (of all the arrays a job
     /// reads together) are cut into chunks of `chunk`.
     pub(crate) fn of_rows(rows: u64, row_bytes: usize, chunk: ChunkSize) -> Partition {
-        Partition::new(rows, chunk.rows_for(&[0, row_bytes], 1))
+        let shape = [usize::try_from(rows).unwrap_or(usize::MAX), row_bytes];
+        Partition::new(rows, chunk.rows_for(&shape, 1))
     }
 
     /// Number of chunks (at least 1).
