@@ -62,7 +62,7 @@ pub use shm::{
     ChunkSize, DEFAULT_CHUNK_BYTES, DEFAULT_STRIPES, LockedOutput, MAX_STRIPES,
     MIN_AUTO_CHUNK_BYTES, MIN_AUTO_CHUNKS, Partition,
 };
-pub use worker::init;
+pub use worker::{chunk_rows, init};
 
 use ndarray::{ArrayView, Dimension};
 use serde::{Serialize, de::DeserializeOwned};

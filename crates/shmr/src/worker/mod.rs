@@ -17,6 +17,7 @@ use rustix::fd::OwnedFd;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::atomic::{Ordering, fence};
 use std::time::Duration;
 pub(crate) use task::{entry_for, in_place_entry, into_entry, locked_entry};
@@ -266,6 +267,7 @@ fn watch_parent(socket: OwnedFd) {
 
 thread_local! {
     static IN_MAPPER: Cell<bool> = const { Cell::new(false) };
+    static CHUNK_ROWS: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
@@ -287,17 +289,46 @@ fn install_panic_hook() {
     }));
 }
 
-/// Runs a user mapper, marking it so the panic hook knows.
-pub(crate) fn in_mapper<R>(f: impl FnOnce() -> R) -> R {
+/// Runs a user mapper on the chunk of `rows`, marking it so the panic
+/// hook knows, and so that [`chunk_rows`] can say which rows they are.
+pub(crate) fn in_mapper<R>(rows: Range<u64>, f: impl FnOnce() -> R) -> R {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
             IN_MAPPER.set(false);
+            CHUNK_ROWS.set(None);
         }
     }
     IN_MAPPER.set(true);
+    CHUNK_ROWS.set(Some((rows.start, rows.end)));
     let _reset = Reset;
     f()
+}
+
+/// The rows (indices along axis 0) of the chunk being mapped, when called
+/// from a mapper; `None` anywhere else. For mappers that need to know
+/// where their chunk lies in the whole array: to index a side array by
+/// row, to write the rows of a result that match them.
+///
+/// # Example
+/// ```
+/// # fn main() -> Result<(), shmr::Error> {
+/// # shmr::init();
+/// let pool = shmr::Pool::builder().workers(2).build()?;
+/// let a = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1000, 1_u8))?;
+/// // The sum of the row indices, from each chunk's own range.
+/// let total = pool
+///     .on(&a)
+///     .chunk_size(shmr::ChunkSize::Rows(64))
+///     .map_reduce(|_| shmr::chunk_rows().expect("in a mapper").sum::<usize>(), |x, y| x + y)?;
+/// assert_eq!(total, (0..1000).sum::<usize>());
+/// assert_eq!(shmr::chunk_rows(), None);
+/// # Ok(()) }
+/// ```
+pub fn chunk_rows() -> Option<Range<usize>> {
+    CHUNK_ROWS
+        .get()
+        .map(|(start, end)| start as usize..end as usize)
 }
 
 /// The text of the panic just caught.

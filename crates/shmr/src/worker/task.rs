@@ -52,7 +52,7 @@ fn drive<T: Serialize>(
 ) -> Result<(), Failure> {
     while let Some(claim) = memory.claim() {
         let out = catch_unwind(AssertUnwindSafe(|| {
-            crate::worker::in_mapper(|| map(&claim))
+            crate::worker::in_mapper(claim.rows(), || map(&claim))
         }))
         .map_err(|payload| {
             if payload.is::<Aborted>() {
