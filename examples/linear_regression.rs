@@ -76,9 +76,14 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
     };
     let n = (std::fs::metadata(&path)?.len() / 2) as usize;
+    let t = Instant::now();
     // SAFETY: nothing else writes or truncates the file while it is mapped.
     let points = unsafe { SharedArray::<i8, Ix2>::open_raw(&path, 0, (n, 2), NpyMode::ReadOnly)? };
-    println!("linear_regression: {n} points from {}", path.display());
+    let opened = t.elapsed();
+    println!(
+        "linear_regression: {n} points from {} (mapped in {opened:.1?}: nothing read)",
+        path.display()
+    );
 
     let t = Instant::now();
     let want = sums(points.view());
