@@ -8,11 +8,17 @@
 //! arrays), writes its rows of the covariance matrix: a d x d result
 //! written in place by row blocks, never sent as partials.
 //!
+//! With `--partials`, the other way MapReduce computes a covariance: the
+//! matrix transposed (observations as rows), each chunk of observations
+//! giving a rows x rows partial (8 MB at 1000 variables, twice the slot a
+//! pool starts with) that the coordinator adds up as the partials arrive;
+//! it prints what that costs in memory.
+//!
 //! The input is Phoenix++'s own (`-r -c -s`, glibc `rand()` unseeded), so
 //! the covariance sum it prints can be compared with Phoenix++'s. Checked
 //! against a sequential loop.
 //!
-//! cargo run --release --example pca -- -r 1000 -c 1000 -s 100
+//! cargo run --release --example pca -- -r 1000 -c 1000 -s 100 [--partials]
 
 use clap::Parser;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Ix1, Ix2};
@@ -35,6 +41,38 @@ struct Args {
     /// Worker processes [default: one per CPU]
     #[arg(long, value_parser = shmr_bench::whole_number)]
     workers: Option<usize>,
+    /// Chunks of observations, each giving a rows x rows partial
+    #[arg(long)]
+    partials: bool,
+}
+
+/// The covariance sums of a chunk of observations (rows of the transposed
+/// matrix) as a rows x rows partial: upper triangle, before the division.
+fn scatter(obs: ArrayView2<'_, i32>, means: ArrayView1<'_, i64>) -> Array2<i64> {
+    let d = means.len();
+    let means = means.as_slice().expect("contiguous");
+    let mut out = Array2::<i64>::zeros((d, d));
+    let acc = out.as_slice_mut().expect("contiguous");
+    let mut centred = vec![0i64; d];
+    for o in obs.as_slice().expect("contiguous").chunks_exact(d) {
+        for ((c, &x), &m) in centred.iter_mut().zip(o).zip(means) {
+            *c = i64::from(x) - m;
+        }
+        for (i, &ci) in centred.iter().enumerate() {
+            for (a, &cj) in acc[i * d + i..(i + 1) * d].iter_mut().zip(&centred[i..]) {
+                *a += ci * cj;
+            }
+        }
+    }
+    out
+}
+
+/// The process's peak resident memory, from /proc.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l[6..].trim().to_string()))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The mean of each row: the sum over the columns, truncated.
@@ -107,8 +145,25 @@ fn main() -> Result<ExitCode, shmr::Error> {
     let matrix = SharedArray::<i32, Ix2>::from_array(&m)?;
     let mut row_means = SharedArray::<i64, Ix1>::zeros(r)?;
     let mut cov = SharedArray::<i64, Ix2>::zeros((r, r))?;
+    // Observations as rows, for --partials.
+    let transposed = if a.partials {
+        Some(SharedArray::<i32, Ix2>::from_array(&m.t().as_standard_layout())?)
+    } else {
+        None
+    };
+    let mut chunks = 0;
     let mut run = || -> Result<(), shmr::Error> {
         pool.on(&matrix).map_into(&mut row_means, means)?;
+        if let Some(t) = &transposed {
+            let (sums, report) = pool
+                .on(t)
+                .side(&row_means)
+                .reported()
+                .map_reduce(|(obs, m)| scatter(obs, m), |x, y| x + y)?;
+            chunks = report.chunks;
+            cov.view_mut().assign(&(sums / (c as i64 - 1)));
+            return Ok(());
+        }
         pool.on(&matrix)
             .and(&row_means)
             .side(&matrix)
@@ -138,6 +193,15 @@ fn main() -> Result<ExitCode, shmr::Error> {
         seq.as_secs_f64() / took.as_secs_f64()
     );
     println!("  covariance sum      : {sum}  (what Phoenix++ prints)");
+    if a.partials {
+        println!(
+            "  partials            : {chunks} of {:.1} MB; slots {} x {:.1} MB; peak memory of this process {}",
+            (r * r * 8) as f64 / 1e6,
+            pool.workers(),
+            pool.slot_bytes() as f64 / 1e6,
+            peak_rss()
+        );
+    }
     println!(
         "  means, covariances  : {}",
         if same { "identical" } else { "DIFFERENT" }

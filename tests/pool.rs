@@ -179,33 +179,50 @@ fn a_panicking_mapper_is_an_error_and_the_pool_survives() {
 }
 
 #[test]
-fn a_partial_larger_than_its_slot_is_a_clear_error() {
+fn a_partial_larger_than_its_slot_grows_the_slots_up_to_their_limit() {
+    let a = SharedArray::from_array(&Array1::<u8>::from_iter(0..100)).unwrap();
+    // Each chunk's partial: 10,000 bytes that say which chunk it was.
+    let big = |c: ndarray::ArrayView1<'_, u8>| vec![c[0]; 10_000];
+    let fold = |mut x: Vec<u8>, y: Vec<u8>| {
+        x.truncate(1);
+        x.push(y[0]);
+        x
+    };
+    // A 4 KiB slot grows, the job's chunks run again in it, the result is
+    // the fold of every chunk in order; the pool keeps the larger slots.
+    let pool = shmr::Pool::builder()
+        .workers(2)
+        .slot_bytes(4096)
+        .chunk_size(shmr::ChunkSize::Rows(10))
+        .build()
+        .unwrap();
+    let (v, report) = pool.on(&a).reported().map_reduce(big, fold).unwrap();
+    assert_eq!(v, [0, 90], "the first chunk's start, then the last's");
+    assert_eq!(report.slots_grown, 1);
+    let (all, report) = pool
+        .on(&a)
+        .reported()
+        .map_reduce(big, |x, y| [x, y].concat())
+        .unwrap();
+    assert_eq!(report.slots_grown, 0, "grown for good");
+    let want: Vec<u8> = (0..10).flat_map(|c| vec![c * 10; 10_000]).collect();
+    assert_eq!(all, want);
+    // With a limit below the partial, a clear error naming the setting.
     let pool = shmr::Pool::builder()
         .workers(1)
         .slot_bytes(4096)
+        .max_slot_bytes(8192)
         .build()
         .unwrap();
-    let a = SharedArray::from_array(&Array1::<u8>::zeros(10)).unwrap();
-    let err = pool
-        .on(&a)
-        .map_reduce(|_| vec![7u8; 10_000], |x, _| x)
-        .unwrap_err();
+    let err = pool.on(&a).map_reduce(big, fold).unwrap_err();
     assert!(
-        matches!(err, Error::SlotOverflow { capacity: 4096, .. }),
+        matches!(err, Error::SlotOverflow { capacity: 8192, needed, .. } if needed > 10_000),
         "{err:?}"
     );
-    assert!(err.to_string().contains("slot_bytes"), "{err}");
-    // Fits after raising the limit.
-    let pool = shmr::Pool::builder()
-        .workers(1)
-        .slot_bytes(1 << 16)
-        .build()
-        .unwrap();
-    let v = pool
-        .on(&a)
-        .map_reduce(|_| vec![7u8; 10_000], |x, _| x)
-        .unwrap();
-    assert_eq!(v.len(), 10_000);
+    assert!(err.to_string().contains("max_slot_bytes"), "{err}");
+    // The pool still works.
+    let n = pool.on(&a).map_reduce(|c| c.len(), |x, y| x + y).unwrap();
+    assert_eq!(n, 100);
 }
 
 #[test]

@@ -213,6 +213,7 @@ fn ten_thousand_jobs_leave_nothing_behind() {
                 .chunk_size(shmr::ChunkSize::Rows(ROWS))
                 .retries(1)
                 .slot_bytes(SLOT_BYTES)
+                .max_slot_bytes(SLOT_BYTES)
                 .build()
                 .unwrap(),
         );

@@ -181,16 +181,16 @@ pub enum Error {
 
     /// A partial result did not fit in the worker's result slot.
     #[error(
-        "partial result of chunk {chunk} needs {needed} more bytes but the worker's result slot has {available} of {capacity} bytes left; raise PoolBuilder::slot_bytes or use larger chunks"
+        "the partial result of chunk {chunk} needs {needed} bytes, more than the {available} a worker's result slot can hold at its largest ({capacity} bytes, PoolBuilder::max_slot_bytes); raise max_slot_bytes, or return a smaller partial (smaller chunks help if the partial grows with the chunk)"
     )]
     SlotOverflow {
         /// The chunk whose partial did not fit.
         chunk: u64,
-        /// Bytes the record needs.
+        /// Bytes its record needs.
         needed: u64,
-        /// Bytes that were left.
+        /// Bytes a record may have in a slot of the largest size.
         available: u64,
-        /// The slot's full size.
+        /// The largest size a slot may grow to.
         capacity: u64,
     },
 

@@ -33,8 +33,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![deny(unreachable_pub)]
 // Unsafe code is allowed only in the three bottom layers (memory, shm,
-// protocol), each saying so at its top, and in one function of the
-// coordinator (see docs/design.md, "Unsafe code").
+// protocol), each saying so at its top (see docs/design.md, "Unsafe code").
 #![deny(unsafe_code)]
 
 #[cfg(not(target_os = "linux"))]

@@ -118,8 +118,14 @@ impl<'p> JobOptions<'p> {
         let partition = self.partition(parts)?;
         let payload = postcard::to_allocvec(&FnMapper::<P, I, T>::new(params, mapper)).encoded()?;
         let plan = Plan::read::<I, FnMapper<P, I, T>>(partition, parts, payload);
-        let (partials, report) = self.pool.execute(plan, self.settings, self.progress)?;
-        Ok((fold(partials, reducer), report))
+        let mut reducer = reducer;
+        let (value, report) =
+            self.pool
+                .execute(plan, self.settings, self.progress, &mut reducer)?;
+        Ok((
+            value.expect("internal: a partition has at least one chunk"),
+            report,
+        ))
     }
 
     /// A [`Job`]'s run, with its report.
@@ -139,8 +145,15 @@ impl<'p> JobOptions<'p> {
         // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
         let payload = postcard::to_allocvec(job).encoded()?;
         let plan = Plan::read::<SharedArray<A, D>, JobMapper<J>>(partition, &parts, payload);
-        let (partials, report) = self.pool.execute(plan, self.settings, self.progress)?;
-        Ok((fold(partials, |a, b| job.reduce(a, b)), report))
+        let (value, report) =
+            self.pool
+                .execute(plan, self.settings, self.progress, &mut |a, b| {
+                    job.reduce(a, b)
+                })?;
+        Ok((
+            value.expect("internal: a partition has at least one chunk"),
+            report,
+        ))
     }
 }
 
@@ -148,12 +161,4 @@ impl<'p> JobOptions<'p> {
 /// the parameter.
 fn call_plain<I: Input, T>(f: &Func<MapBare<I, T>>, chunk: I::Chunk<'_>) -> T {
     I::bare_call(f, chunk)
-}
-
-fn fold<T>(partials: Vec<T>, mut reducer: impl FnMut(T, T) -> T) -> T {
-    let mut it = partials.into_iter();
-    let first = it
-        .next()
-        .expect("internal: a partition has at least one chunk");
-    it.fold(first, &mut reducer)
 }

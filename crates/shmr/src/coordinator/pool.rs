@@ -47,6 +47,7 @@ pub struct PoolBuilder {
     pub(crate) workers: Option<usize>,
     pub(crate) chunk: ChunkSize,
     pub(crate) slot_bytes: usize,
+    pub(crate) max_slot_bytes: usize,
     pub(crate) start_timeout: Duration,
     pub(crate) settings: Settings,
 }
@@ -60,6 +61,7 @@ impl Default for PoolBuilder {
             workers: None,
             chunk: ChunkSize::default(),
             slot_bytes: DEFAULT_SLOT_BYTES,
+            max_slot_bytes: MAX_SLOT_BYTES,
             start_timeout: Duration::from_secs(30),
             settings: Settings {
                 timeout: None,
@@ -77,16 +79,27 @@ impl PoolBuilder {
         self.workers = Some(n);
         self
     }
-    /// How arrays are cut into chunks (default: about 1 MiB of data).
+    /// How arrays are cut into chunks (default [`ChunkSize::Auto`]: about
+    /// 1 MiB of data, at least 32 chunks down to 64 KiB).
     pub fn chunk_size(mut self, chunk: ChunkSize) -> Self {
         self.chunk = chunk;
         self
     }
-    /// Bytes of each worker's result slot, which must hold the partials of
-    /// all chunks one worker maps in one job (default 4 MiB; the pages are
-    /// reserved up front).
+    /// Bytes of each worker's result slot at the start (default 4 MiB; the
+    /// pages are reserved up front). A slot is a ring the coordinator
+    /// empties as it folds, so it holds a few partials at a time, not all
+    /// of a job's; a partial larger than the ring makes the slots grow (to
+    /// twice it) and its chunk run again, up to
+    /// [`max_slot_bytes`](PoolBuilder::max_slot_bytes).
     pub fn slot_bytes(mut self, bytes: usize) -> Self {
         self.slot_bytes = bytes;
+        self
+    }
+    /// The largest each worker's slot may grow to (default 1 TiB: in
+    /// practice, the memory the machine has). A partial that would need
+    /// more is [`Error::SlotOverflow`].
+    pub fn max_slot_bytes(mut self, bytes: usize) -> Self {
+        self.max_slot_bytes = bytes;
         self
     }
     /// How long a new worker may take to report ready (default 30 s;
@@ -147,6 +160,12 @@ impl PoolBuilder {
             return Err(Error::InvalidConfig(format!(
                 "slot_bytes({}) must be between {MIN_SLOT_BYTES} and {MAX_SLOT_BYTES}",
                 self.slot_bytes
+            )));
+        }
+        if self.max_slot_bytes < self.slot_bytes || self.max_slot_bytes > MAX_SLOT_BYTES {
+            return Err(Error::InvalidConfig(format!(
+                "max_slot_bytes({}) must be between slot_bytes ({}) and {MAX_SLOT_BYTES}",
+                self.max_slot_bytes, self.slot_bytes
             )));
         }
         if self.start_timeout.is_zero() {
@@ -259,6 +278,22 @@ impl Pool {
     /// Number of worker processes.
     pub fn workers(&self) -> usize {
         self.inner.workers
+    }
+
+    /// Bytes of each worker's result slot now: what the pool started with,
+    /// or more if a partial made the slots grow. The slots' shared memory
+    /// is this times [`workers`](Pool::workers), whatever the jobs' sizes.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// let pool = shmr::Pool::builder().workers(2).slot_bytes(1 << 16).build()?;
+    /// assert_eq!(pool.slot_bytes(), 1 << 16);
+    /// # Ok(()) }
+    /// ```
+    pub fn slot_bytes(&self) -> usize {
+        guard(&self.inner.state).slots.slot_bytes()
     }
 
     /// The chunk size jobs on this pool use.

@@ -12,10 +12,11 @@ use crate::error::Encoded;
 use crate::error::{Error, Result};
 use crate::job::{Input, JobReport, Mapper};
 use crate::memory::{ArrayRef, Element, Segment, SharedArray};
+use crate::protocol::Failure;
 use crate::protocol::{
     self, Access, Channel, Entry, FromWorker, Func, Layout, MapJob, Mapping, ToWorker,
 };
-use crate::shm::{self, LockTable};
+use crate::shm::{self, LockTable, Slots};
 use crate::shm::{Holding, STOP_CLAIMS};
 use crate::shm::{Partition, Selection};
 use crate::worker::entry_for;
@@ -27,7 +28,9 @@ use std::sync::atomic::{Ordering, fence};
 use std::time::{Duration, Instant};
 
 impl Pool {
-    /// Runs one job and returns its partials in chunk order.
+    /// Runs one job, folding its partials with `reduce` in chunk order as
+    /// they arrive, and returns the result (`None` only for a job of no
+    /// chunk, which a partition never has).
     ///
     /// A job runs in rounds: the first maps every chunk; if workers die,
     /// their committed partials are kept and the chunks they were mapping
@@ -40,8 +43,9 @@ impl Pool {
         plan: Plan<'_>,
         settings: Settings,
         progress: Option<&ProgressFn<'_>>,
-    ) -> Result<(Vec<T>, JobReport)> {
-        let result = self.rounds(plan, settings, progress);
+        reduce: &mut dyn FnMut(T, T) -> T,
+    ) -> Result<(Option<T>, JobReport)> {
+        let result = self.rounds(plan, settings, progress, reduce);
         // Arrays dropped while this job held the pool are released now.
         self.inner.flush_if_idle();
         result
@@ -52,7 +56,8 @@ impl Pool {
         mut plan: Plan<'_>,
         settings: Settings,
         progress: Option<&ProgressFn<'_>>,
-    ) -> Result<(Vec<T>, JobReport)> {
+        reduce: &mut dyn FnMut(T, T) -> T,
+    ) -> Result<(Option<T>, JobReport)> {
         settings.check()?;
         plan.check_sizes()?;
         let started = Instant::now();
@@ -73,7 +78,7 @@ impl Pool {
             chunks: partition.len(),
             ..JobReport::default()
         };
-        let mut out: Vec<Option<T>> = (0..partition.len()).map(|_| None).collect();
+        let mut folder = Folder::new(partition.len(), reduce);
         let mut job = MapJob {
             job: 0,
             entry: plan.entry,
@@ -116,22 +121,25 @@ impl Pool {
             job = this_round;
             // Counted only for a job that reports progress: nothing is added
             // to the others' path.
+            let done_before = partition.len() - folder.missing_count();
             let tick = progress.map(|f| {
-                let done_before = out.iter().filter(|p| p.is_some()).count() as u64;
                 let in_round = partition.len() - done_before;
                 move |claimed: u64| f(done_before + claimed.min(in_round), partition.len())
             });
-            let chunks = out.iter().filter(|p| p.is_none()).count() as u64;
-            let round = state.run(RoundSpec {
-                job: job.job,
-                chunks,
-                message: &message,
-                attach: &attach,
-                partition: &partition,
-                deadline,
-                locks: table.as_ref(),
-                progress: tick.as_ref().map(|t| t as &dyn Fn(u64)),
-            });
+            let chunks = folder.missing_count();
+            let round = state.run(
+                RoundSpec {
+                    job: job.job,
+                    chunks,
+                    message: &message,
+                    attach: &attach,
+                    partition: &partition,
+                    deadline,
+                    locks: table.as_ref(),
+                    progress: tick.as_ref().map(|t| t as &dyn Fn(u64)),
+                },
+                &mut folder,
+            );
             let round = match round {
                 Ok(r) => r,
                 Err(e) => {
@@ -141,7 +149,8 @@ impl Pool {
                     return Err(e);
                 }
             };
-            let decoded = state.collect(&round.settled, &mut out);
+            // What is left in the rings, in any order: the round is over.
+            let decoded = folder.pass(&state.slots, true);
             report.lock_acquisitions += state.slots.total_locks_taken();
             // Which stripes the dead held: read before anything resets them.
             let held: Vec<(usize, Vec<usize>)> = match &table {
@@ -190,9 +199,19 @@ impl Pool {
             }
             decoded?;
             restarted?;
-            let missing: Vec<u64> = (0..partition.len())
-                .filter(|&i| out[i as usize].is_none())
-                .collect();
+            let missing = folder.missing();
+            if let Some((needed, chunk)) = round.grow {
+                // A partial did not fit a worker's ring: its chunk (and what
+                // was left to claim) is mapped again in larger slots. Not a
+                // retry: nothing failed, and slots at least double each time.
+                state.grow_slots(needed, chunk, self.inner.config.max_slot_bytes)?;
+                report.slots_grown += 1;
+                if missing.is_empty() {
+                    break;
+                }
+                job.selection = Selection::of(missing);
+                continue;
+            }
             let Some(last) = round.deaths.last() else {
                 if let Some(&i) = missing.first() {
                     return Err(Error::Protocol(format!("no result for chunk {i}")));
@@ -216,7 +235,7 @@ impl Pool {
         }
         drop(state);
         report.elapsed = started.elapsed();
-        Ok((out.into_iter().flatten().collect(), report))
+        Ok((folder.finish(), report))
     }
 }
 
@@ -360,7 +379,7 @@ impl State {
     /// slots may be read; a failure reported by a worker is in the round,
     /// the deadline passing (or the wait failing) is the error, and then
     /// every worker that could still write its slot has been killed.
-    fn run(&mut self, spec: RoundSpec<'_>) -> Result<Round> {
+    fn run(&mut self, spec: RoundSpec<'_>, take: &mut dyn Take) -> Result<Round> {
         self.slots.reset();
         // The resets must be visible to workers woken by the message below.
         fence(Ordering::Release);
@@ -368,6 +387,7 @@ impl State {
             pending: Vec::new(),
             deaths: Vec::new(),
             error: None,
+            grow: None,
         };
         for i in 0..self.workers.len() {
             let Some(w) = self.workers[i].as_mut() else {
@@ -394,11 +414,11 @@ impl State {
                 Err(_) => watch.deaths.push(self.bury(i)),
             }
         }
-        match self.watch(&spec, &mut watch) {
+        match self.watch(&spec, &mut watch, take) {
             Ok(()) => Ok(Round {
                 deaths: watch.deaths,
                 error: watch.error,
-                settled: Settled(()),
+                grow: watch.grow,
             }),
             Err(e) => {
                 // Whoever is still pending could write its slot or the
@@ -413,7 +433,12 @@ impl State {
 
     /// Waits out one round: replies, deaths, progress and the deadline.
     /// On `Ok`, `watch.pending` is empty.
-    fn watch(&mut self, spec: &RoundSpec<'_>, watch: &mut Watch) -> Result<()> {
+    fn watch(
+        &mut self,
+        spec: &RoundSpec<'_>,
+        watch: &mut Watch,
+        take: &mut dyn Take,
+    ) -> Result<()> {
         let locks = spec.locks;
         // A short job is over in microseconds: watch the finished count for
         // a moment rather than sleep in poll and pay a wake-up on the
@@ -465,6 +490,19 @@ impl State {
                     Ok(Some((FromWorker::Done { job: j }, _))) if j == spec.job => {
                         fence(Ordering::Acquire);
                     }
+                    // Waiting for room: records are taken below.
+                    Ok(Some((FromWorker::Full { job: j }, _))) if j == spec.job => {
+                        still.push(i);
+                    }
+                    Ok(Some((
+                        FromWorker::Failed {
+                            job: j,
+                            failure: Failure::SlotOverflow { needed, chunk, .. },
+                        },
+                        _,
+                    ))) if j == spec.job => {
+                        watch.grow = watch.grow.max(Some((needed, chunk)));
+                    }
                     Ok(Some((FromWorker::Failed { job: j, failure }, _))) if j == spec.job => {
                         watch.error.get_or_insert(failure.into());
                     }
@@ -480,6 +518,12 @@ impl State {
                 }
             }
             watch.pending = still;
+            // Fold what has arrived, in chunk order, giving room back to
+            // the workers; once a chunk is lost (a death, a partial too
+            // large) the order cannot advance this round: take everything,
+            // so that no worker waits for room that would never come.
+            let drain = watch.error.is_some() || !watch.deaths.is_empty() || watch.grow.is_some();
+            take.pass(&self.slots, drain)?;
             if !watch.pending.is_empty() && self.nothing_left(spec, &watch.pending) {
                 // Every chunk is committed or lost with a dead worker, and
                 // the workers yet to reply hold none: they cannot hold the
@@ -514,6 +558,44 @@ impl State {
             && pending
                 .iter()
                 .all(|&i| self.slots.holding(i) == Holding::Nothing)
+    }
+
+    /// Larger slots, after a record of `needed` bytes did not fit a
+    /// worker's ring: twice that (so that a worker can write one partial
+    /// while the coordinator takes the last), capped at `max` bytes a
+    /// slot. Every live worker gets the new segment; one that cannot be
+    /// told is replaced, with the new slots, before the next round.
+    fn grow_slots(&mut self, needed: u64, chunk: u64, max: usize) -> Result<()> {
+        let old = self.slots.slot_bytes();
+        let overflow = || Error::SlotOverflow {
+            chunk,
+            needed,
+            available: max.saturating_sub(slot_header()) as u64,
+            capacity: max as u64,
+        };
+        let fits = shm::slot_bytes_for(needed).ok_or_else(overflow)?;
+        if fits > max {
+            return Err(overflow());
+        }
+        let want = shm::slot_bytes_for(needed.saturating_mul(2))
+            .unwrap_or(max)
+            .clamp(fits, max)
+            .max(old);
+        let slots = Slots::create(self.slots.workers(), want)?;
+        for i in 0..self.workers.len() {
+            let Some(w) = self.workers[i].as_ref() else {
+                continue;
+            };
+            let msg = ToWorker::Slots {
+                workers: slots.workers() as u32,
+                slot_bytes: slots.slot_bytes() as u64,
+            };
+            if w.chan.send(&msg, &[slots.segment().fd()]).is_err() {
+                self.bury(i);
+            }
+        }
+        self.slots = slots;
+        Ok(())
     }
 
     /// The lock table, with room for `stripes` stripes.
@@ -575,51 +657,31 @@ impl State {
             };
             let left = (since + LATE_GRACE).saturating_duration_since(Instant::now());
             let w = self.live(i);
-            let replied = protocol::wait_any(&[w.chan.as_fd()], Some(left)).is_ok_and(|r| r[0])
-                && match w.chan.recv::<FromWorker>() {
+            let deadline = since + LATE_GRACE;
+            let mut replied = false;
+            let _ = left;
+            // Its last `Full` notices may come before its reply.
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if !protocol::wait_any(&[w.chan.as_fd()], Some(left)).is_ok_and(|r| r[0]) {
+                    break;
+                }
+                match w.chan.recv::<FromWorker>() {
+                    Ok(Some((FromWorker::Full { .. }, _))) => continue,
                     Ok(Some((
                         FromWorker::Done { job: j } | FromWorker::Failed { job: j, .. },
                         _,
-                    ))) => j == job,
-                    _ => false,
-                };
+                    ))) => replied = j == job,
+                    _ => {}
+                }
+                break;
+            }
             if replied {
                 self.workers[i].as_mut().expect("checked above").owes = None;
             } else {
                 self.bury(i);
             }
         }
-    }
-
-    /// Decodes every partial committed in this round, by live and dead
-    /// workers alike, into `out`, checking that no chunk was mapped twice.
-    /// Only a round that is over gives the `Settled` proof this needs.
-    ///
-    /// The one unsafe call above the shared-memory layers: only the round
-    /// knows when no worker writes its slot any more.
-    #[allow(unsafe_code)]
-    fn collect<T: DeserializeOwned>(&self, _: &Settled, out: &mut [Option<T>]) -> Result<()> {
-        let chunks = out.len();
-        for slot in 0..self.slots.workers() {
-            // SAFETY: a `Settled` exists only once `run` has seen every
-            // worker given the round reply, die (and be reaped), or hold no
-            // chunk with none left to claim, so no process writes a slot
-            // while we read it; and we hold the pool, so no other round
-            // starts (nor resets the slots) before this returns.
-            for (chunk, bytes) in unsafe { self.slots.records(slot)? } {
-                let place = usize::try_from(chunk)
-                    .ok()
-                    .and_then(|c| out.get_mut(c))
-                    .ok_or_else(|| {
-                        Error::Protocol(format!("result for chunk {chunk} of {chunks}"))
-                    })?;
-                if place.is_some() {
-                    return Err(Error::Protocol(format!("chunk {chunk} was mapped twice")));
-                }
-                *place = Some(postcard::from_bytes(bytes).encoded()?);
-            }
-        }
-        Ok(())
     }
 
     /// Removes a dead (or misbehaving, or stuck) worker, kills and reaps it,
@@ -649,6 +711,11 @@ impl State {
             chunk,
         }
     }
+}
+
+/// Bytes of a slot before its ring.
+fn slot_header() -> usize {
+    shm::slot_bytes_for(0).unwrap_or(0)
 }
 
 /// How long the coordinator sleeps between checks while a job runs; bounds
@@ -686,12 +753,10 @@ struct Round {
     deaths: Vec<Death>,
     /// The first failure a worker reported (a panic, say).
     error: Option<Error>,
-    settled: Settled,
+    /// The largest record that did not fit a worker's ring, in bytes, and
+    /// its chunk.
+    grow: Option<(u64, u64)>,
 }
-
-/// Proof that a round is over, so that its slots may be read: made only at
-/// the end of a successful `State::run`.
-struct Settled(());
 
 /// The state of one round while `State::watch` waits it out.
 struct Watch {
@@ -699,6 +764,128 @@ struct Watch {
     pending: Vec<usize>,
     deaths: Vec<Death>,
     error: Option<Error>,
+    grow: Option<(u64, u64)>,
+}
+
+/// Takes records out of the slots while a round runs (a [`Folder`],
+/// without its partial type).
+pub(crate) trait Take {
+    /// Takes what can be folded now; with `drain`, everything committed.
+    fn pass(&mut self, slots: &Slots, drain: bool) -> Result<()>;
+}
+
+/// A job's partials folded in chunk order as they arrive: chunk 0, then
+/// 1, ..., each folded as soon as it and all before it have arrived, so the
+/// result is the same left fold whatever the workers and their timing.
+/// Partials that arrive early stay in their worker's ring (where the
+/// worker waits for room once it is full), unless the round can no longer
+/// fold in order (a chunk was lost), when they are decoded and kept here.
+pub(crate) struct Folder<'r, T> {
+    next: u64,
+    acc: Option<T>,
+    /// Decoded partials after `next`.
+    early: std::collections::BTreeMap<u64, T>,
+    /// Which chunks have a partial, folded or early.
+    done: Vec<bool>,
+    reduce: &'r mut dyn FnMut(T, T) -> T,
+    /// A panic of the reducer, raised again once the job is over (the
+    /// pool's state stays whole meanwhile).
+    panicked: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl<'r, T: DeserializeOwned> Folder<'r, T> {
+    fn new(chunks: u64, reduce: &'r mut dyn FnMut(T, T) -> T) -> Self {
+        Folder {
+            next: 0,
+            acc: None,
+            early: std::collections::BTreeMap::new(),
+            done: vec![false; chunks as usize],
+            reduce,
+            panicked: None,
+        }
+    }
+
+    fn missing(&self) -> Vec<u64> {
+        (0..self.done.len() as u64)
+            .filter(|&c| !self.done[c as usize])
+            .collect()
+    }
+
+    fn missing_count(&self) -> u64 {
+        self.done.iter().filter(|d| !**d).count() as u64
+    }
+
+    /// Folds the partial of chunk `next`, then those that arrived early
+    /// and now follow.
+    fn fold(&mut self, value: T) {
+        self.fold_one(value);
+        while let Some(v) = self.early.remove(&self.next) {
+            self.fold_one(v);
+        }
+    }
+
+    fn fold_one(&mut self, value: T) {
+        self.next += 1;
+        if self.panicked.is_some() {
+            return;
+        }
+        let reduce = &mut self.reduce;
+        match self.acc.take() {
+            None => self.acc = Some(value),
+            Some(a) => {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reduce(a, value))) {
+                    Ok(v) => self.acc = Some(v),
+                    Err(p) => self.panicked = Some(p),
+                }
+            }
+        }
+    }
+
+    /// The result; a panic of the reducer is raised here.
+    fn finish(self) -> Option<T> {
+        if let Some(p) = self.panicked {
+            std::panic::resume_unwind(p);
+        }
+        self.acc
+    }
+}
+
+impl<T: DeserializeOwned> Take for Folder<'_, T> {
+    fn pass(&mut self, slots: &Slots, drain: bool) -> Result<()> {
+        let chunks = self.done.len() as u64;
+        loop {
+            let mut took = false;
+            for w in 0..slots.workers() {
+                while let Some(chunk) = slots.next_chunk(w)? {
+                    if chunk >= chunks {
+                        return Err(Error::Protocol(format!(
+                            "result for chunk {chunk} of {chunks}"
+                        )));
+                    }
+                    if self.done[chunk as usize] {
+                        return Err(Error::Protocol(format!("chunk {chunk} was mapped twice")));
+                    }
+                    if chunk != self.next && !drain {
+                        break;
+                    }
+                    let value: T = slots
+                        .take(w, |_, bytes| postcard::from_bytes(bytes))?
+                        .expect("the record just seen is there")
+                        .encoded()?;
+                    self.done[chunk as usize] = true;
+                    took = true;
+                    if chunk == self.next {
+                        self.fold(value);
+                    } else {
+                        self.early.insert(chunk, value);
+                    }
+                }
+            }
+            if !took {
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// A job whose worker died holding a lock must not leave the others waiting

@@ -103,7 +103,9 @@ impl JobOptions<'_> {
             entry: in_place_entry::<P, A, D>(),
             payload: payload(params, Func::new(mapper))?,
         };
-        let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings, self.progress)?;
+        let (_, report) =
+            self.pool
+                .execute::<()>(plan, self.settings, self.progress, &mut |(), ()| ())?;
         Ok(report)
     }
 
@@ -154,7 +156,9 @@ impl JobOptions<'_> {
             entry: into_entry::<P, I, B, E>(),
             payload: payload(params, I::into_func(mapper))?,
         };
-        let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings, self.progress)?;
+        let (_, report) =
+            self.pool
+                .execute::<()>(plan, self.settings, self.progress, &mut |(), ()| ())?;
         Ok(report)
     }
 
@@ -204,7 +208,9 @@ impl JobOptions<'_> {
             entry: locked_entry::<P, A, D, B>(),
             payload: payload(params, Func::new(mapper))?,
         };
-        let (_, report): (Vec<()>, _) = self.pool.execute(plan, self.settings, self.progress)?;
+        let (_, report) =
+            self.pool
+                .execute::<()>(plan, self.settings, self.progress, &mut |(), ()| ())?;
         Ok(report)
     }
 }

@@ -126,6 +126,9 @@ pub struct JobReport {
     pub workers_replaced: u32,
     /// Stripe locks taken, by all workers together.
     pub lock_acquisitions: u64,
+    /// Times the pool's result slots grew during the job because a
+    /// partial did not fit (they stay grown for later jobs).
+    pub slots_grown: u32,
     /// Time from holding the pool to the last partial decoded.
     pub elapsed: std::time::Duration,
 }

@@ -167,7 +167,7 @@ pub(crate) fn wait_any(fds: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Res
 }
 
 /// Version of the messages below; a worker of another version is refused.
-pub(crate) const PROTOCOL: u32 = 4;
+pub(crate) const PROTOCOL: u32 = 5;
 
 /// Coordinator to worker.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -191,6 +191,9 @@ pub(crate) enum ToWorker {
     },
     /// Map chunks of an array (attached before).
     Map(MapJob),
+    /// Larger result slots, replacing the worker's (same index); carries
+    /// the new slot segment. Sent between jobs, when a partial did not fit.
+    Slots { workers: u32, slot_bytes: u64 },
     /// The array is gone: drop the mapping.
     Release { segment: u64 },
     /// Exit now.
@@ -346,6 +349,10 @@ pub(crate) enum FromWorker {
     /// This worker's part of the job is finished; its records are
     /// committed in its slot.
     Done { job: u64 },
+    /// This worker waits for room in its slot's ring (or has just
+    /// committed a record while another waits): the coordinator should
+    /// take records. Not a reply: more messages follow.
+    Full { job: u64 },
     /// This worker's part failed; it is still alive and ready for more.
     Failed { job: u64, failure: super::Failure },
 }

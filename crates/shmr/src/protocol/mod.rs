@@ -18,4 +18,6 @@ pub(crate) use channel::{
 };
 pub(crate) use failure::Failure;
 pub(crate) use fnaddr::{FnAddr, FnPtr, Func, fn_ptr, probe};
-pub(crate) use spawn::{Inherited, OUTPUT_FD, Role, WORKER_ENV, WORKER_FD, inherited, join, role};
+pub(crate) use spawn::{
+    Inherited, OUTPUT_FD, Role, WORKER_ENV, WORKER_FD, inherited, join, role, slot,
+};

@@ -88,10 +88,30 @@ pub(crate) fn inherited() -> Result<Inherited> {
     })
 }
 
+/// Worker `index`'s view of the slot segment `fd` (of `workers` slots of
+/// `slot_bytes`), from `Setup` or a later `Slots` message.
+pub(crate) fn slot(
+    index: u32,
+    workers: u32,
+    slot_bytes: u64,
+    fd: Option<OwnedFd>,
+) -> Result<WorkerSlot> {
+    let fd = fd.ok_or_else(|| Error::Protocol("slots without their segment".into()))?;
+    let bytes = usize::try_from(slot_bytes)
+        .map_err(|_| Error::Protocol(format!("slot of {slot_bytes} bytes")))?;
+    let slots = Slots::from_segment(Segment::from_fd(0, fd, true)?, bytes, workers as usize)?;
+    // SAFETY: the coordinator sends `Setup { index }` to one worker per
+    // index, and gives an index again only to the replacement of a worker
+    // it has killed and reaped (`coordinator/pool.rs`); `Slots` messages go
+    // to each live worker with its own index's region.
+    unsafe { WorkerSlot::new(slots, index as usize) }
+}
+
 /// The worker's side of the handshake: says it is ready, receives its slot,
 /// checks that its coordinator runs the same build, and answers whether it
-/// can use the slot. `None` if the coordinator went away instead.
-pub(crate) fn join(chan: &Channel) -> Result<Option<WorkerSlot>> {
+/// can use the slot. `None` if the coordinator went away instead. Returns
+/// the worker's index and slot.
+pub(crate) fn join(chan: &Channel) -> Result<Option<(u32, WorkerSlot)>> {
     chan.send(
         &FromWorker::Ready {
             pid: std::process::id(),
@@ -112,23 +132,11 @@ pub(crate) fn join(chan: &Channel) -> Result<Option<WorkerSlot>> {
     else {
         return Ok(None);
     };
-    let slot = (|| {
-        trust(probe)?;
-        let fd = fds
-            .pop()
-            .ok_or_else(|| Error::Protocol("setup without slot segment".into()))?;
-        let bytes = usize::try_from(slot_bytes)
-            .map_err(|_| Error::Protocol(format!("slot of {slot_bytes} bytes")))?;
-        let slots = Slots::from_segment(Segment::from_fd(0, fd, true)?, bytes, workers as usize)?;
-        // SAFETY: the coordinator sends `Setup { index }` to one worker per
-        // index, and gives an index again only to the replacement of a
-        // worker it has killed and reaped (`coordinator/pool.rs`).
-        unsafe { WorkerSlot::new(slots, index as usize) }
-    })();
+    let slot = trust(probe).and_then(|()| slot(index, workers, slot_bytes, fds.pop()));
     match slot {
         Ok(slot) => {
             chan.send(&FromWorker::SetUp, &[])?;
-            Ok(Some(slot))
+            Ok(Some((index, slot)))
         }
         Err(e) => {
             chan.send(&FromWorker::Refused { why: e.to_string() }, &[])?;

@@ -89,7 +89,9 @@ impl<'a> JobMemory<'a> {
     /// Commits the partial result of a claimed chunk to the slot, which
     /// ends the claim.
     pub(crate) fn commit<T: Serialize>(&mut self, claim: Claim, value: &T) -> Result<()> {
-        self.slot.writer.push(claim.chunk, value)?;
+        self.slot
+            .writer
+            .push(claim.chunk, value, self.slot.notify)?;
         // After the record is committed: a coordinator that reads 0 here
         // also sees the record.
         self.slot.in_progress.store(0, Ordering::SeqCst);

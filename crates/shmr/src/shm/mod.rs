@@ -23,4 +23,6 @@ pub(crate) use partition::Selection;
 pub use partition::{
     ChunkSize, DEFAULT_CHUNK_BYTES, MIN_AUTO_CHUNK_BYTES, MIN_AUTO_CHUNKS, Partition,
 };
-pub(crate) use slots::{Holding, MAX_SLOT_BYTES, MIN_SLOT_BYTES, STOP_CLAIMS, Slots, WorkerSlot};
+pub(crate) use slots::{
+    Holding, MAX_SLOT_BYTES, MIN_SLOT_BYTES, STOP_CLAIMS, Slots, WorkerSlot, slot_bytes_for,
+};

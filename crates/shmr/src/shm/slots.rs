@@ -3,27 +3,41 @@
 //! One segment per pool. The first page holds the job's chunk counter, which
 //! workers bump to claim chunks (dynamic load balancing without a message per
 //! chunk). After it, each worker owns one region of `slot_bytes`: a 64-byte
-//! region header, then one record per chunk it mapped:
+//! region header, then a ring of records, one per chunk it mapped:
 //!
 //! ```text
-//! region header: | committed bytes: u64 | chunk in progress + 1 (0: none): u64 | locks taken: u64 | 40 reserved |
+//! region header: | committed: u64 | chunk in progress + 1 (0: none): u64 | locks taken: u64 |
+//!                | consumed: u64 | consumed count (futex word): u32 | 28 reserved |
 //! record:        | chunk index: u64 | payload length: u64 | payload (postcard) | pad to 8 |
 //! ```
 //!
-//! A region is written only by its worker while a job runs and read only by
-//! the coordinator after that worker has replied or died, so no lock is
-//! needed. The worker publishes `committed` after each record, so the records
-//! of a worker that dies mid-job are still usable: only the chunk it was
-//! mapping (named by `in progress`) is lost and run again.
+//! `committed` and `consumed` count bytes since the job began; record
+//! bytes live at their count modulo the ring's size. The worker alone
+//! writes records, in `[committed, consumed + size)`, and publishes each by
+//! storing `committed` (`Release`); the coordinator alone reads them, in
+//! `[consumed, committed)`, and gives their room back by storing
+//! `consumed`. The two ranges never overlap, so neither side needs a lock,
+//! and the coordinator can fold partials while the job runs: memory stays
+//! at the ring's size however many chunks a worker maps. A record that
+//! would cross the ring's end is preceded by a padding record (or, with
+//! fewer than 16 bytes left, by nothing) and starts at the ring's start. A
+//! worker whose ring is full waits on the consumed count (a futex), after
+//! saying so on its control socket so that the coordinator wakes.
+//!
+//! The records of a worker that dies mid-job stay readable: only the chunk
+//! it was mapping (named by `in progress`) is lost and run again.
 
 use crate::error::{Error, Result};
 use crate::memory::Segment;
+use rustix::thread::futex;
 use serde::Serialize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// The control page before the worker regions.
 const CONTROL_BYTES: usize = 4096;
 const RECORD_HEADER: usize = 16;
+/// The chunk index of a padding record, which fills the ring to its end.
+const PAD: u64 = u64::MAX;
 /// The header at the start of each worker's region.
 const REGION_HEADER: usize = 64;
 /// A claim count past any selection: stores of it stop a job's claiming,
@@ -37,6 +51,16 @@ pub(crate) const MIN_SLOT_BYTES: usize = REGION_HEADER + 64;
 /// The largest slot: its size, rounded up to 64 bytes and times the
 /// workers, must not overflow, and record lengths fit in a u64.
 pub(crate) const MAX_SLOT_BYTES: usize = 1 << 40;
+
+/// The slot size (header and ring) whose ring holds one record of
+/// `record` bytes, if it is addressable.
+pub(crate) fn slot_bytes_for(record: u64) -> Option<usize> {
+    usize::try_from(record)
+        .ok()?
+        .checked_add(REGION_HEADER)?
+        .checked_next_multiple_of(64)
+        .filter(|&n| n <= MAX_SLOT_BYTES)
+}
 
 /// The pool's slot segment, as mapped by the coordinator or by a worker.
 #[derive(Debug)]
@@ -160,6 +184,29 @@ impl Slots {
         self.region_word(worker, 2)
     }
 
+    /// Bytes of `worker`'s ring the coordinator has taken back.
+    fn consumed(&self, worker: usize) -> &AtomicU64 {
+        self.region_word(worker, 3)
+    }
+
+    /// How many times the coordinator took records of `worker`: the word a
+    /// worker waiting for room sleeps on.
+    fn consumed_count(&self, worker: usize) -> &AtomicU32 {
+        self.segment
+            .atomic_u32(self.region_start(worker) + 4 * size_of::<u64>())
+    }
+
+    /// Workers waiting for room in their ring, which the coordinator wakes
+    /// when it takes records.
+    fn waiting(&self) -> &AtomicU64 {
+        self.control_word(2)
+    }
+
+    /// Bytes of each ring.
+    fn ring_bytes(&self) -> usize {
+        self.slot_bytes - REGION_HEADER
+    }
+
     /// Locks taken by all workers in the current job (read after it).
     pub(crate) fn total_locks_taken(&self) -> u64 {
         (0..self.workers)
@@ -173,9 +220,12 @@ impl Slots {
             self.committed(w).store(0, Ordering::Relaxed);
             self.in_progress(w).store(0, Ordering::Relaxed);
             self.locks_taken(w).store(0, Ordering::Relaxed);
+            self.consumed(w).store(0, Ordering::Relaxed);
         }
         self.claims().store(0, Ordering::Relaxed);
         self.finished().store(0, Ordering::Relaxed);
+        // A worker killed while it waited leaves its count behind.
+        self.waiting().store(0, Ordering::Relaxed);
     }
 
     /// Where `worker`'s region starts in the segment.
@@ -193,31 +243,177 @@ impl Slots {
             .wrapping_add(self.region_start(worker) + REGION_HEADER)
     }
 
-    /// The records `worker` committed in the current job, as
-    /// `(chunk, payload)` pairs.
-    ///
-    /// # Safety
-    /// The worker must have replied to the current job, or be dead, and must
-    /// not be given another job (nor be replaced) while the returned slices
-    /// live.
-    pub(crate) unsafe fn records(&self, worker: usize) -> Result<Vec<(u64, &[u8])>> {
-        let used = self.committed(worker).load(Ordering::Acquire);
-        let area = self.slot_bytes - REGION_HEADER;
-        let used = usize::try_from(used).unwrap_or(usize::MAX);
-        if used > area {
+    /// `worker`'s ring as the coordinator reads it, with the positions
+    /// of its unread records.
+    fn unread(&self, worker: usize) -> Result<(RingBytes<'_>, u64, u64)> {
+        let committed = self.committed(worker).load(Ordering::Acquire);
+        // Only this process stores it.
+        let consumed = self.consumed(worker).load(Ordering::Relaxed);
+        let cap = self.ring_bytes();
+        if committed < consumed || committed - consumed > cap as u64 {
             return Err(Error::Protocol(format!(
-                "worker {worker} committed {used} bytes of results to a {area}-byte slot"
+                "worker {worker} committed {committed} bytes to a ring of {cap} read up to {consumed}"
             )));
         }
-        // SAFETY: in bounds (used <= the records area), and by the caller's
-        // promise nobody writes the region while we read it.
-        let region = unsafe { std::slice::from_raw_parts(self.records_ptr(worker), used) };
-        parse_records(region).map_err(|at| {
-            Error::Protocol(format!(
-                "corrupt result record in slot {worker} at byte {at}"
-            ))
-        })
+        let ring = RingBytes {
+            ptr: self.records_ptr(worker),
+            cap,
+            _segment: std::marker::PhantomData,
+        };
+        Ok((ring, consumed, committed))
     }
+
+    /// The chunk of `worker`'s next committed record, if any.
+    pub(crate) fn next_chunk(&self, worker: usize) -> Result<Option<u64>> {
+        let (ring, consumed, committed) = self.unread(worker)?;
+        // SAFETY: [consumed, committed) of the ring: its writer (the one
+        // `WorkerSlot` of this region) writes only at positions in
+        // [committed, consumed + cap), and published these bytes by storing
+        // `committed` with Release, loaded with Acquire in `unread`; it
+        // writes them again only after `give_back` stores a larger
+        // `consumed`, which this process does only after its last read of
+        // them.
+        let head = unsafe { parse_head(&ring, consumed, committed) };
+        let (at, head) = head.map_err(|at| corrupt(worker, at))?;
+        // Padding before the next record (or at the end of what was
+        // written) is room the writer may need: give it back now.
+        if at > consumed {
+            self.give_back(worker, at);
+        }
+        Ok(head.map(|h| h.chunk))
+    }
+
+    /// Lets `worker` write again up to position `upto` + the ring's size,
+    /// waking it if it waits.
+    fn give_back(&self, worker: usize, upto: u64) {
+        self.consumed(worker).store(upto, Ordering::Release);
+        self.consumed_count(worker).fetch_add(1, Ordering::Release);
+        if self.waiting().load(Ordering::SeqCst) > 0 {
+            let _ = futex::wake(self.consumed_count(worker), futex::Flags::empty(), u32::MAX);
+        }
+    }
+
+    /// Takes `worker`'s next committed record, if any: calls `f` with its
+    /// chunk and payload, then gives its room back to the worker (waking it
+    /// if it waits).
+    pub(crate) fn take<R>(
+        &self,
+        worker: usize,
+        f: impl FnOnce(u64, &[u8]) -> R,
+    ) -> Result<Option<R>> {
+        let (ring, consumed, committed) = self.unread(worker)?;
+        // SAFETY: as in `next_chunk`.
+        let head = unsafe { parse_head(&ring, consumed, committed) };
+        let (at, head) = head.map_err(|at| corrupt(worker, at))?;
+        let Some(head) = head else {
+            if at > consumed {
+                self.give_back(worker, at);
+            }
+            return Ok(None);
+        };
+        // SAFETY: the payload lies in [consumed, committed) (`parse_head`
+        // checked), as in `next_chunk`; the slice is dropped before
+        // `consumed` is stored below.
+        let out = f(head.chunk, unsafe { ring.get(head.payload.clone()) });
+        self.give_back(worker, head.next);
+        Ok(Some(out))
+    }
+}
+
+fn corrupt(worker: usize, at: u64) -> Error {
+    Error::Protocol(format!(
+        "corrupt result record in slot {worker} at byte {at}"
+    ))
+}
+
+/// Read access to the committed bytes of a ring.
+struct RingBytes<'a> {
+    ptr: *const u8,
+    cap: usize,
+    _segment: std::marker::PhantomData<&'a Segment>,
+}
+
+impl RingBytes<'_> {
+    /// The bytes of `range` (offsets in the ring).
+    ///
+    /// # Safety
+    /// `range` lies in the ring, at positions its writer has published and
+    /// does not write while the slice lives.
+    unsafe fn get(&self, range: std::ops::Range<usize>) -> &[u8] {
+        debug_assert!(range.start <= range.end && range.end <= self.cap);
+        // SAFETY: by the caller's promise, in bounds and not written.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(range.start), range.len()) }
+    }
+}
+
+/// A record at the head of a ring.
+#[derive(Debug, PartialEq, Eq)]
+struct Head {
+    chunk: u64,
+    /// Where its payload lies in the ring.
+    payload: std::ops::Range<usize>,
+    /// The ring position after it.
+    next: u64,
+}
+
+/// The first record of `ring` between positions `from` and `to`, skipping
+/// padding, with the position where it starts (`to` if there is none). A
+/// record that does not fit is an error carrying its position. These bytes
+/// come from another process, so nothing here may panic, whatever they
+/// hold.
+///
+/// # Safety
+/// The bytes at positions [from, to) are published by the ring's writer
+/// and not written while this runs. Only those are read.
+unsafe fn parse_head(
+    ring: &RingBytes<'_>,
+    mut from: u64,
+    to: u64,
+) -> Result<(u64, Option<Head>), u64> {
+    let cap = ring.cap;
+    while from < to {
+        if cap == 0 {
+            return Err(from);
+        }
+        let at = (from % cap as u64) as usize;
+        let to_end = cap - at;
+        if to_end < RECORD_HEADER {
+            from += to_end as u64;
+            continue;
+        }
+        if to - from < RECORD_HEADER as u64 {
+            return Err(from);
+        }
+        // SAFETY: [at, at + 16) holds positions [from, from + 16), inside
+        // [from, to) (checked just above): the caller's promise.
+        let head = unsafe { ring.get(at..at + RECORD_HEADER) };
+        let chunk = u64::from_le_bytes(head[..8].try_into().map_err(|_| from)?);
+        let len = u64::from_le_bytes(head[8..].try_into().map_err(|_| from)?);
+        let len = usize::try_from(len).map_err(|_| from)?;
+        let end = (at + RECORD_HEADER).checked_add(len).ok_or(from)?;
+        if end > cap {
+            return Err(from);
+        }
+        let size = if chunk == PAD {
+            to_end
+        } else {
+            end.next_multiple_of(8).min(cap) - at
+        };
+        let next = from + size as u64;
+        if next > to {
+            return Err(from);
+        }
+        if chunk != PAD {
+            let head = Head {
+                chunk,
+                payload: at + RECORD_HEADER..end,
+                next,
+            };
+            return Ok((from, Some(head)));
+        }
+        from = next;
+    }
+    Ok((to, None))
 }
 
 /// The slot segment as one worker sees it: its own region, which it alone
@@ -251,32 +447,26 @@ impl WorkerSlot {
     }
 
     /// This worker's region for one job: a writer starting empty, and the
-    /// words of its region header.
-    pub(crate) fn job(&mut self) -> JobSlot<'_> {
+    /// words of its region header. `notify` tells the coordinator that
+    /// this worker waits for room in its ring.
+    pub(crate) fn job<'a>(&'a mut self, notify: &'a dyn Fn()) -> JobSlot<'a> {
         let slots = &self.slots;
         let w = self.index;
         JobSlot {
             writer: SlotWriter {
-                // SAFETY: the records area is `slot_bytes - REGION_HEADER`
-                // bytes inside the mapping (see `records_ptr`), which lives
-                // as long as the borrow of `self`. No other process writes
-                // it (the promise of `new`), the coordinator reads it only
-                // after this worker's reply, and `&mut self` makes this the
-                // only writer in this process. The region header is not
-                // part of the slice: it is reached only through atomics.
-                region: unsafe {
-                    std::slice::from_raw_parts_mut(
-                        slots.records_ptr(w),
-                        slots.slot_bytes - REGION_HEADER,
-                    )
-                },
-                used: 0,
+                ring: slots.records_ptr(w),
+                cap: slots.ring_bytes(),
+                pos: 0,
                 committed: slots.committed(w),
+                consumed: slots.consumed(w),
+                consumed_count: slots.consumed_count(w),
+                waiting: slots.waiting(),
             },
             claims: slots.claims(),
             in_progress: slots.in_progress(w),
             locks_taken: slots.locks_taken(w),
             holder: w as u32 + 1,
+            notify,
         }
     }
 }
@@ -292,6 +482,8 @@ pub(crate) struct JobSlot<'a> {
     pub(crate) locks_taken: &'a AtomicU64,
     /// This worker's holder id in lock words: its index plus one.
     pub(crate) holder: u32,
+    /// Tells the coordinator this worker waits for room in its ring.
+    pub(crate) notify: &'a dyn Fn(),
 }
 
 /// What a worker holds, as its slot says.
@@ -315,145 +507,247 @@ impl Holding {
     }
 }
 
-/// Splits a records area into `(chunk, payload)` pairs; a record that does
-/// not fit is an error carrying its offset. These bytes come from another
-/// process, so nothing here may panic, whatever they hold.
-pub(crate) fn parse_records(region: &[u8]) -> Result<Vec<(u64, &[u8])>, usize> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < region.len() {
-        let head = region.get(at..at.saturating_add(RECORD_HEADER)).ok_or(at)?;
-        let (chunk, len) = head.split_at(8);
-        let chunk = u64::from_le_bytes(chunk.try_into().map_err(|_| at)?);
-        let len = u64::from_le_bytes(len.try_into().map_err(|_| at)?);
-        let len = usize::try_from(len).map_err(|_| at)?;
-        let start = at + RECORD_HEADER;
-        let payload = region
-            .get(start..start.checked_add(len).ok_or(at)?)
-            .ok_or(at)?;
-        out.push((chunk, payload));
-        at = (start + len).checked_next_multiple_of(8).ok_or(at)?;
-    }
-    Ok(out)
-}
-
-/// Appends records to one worker's region.
+/// Appends records to one worker's ring.
 pub(crate) struct SlotWriter<'a> {
-    region: &'a mut [u8],
-    used: usize,
+    /// The ring: `cap` bytes in the slot segment, of which this writer may
+    /// write those at positions in [pos, consumed + cap).
+    ring: *mut u8,
+    cap: usize,
+    /// Bytes written since the job began (`committed` once published).
+    pos: u64,
     committed: &'a AtomicU64,
+    consumed: &'a AtomicU64,
+    consumed_count: &'a AtomicU32,
+    waiting: &'a AtomicU64,
 }
 
 impl SlotWriter<'_> {
-    /// Appends the partial result of `chunk`.
-    pub(crate) fn push<T: Serialize>(&mut self, chunk: u64, value: &T) -> Result<()> {
-        let capacity = self.region.len();
-        let overflow = |needed: usize, used: usize| Error::SlotOverflow {
-            chunk,
-            needed: needed as u64,
-            available: (capacity - used) as u64,
-            // The size the user set (PoolBuilder::slot_bytes), header included.
-            capacity: (capacity + REGION_HEADER) as u64,
-        };
-        let start = self.used + RECORD_HEADER;
-        if start > capacity {
-            return Err(overflow(RECORD_HEADER, self.used));
-        }
-        let len = match postcard::to_slice(value, &mut self.region[start..]) {
-            Ok(written) => written.len(),
-            Err(postcard::Error::SerializeBufferFull) => {
-                let needed = postcard::to_allocvec(value)
-                    .map(|v| v.len())
-                    .unwrap_or(usize::MAX);
-                return Err(overflow(needed.saturating_add(RECORD_HEADER), self.used));
+    /// The free bytes of the ring from position `pos` to the ring's end or
+    /// to the first byte not yet given back, whichever comes first.
+    fn room(&mut self) -> (&mut [u8], usize) {
+        let consumed = self.consumed.load(Ordering::Acquire);
+        let free = self.cap - (self.pos - consumed) as usize;
+        let at = (self.pos % self.cap as u64) as usize;
+        let len = free.min(self.cap - at);
+        // SAFETY: [at, at + len) lies in the ring (len <= cap - at), inside
+        // the mapping, which outlives 'a. Those bytes are at positions in
+        // [pos, consumed + cap): the coordinator has given them back (it
+        // stored `consumed`, loaded with Acquire above, after its last
+        // read of them) and reads them again only once `committed` says so;
+        // this writer is the only one of its region (`WorkerSlot::new`)
+        // and `&mut self` lets one slice exist at a time.
+        (
+            unsafe { std::slice::from_raw_parts_mut(self.ring.add(at), len) },
+            free,
+        )
+    }
+
+    /// Appends the partial result of `chunk`. Waits while the ring is too
+    /// full, calling `notify` once (the worker tells the coordinator on
+    /// its socket); fails with [`Error::SlotOverflow`] only if the record
+    /// is larger than the whole ring.
+    pub(crate) fn push<T: Serialize>(
+        &mut self,
+        chunk: u64,
+        value: &T,
+        notify: &dyn Fn(),
+    ) -> Result<()> {
+        let mut need: Option<usize> = None;
+        let mut waited = false;
+        loop {
+            let cap = self.cap;
+            let (room, free) = self.room();
+            let fits = need.is_none_or(|n| n <= room.len());
+            if fits && room.len() >= RECORD_HEADER {
+                match postcard::to_slice(value, &mut room[RECORD_HEADER..]) {
+                    Ok(written) => {
+                        let len = written.len();
+                        room[0..8].copy_from_slice(&chunk.to_le_bytes());
+                        room[8..16].copy_from_slice(&(len as u64).to_le_bytes());
+                        let size = (RECORD_HEADER + len).next_multiple_of(8).min(room.len());
+                        self.publish(size);
+                        // Someone waits for room: the coordinator may be
+                        // waiting for this very record to take theirs.
+                        if !waited && self.waiting.load(Ordering::SeqCst) > 0 {
+                            notify();
+                        }
+                        return Ok(());
+                    }
+                    Err(postcard::Error::SerializeBufferFull) => {}
+                    Err(e) => return Err(Error::Serialization(e.to_string())),
+                }
             }
-            Err(e) => return Err(Error::Serialization(e.to_string())),
-        };
-        let head = &mut self.region[self.used..start];
-        head[0..8].copy_from_slice(&chunk.to_le_bytes());
-        head[8..16].copy_from_slice(&(len as u64).to_le_bytes());
-        self.used = (start + len).next_multiple_of(8).min(capacity);
-        // Release: the record's bytes are visible to whoever reads this
-        // count, even if this worker dies right after.
-        self.committed.store(self.used as u64, Ordering::Release);
-        Ok(())
+            let n = *need.get_or_insert_with(|| {
+                postcard::to_allocvec(value)
+                    .map_or(usize::MAX, |v| v.len())
+                    .saturating_add(RECORD_HEADER)
+                    .next_multiple_of(8)
+            });
+            if n > cap {
+                return Err(Error::SlotOverflow {
+                    chunk,
+                    needed: n as u64,
+                    available: free as u64,
+                    capacity: (cap + REGION_HEADER) as u64,
+                });
+            }
+            let at = (self.pos % cap as u64) as usize;
+            let to_end = cap - at;
+            if to_end < n {
+                // Start again at the ring's start, once the bytes to its end
+                // are free: a padding record says to skip them.
+                self.wait_for(to_end, notify, &mut waited);
+                let (room, _) = self.room();
+                if room.len() >= RECORD_HEADER {
+                    room[0..8].copy_from_slice(&PAD.to_le_bytes());
+                    room[8..16].copy_from_slice(&((to_end - RECORD_HEADER) as u64).to_le_bytes());
+                }
+                self.publish(to_end);
+            } else {
+                self.wait_for(n, notify, &mut waited);
+            }
+        }
+    }
+
+    /// Publishes `size` more bytes: the record's bytes are visible to
+    /// whoever reads this count (Release), even if this worker dies next.
+    fn publish(&mut self, size: usize) {
+        self.pos += size as u64;
+        self.committed.store(self.pos, Ordering::Release);
+    }
+
+    /// Waits until `bytes` bytes from `pos` on are free.
+    fn wait_for(&mut self, bytes: usize, notify: &dyn Fn(), waited: &mut bool) {
+        let free =
+            |w: &Self| w.cap - (w.pos - w.consumed.load(Ordering::Acquire)) as usize >= bytes;
+        let mut registered = false;
+        let mut spins = 0u32;
+        loop {
+            // Read before the test: a take after it changes the word, and
+            // the futex then does not sleep (no lost wake-up).
+            let seen = self.consumed_count.load(Ordering::Acquire);
+            if free(self) {
+                break;
+            }
+            if spins < 64 {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            if !registered {
+                // Counted before telling the coordinator, which wakes
+                // sleepers when it sees the count.
+                self.waiting.fetch_add(1, Ordering::SeqCst);
+                registered = true;
+                *waited = true;
+                notify();
+                continue;
+            }
+            let _ = futex::wait(
+                self.consumed_count,
+                futex::Flags::empty(),
+                seen,
+                Some(&WAIT_SLICE),
+            );
+        }
+        if registered {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
-/// Fuzzing of the result records a worker leaves in shared memory.
+/// The longest one sleep for room lasts before the ring is looked at again.
+const WAIT_SLICE: futex::Timespec = futex::Timespec {
+    tv_sec: 0,
+    tv_nsec: 10_000_000,
+};
+
+/// The ring, under fuzzing and under two threads.
 #[cfg(test)]
-mod fuzz {
+mod tests {
     use super::*;
     use proptest::prelude::*;
 
     proptest! {
         #![proptest_config(crate::fuzz_config())]
 
+        /// Whatever another process left in a ring, reading it is an error
+        /// or a record inside it, never a panic or a read outside.
         #[test]
-        fn arbitrary_regions_never_panic(region in prop::collection::vec(any::<u8>(), 0..300)) {
-            match parse_records(&region) {
-                Ok(records) => {
-                    let bytes: usize = records.iter().map(|(_, p)| p.len() + RECORD_HEADER).sum();
-                    prop_assert!(bytes <= region.len());
-                }
-                // The offset of the record that did not fit, inside the region.
-                Err(at) => prop_assert!(at < region.len() && at % 8 == 0, "{at}"),
-            }
-        }
-
-        /// A region cut anywhere (a worker that died mid-record, a count
-        /// torn by a bug): exactly the records wholly before the cut are
-        /// read, and a cut inside a record is an error at its offset.
-        #[test]
-        fn cut_regions_give_the_whole_records_or_the_offset_of_the_cut_one(
-            partials in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 1..12),
-            cut in any::<prop::sample::Index>(),
+        fn arbitrary_rings_never_panic(
+            ring in prop::collection::vec(any::<u8>(), 0..300),
+            from in 0u64..1000,
+            len in 0u64..400,
         ) {
-            let mut region = vec![0u8; 1 << 12];
-            let committed = AtomicU64::new(0);
-            let mut w = SlotWriter { region: &mut region, used: 0, committed: &committed };
-            // (start, unpadded end) of each record.
-            let mut spans = Vec::new();
-            for (chunk, p) in partials.iter().enumerate() {
-                let start = w.used;
-                w.push(chunk as u64, p).unwrap();
-                spans.push((start, start + RECORD_HEADER + postcard::to_allocvec(p).unwrap().len()));
-            }
-            let used = committed.load(Ordering::Relaxed) as usize;
-            let cut = cut.index(used + 1);
-            let got = parse_records(&region[..cut]);
-            match spans.iter().position(|&(start, end)| start < cut && cut < end) {
-                Some(k) => prop_assert_eq!(got, Err(spans[k].0)),
-                None => {
-                    let whole = spans.iter().filter(|&&(_, end)| end <= cut).count();
-                    let got = got.unwrap();
-                    prop_assert_eq!(got.len(), whole);
-                    for (i, (chunk, bytes)) in got.iter().enumerate() {
-                        prop_assert_eq!(*chunk, i as u64);
-                        prop_assert_eq!(&postcard::from_bytes::<Vec<u8>>(bytes).unwrap(), &partials[i]);
-                    }
+            let bytes = RingBytes { ptr: ring.as_ptr(), cap: ring.len(), _segment: std::marker::PhantomData };
+            let to = from + len.min(ring.len() as u64);
+            // SAFETY: nothing writes `ring` meanwhile.
+            match unsafe { parse_head(&bytes, from, to) } {
+                Ok((at, Some(h))) => {
+                    prop_assert!(h.payload.end <= ring.len() && h.next <= to && h.next > at && at >= from);
                 }
+                Ok((at, None)) => prop_assert_eq!(at, to),
+                Err(at) => prop_assert!(at >= from && at < to, "{at}"),
             }
         }
+    }
 
-        #[test]
-        fn written_records_read_back(
-            partials in prop::collection::vec(
-                (any::<u64>(), prop::collection::vec(any::<u32>(), 0..20)), 0..20),
-        ) {
-            let mut region = vec![0u8; 1 << 14];
-            let committed = AtomicU64::new(0);
-            let mut w = SlotWriter { region: &mut region, used: 0, committed: &committed };
-            for (chunk, value) in &partials {
-                w.push(*chunk, value).unwrap();
+    /// One worker writes records of every size up to its whole ring,
+    /// wrapping and waiting for room; the coordinator takes them in order
+    /// on another thread; every record comes back intact.
+    #[test]
+    fn records_stream_through_the_ring_in_order() {
+        let slots = Slots::create(1, 1024).unwrap();
+        let fd = rustix::io::fcntl_dupfd_cloexec(slots.segment().fd(), 0).unwrap();
+        let theirs = Slots::from_segment(Segment::from_fd(0, fd, true).unwrap(), 1024, 1).unwrap();
+        let cap = slots.ring_bytes();
+        let n = 3000u64;
+        // Record i holds i repeated, in a Vec whose length cycles up to
+        // what fills the ring with its header.
+        let payload =
+            move |i: u64| vec![(i % 251) as u8; (i as usize * 37) % (cap - RECORD_HEADER - 8)];
+        let writer = std::thread::spawn(move || {
+            // SAFETY: this thread is the only writer of region 0.
+            let mut slot = unsafe { WorkerSlot::new(theirs, 0) }.unwrap();
+            let notified = std::cell::Cell::new(0u32);
+            let notify = || notified.set(notified.get() + 1);
+            let mut job = slot.job(&notify);
+            for i in 0..n {
+                job.writer.push(i, &payload(i), &notify).unwrap();
             }
-            let used = committed.load(Ordering::Relaxed) as usize;
-            let records = parse_records(&region[..used]).unwrap();
-            prop_assert_eq!(records.len(), partials.len());
-            for ((chunk, bytes), (want_chunk, want)) in records.iter().zip(&partials) {
-                prop_assert_eq!(chunk, want_chunk);
-                prop_assert_eq!(&postcard::from_bytes::<Vec<u32>>(bytes).unwrap(), want);
+            notified.get()
+        });
+        let mut next = 0;
+        while next < n {
+            let got = slots
+                .take(0, |chunk, bytes| {
+                    (chunk, postcard::from_bytes::<Vec<u8>>(bytes).unwrap())
+                })
+                .unwrap();
+            match got {
+                Some((chunk, bytes)) => {
+                    assert_eq!(chunk, next);
+                    assert_eq!(bytes, payload(next));
+                    next += 1;
+                }
+                None => std::thread::yield_now(),
             }
         }
+        let notified = writer.join().unwrap();
+        assert!(notified > 0, "the writer waited for room at least once");
+        assert_eq!(slots.take(0, |_, _| ()).unwrap(), None);
+        // A record larger than the whole ring is refused, with its size
+        // (in a new job: the coordinator resets the slots first).
+        slots.reset();
+        let fd = rustix::io::fcntl_dupfd_cloexec(slots.segment().fd(), 0).unwrap();
+        let theirs = Slots::from_segment(Segment::from_fd(0, fd, true).unwrap(), 1024, 1).unwrap();
+        // SAFETY: the writer above is gone; this is the only one.
+        let mut slot = unsafe { WorkerSlot::new(theirs, 0) }.unwrap();
+        let mut job = slot.job(&|| ());
+        let err = job.writer.push(7, &vec![0u8; cap], &|| ()).unwrap_err();
+        assert!(
+            matches!(err, Error::SlotOverflow { chunk: 7, needed, .. } if needed as usize > cap),
+            "{err:?}"
+        );
     }
 }

@@ -91,7 +91,7 @@ fn serve() -> Result<()> {
     drop(output);
     watch_parent(hangup);
     install_panic_hook();
-    let Some(mut slot) = protocol::join(&chan)? else {
+    let Some((index, mut slot)) = protocol::join(&chan)? else {
         return Ok(());
     };
     let mut maps: Maps = HashMap::new();
@@ -101,14 +101,18 @@ fn serve() -> Result<()> {
         };
         match msg {
             ToWorker::Map(job) => {
-                let reply = match run_job(&mut slot, &maps, &job) {
+                let reply = match run_job(&chan, &mut slot, &maps, &job) {
                     Ok(()) => FromWorker::Done { job: job.job },
                     Err(failure) => {
                         // Stop the other workers from claiming more chunks
-                        // of a job that has failed.
-                        slot.shared()
-                            .claims()
-                            .fetch_max(STOP_CLAIMS, Ordering::Relaxed);
+                        // of a job that has failed; not for a partial too
+                        // large for the slot, which the coordinator maps
+                        // again after growing the slots.
+                        if !matches!(failure, Failure::SlotOverflow { .. }) {
+                            slot.shared()
+                                .claims()
+                                .fetch_max(STOP_CLAIMS, Ordering::Relaxed);
+                        }
                         FromWorker::Failed {
                             job: job.job,
                             failure,
@@ -139,6 +143,14 @@ fn serve() -> Result<()> {
             ToWorker::Release { segment } => {
                 maps.retain(|&(id, _), _| id != segment);
             }
+            ToWorker::Slots {
+                workers,
+                slot_bytes,
+            } => {
+                // A worker that cannot map them ends, and is replaced (with
+                // the new slots) by the coordinator.
+                slot = protocol::slot(index, workers, slot_bytes, fds.into_iter().next())?;
+            }
             ToWorker::Shutdown => return Ok(()),
             ToWorker::Setup { .. } => return Err(Error::Protocol("second setup".into())),
         }
@@ -165,7 +177,12 @@ impl Mapped {
     }
 }
 
-fn run_job(slot: &mut WorkerSlot, maps: &Maps, job: &MapJob) -> Result<(), Failure> {
+fn run_job(
+    chan: &Channel,
+    slot: &mut WorkerSlot,
+    maps: &Maps,
+    job: &MapJob,
+) -> Result<(), Failure> {
     let find = |id: u64, how: Mapping| match maps.get(&(id, how)) {
         Some(Ok(m)) => Ok(m),
         Some(Err(why)) => Err(Failure::Other(format!(
@@ -202,13 +219,18 @@ fn run_job(slot: &mut WorkerSlot, maps: &Maps, job: &MapJob) -> Result<(), Failu
         )?),
         _ => None,
     };
+    // Tells the coordinator to take records: best effort, since a
+    // coordinator that is gone ends this worker anyway.
+    let notify = || {
+        let _ = chan.send(&FromWorker::Full { job: job.job }, &[]);
+    };
     let mut memory = JobMemory::new(
         parts,
         output,
         locks,
         job.partition,
         &job.selection,
-        slot.job(),
+        slot.job(&notify),
         matches!(job.access, Access::InPlace { guard: true }),
     );
     let entry: Entry = job.entry.get();

@@ -1,0 +1,132 @@
+//! Partials of any size: a chunk's partial larger than the slot the pool
+//! started with (the slots grow, and stay at a few partials' size however
+//! many chunks there are), ndarray arrays as partials, partials folded as
+//! they arrive with workers waiting for room, and results the same bit for
+//! bit for any number of workers.
+
+mod common;
+use common::Rng;
+use ndarray::{Array1, Array2, ArrayView2, Axis, Ix2};
+use shmr::{ChunkSize, Pool, SharedArray};
+
+shmr::test_worker!();
+
+fn pool(workers: usize) -> Pool {
+    Pool::builder().workers(workers).build().unwrap()
+}
+
+/// The scatter matrix of a block of observations: X^T X, d x d.
+fn scatter(x: ArrayView2<'_, f64>) -> Array2<f64> {
+    x.t().dot(&x)
+}
+
+#[test]
+fn a_covariance_sized_partial_grows_the_slots_once_and_folds_in_order() {
+    // 800 variables: each chunk's partial is 800 x 800 f64, 5.1 MB, over
+    // the 4 MiB slot a pool starts with; 24 chunks of 20 observations.
+    let (n, d) = (480, 800);
+    let mut r = Rng::new(11);
+    let x = Array2::from_shape_fn((n, d), |_| r.next_f64() - 0.5);
+    let sx = SharedArray::<f64, Ix2>::from_array(&x).unwrap();
+    let want = x
+        .axis_chunks_iter(Axis(0), 20)
+        .map(scatter)
+        .reduce(|a, b| a + b)
+        .unwrap();
+    let partial = d * d * 8;
+    for workers in [1, 2, 3] {
+        let pool = pool(workers);
+        assert!(pool.slot_bytes() < partial, "the pool starts smaller");
+        let (got, report) = pool
+            .on(&sx)
+            .chunk_size(ChunkSize::Rows(20))
+            .reported()
+            .map_reduce(scatter, |a, b| a + b)
+            .unwrap();
+        assert_eq!(report.chunks, 24);
+        assert_eq!(report.slots_grown, 1);
+        // Bit for bit: the same left fold in chunk order, whatever the workers.
+        assert!(
+            got.iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{workers} workers"
+        );
+        // Memory: each slot holds two partials (plus a little), not the
+        // job's 24: the coordinator folded as the partials came.
+        let slot = pool.slot_bytes();
+        assert!(
+            slot > partial && slot < 3 * partial,
+            "{slot} bytes a slot for {partial}-byte partials"
+        );
+        // Larger slots stay: the next job grows nothing.
+        let (_, again) = pool
+            .on(&sx)
+            .chunk_size(ChunkSize::Rows(20))
+            .reported()
+            .map_reduce(scatter, |a, b| a + b)
+            .unwrap();
+        assert_eq!(again.slots_grown, 0);
+    }
+}
+
+#[test]
+fn many_partials_stream_through_a_small_ring() {
+    // 400 chunks of 5,000-byte partials through 16 KiB slots: each ring
+    // holds three records, so workers wait for the coordinator to take
+    // records while the job runs, many times over.
+    let pool = Pool::builder()
+        .workers(2)
+        .slot_bytes(16 << 10)
+        .max_slot_bytes(16 << 10)
+        .build()
+        .unwrap();
+    let v = Array1::from_iter((0..400_000u32).map(|i| i.wrapping_mul(2_654_435_761)));
+    let a = SharedArray::from_array(&v).unwrap();
+    let got: Vec<u32> = pool
+        .on(&a)
+        .chunk_size(ChunkSize::Rows(1000))
+        .map_reduce(
+            // Every fifth value of the chunk, in order: 200 values, 5 KB
+            // with postcard's varints.
+            |c| c.iter().step_by(5).copied().collect::<Vec<u32>>(),
+            |mut x, y| {
+                x.extend(y);
+                x
+            },
+        )
+        .unwrap();
+    let want: Vec<u32> = v
+        .axis_chunks_iter(Axis(0), 1000)
+        .flat_map(|c| c.iter().step_by(5).copied().collect::<Vec<_>>())
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(pool.slot_bytes(), 16 << 10, "no growth needed");
+}
+
+#[test]
+fn a_reducer_that_panics_leaves_the_pool_working() {
+    let pool = pool(2);
+    let a = SharedArray::from_array(&Array1::<u64>::from_elem(100_000, 1)).unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.on(&a).chunk_size(ChunkSize::Rows(1000)).map_reduce(
+            |c| c.sum(),
+            |x, y| {
+                if x > 5000 {
+                    panic!("reducer gave up")
+                } else {
+                    x + y
+                }
+            },
+        )
+    }));
+    let msg = caught.unwrap_err();
+    assert_eq!(msg.downcast_ref::<&str>(), Some(&"reducer gave up"));
+    // The same pool runs the next job, with every chunk.
+    let sum = pool
+        .on(&a)
+        .chunk_size(ChunkSize::Rows(1000))
+        .map_reduce(|c| c.sum(), |x, y| x + y)
+        .unwrap();
+    assert_eq!(sum, 100_000);
+}
