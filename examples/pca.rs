@@ -71,7 +71,11 @@ fn scatter(obs: ArrayView2<'_, i32>, means: ArrayView1<'_, i64>) -> Array2<i64> 
 fn peak_rss() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l[6..].trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l[6..].trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -147,7 +151,9 @@ fn main() -> Result<ExitCode, shmr::Error> {
     let mut cov = SharedArray::<i64, Ix2>::zeros((r, r))?;
     // Observations as rows, for --partials.
     let transposed = if a.partials {
-        Some(SharedArray::<i32, Ix2>::from_array(&m.t().as_standard_layout())?)
+        Some(SharedArray::<i32, Ix2>::from_array(
+            &m.t().as_standard_layout(),
+        )?)
     } else {
         None
     };
@@ -158,6 +164,10 @@ fn main() -> Result<ExitCode, shmr::Error> {
             let (sums, report) = pool
                 .on(t)
                 .side(&row_means)
+                // Few chunks: each partial costs the coordinator about 5 ms
+                // to decode and add at 1000 x 1000 (32 chunks: 0.8x the
+                // loop, 4 chunks: 2.0x; docs/benchmarks.md).
+                .chunk_size(shmr::ChunkSize::Rows(c.div_ceil(4)))
                 .reported()
                 .map_reduce(|(obs, m)| scatter(obs, m), |x, y| x + y)?;
             chunks = report.chunks;
