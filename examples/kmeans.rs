@@ -34,6 +34,9 @@ struct Args {
     /// Worker processes [default: one per CPU]
     #[arg(long, value_parser = shmr_bench::whole_number)]
     workers: Option<usize>,
+    /// Print the final means as Phoenix++ does, to compare
+    #[arg(long)]
+    means: bool,
 }
 
 /// Index of the mean nearest to `p`, the lowest on a tie, by squared
@@ -197,6 +200,13 @@ fn main() -> Result<ExitCode, shmr::Error> {
         "  final means         : {}",
         if same { "identical" } else { "DIFFERENT" }
     );
+    if a.means {
+        println!("Final means:");
+        for m in means.view().rows() {
+            let line: String = m.iter().map(|v| format!("{v:5} ")).collect();
+            println!("{line}");
+        }
+    }
     // Phoenix++ stops one iteration later when the last one moved no point
     // but the one before moved some: the means are the same either way.
     Ok(if same && seq_iterations.abs_diff(iterations) <= 1 {

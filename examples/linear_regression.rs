@@ -22,7 +22,8 @@ struct Args {
     /// Points to generate, two bytes each (ignored with --file)
     #[arg(long, default_value = "500000000", value_parser = shmr_bench::whole_number)]
     points: usize,
-    /// An existing file of (x, y) byte pairs, as Phoenix++ reads
+    /// A file of (x, y) byte pairs, as Phoenix++ reads; written first
+    /// (--points points) and kept if it does not exist
     #[arg(long)]
     file: Option<std::path::PathBuf>,
     /// Worker processes [default: one per CPU]
@@ -59,9 +60,11 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     shmr::init();
     let args = Args::parse();
     let (path, made) = match &args.file {
-        Some(p) => (p.clone(), false),
-        None => {
-            let p = std::env::temp_dir().join(format!("shmr-lr-{}.bin", std::process::id()));
+        Some(p) if p.exists() => (p.clone(), false),
+        given => {
+            let p = given.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("shmr-lr-{}.bin", std::process::id()))
+            });
             // y = x / 2 + noise, all below 128: a line to find.
             let mut r = shmr_bench::data::Rng::new(1);
             let mut bytes = vec![0u8; args.points * 2];
@@ -72,7 +75,8 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
                 pair[1] = x / 2 + ((v >> 8) & 0x3f) as u8;
             }
             std::fs::write(&p, bytes)?;
-            (p, true)
+            // A file the user named is kept (for Phoenix++ to read, say).
+            (p, given.is_none())
         }
     };
     let n = (std::fs::metadata(&path)?.len() / 2) as usize;

@@ -48,6 +48,11 @@ struct Args {
     /// Redraw the charts (and results.md) from a results.json into --out, without measuring anything
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
+    /// Phoenix++ 1.0's source (its phoenix++-1.0 folder): build it with g++
+    /// and run its kmeans, pca, matrix_multiply and linear_regression
+    /// against shmr's (skipped with a notice if the folder or g++ is missing)
+    #[arg(long, value_name = "DIR")]
+    phoenix: Option<PathBuf>,
 }
 
 fn workload(s: &str) -> Result<Workload, String> {
@@ -67,6 +72,7 @@ struct Options {
     json: bool,
     jobs: Vec<Workload>,
     plot: Option<PathBuf>,
+    phoenix: Option<PathBuf>,
 }
 
 fn parse() -> Options {
@@ -87,7 +93,57 @@ fn parse() -> Options {
         json: a.json,
         jobs: a.jobs.unwrap_or_else(|| Workload::ALL.to_vec()),
         plot: a.plot,
+        phoenix: a.phoenix,
     }
+}
+
+/// Builds Phoenix++ from `src` into `out`/phoenix and runs the head-to-head
+/// (`crates/shmr-bench/phoenix/*.sh`); the Markdown table, or why not.
+fn phoenix_table(
+    src: &std::path::Path,
+    out: &std::path::Path,
+    quick: bool,
+) -> Result<String, String> {
+    if !src.join("include/map_reduce.h").is_file() {
+        return Err(format!(
+            "{} is not Phoenix++ 1.0's source (git clone https://github.com/kozyraki/phoenix, then pass phoenix/phoenix++-1.0)",
+            src.display()
+        ));
+    }
+    if std::process::Command::new("g++")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Err("g++ is missing (apt-get install g++ make)".into());
+    }
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("phoenix");
+    let built = out.join("phoenix");
+    let run = |args: &[&std::ffi::OsStr]| -> Result<String, String> {
+        let o = std::process::Command::new("bash")
+            .args(args)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .map_err(|e| format!("running bash: {e}"))?;
+        if !o.status.success() {
+            return Err(format!("{:?} failed ({})", args, o.status));
+        }
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    run(&[
+        scripts.join("build.sh").as_os_str(),
+        src.as_os_str(),
+        built.as_os_str(),
+    ])?;
+    let mut args = vec![
+        scripts.join("compare.sh").into_os_string(),
+        built.into_os_string(),
+    ];
+    if quick {
+        args.push("--quick".into());
+    }
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    run(&args)
 }
 
 /// Median milliseconds of `f`, repeated at least `reps` times and, for
@@ -431,6 +487,26 @@ fn main() -> ExitCode {
         );
     } else {
         println!("{}", report.markdown());
+    }
+    let mut mismatches = mismatches;
+    if let Some(src) = &o.phoenix {
+        eprintln!("[+] Phoenix++ head to head");
+        match phoenix_table(src, &o.out, o.quick) {
+            Ok(table) => {
+                if table.contains("DIFFERENT") {
+                    mismatches += 1;
+                }
+                let md = format!("## Phoenix++ head to head\n\n{table}");
+                if let Err(e) = std::fs::write(o.out.join("phoenix.md"), &md) {
+                    eprintln!("error: writing phoenix.md: {e}");
+                    return ExitCode::from(2);
+                }
+                if !o.json {
+                    println!("{md}");
+                }
+            }
+            Err(why) => eprintln!("skipped the Phoenix++ head to head: {why}"),
+        }
     }
     if mismatches > 0 {
         eprintln!("error: {mismatches} measurement(s) gave different answers");

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Phoenix++ against shmr, head to head: runs Phoenix++ 1.0's numeric
+# applications (built by build.sh) and shmr's examples on the same inputs,
+# Phoenix++ with 1 and 2 threads, shmr with 1 and 2 workers, and prints a
+# Markdown table of times and of whether the answers agree. Fetches nothing.
+#
+#   bash crates/shmr-bench/phoenix/compare.sh PHOENIX_OUT [--quick]
+#
+# Times: Phoenix++'s `library` (its MapReduce proper, summed over kmeans'
+# iterations); shmr's warm median (kmeans: the whole loop); the sequential
+# loop each example runs to check itself. Inputs: Phoenix++'s own generators
+# (glibc rand(), unseeded) for kmeans and pca, matrix files written the
+# same way, a file of byte pairs below 128 for linear_regression.
+set -euo pipefail
+
+phx=$(cd "${1:?usage: compare.sh PHOENIX_OUT [--quick]}" && pwd)
+quick=${2:-}
+for app in kmeans pca matrix_multiply linear_regression; do
+  [ -x "$phx/tests/$app/$app" ] || { echo "compare.sh: no $phx/tests/$app/$app; run build.sh first" >&2; exit 1; }
+done
+cd "$(dirname "$0")/../../.."
+cargo build --quiet --release --example kmeans --example pca --example matrix_multiply --example linear_regression
+ex=$PWD/target/release/examples
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+if [ "$quick" = --quick ]; then
+  points=20000000 kpts=20000 pr=300 pc=400 mm=500
+else
+  points=500000000 kpts=100000 pr=1000 pc=1000 mm=2000
+fi
+
+# Milliseconds from Phoenix++'s "library : 1.234" (seconds).
+phx_ms() { grep -E '^library :' | tail -1 | awk '{printf "%.0f", $3 * 1000}'; }
+# Milliseconds from a Rust Duration after LABEL ("775.40ms", "1.34s", "980.1µs").
+shmr_ms() {
+  grep -E "$1" | head -1 | sed -E 's/^[^:]*: *([0-9.]+)(µs|ms|s).*/\1 \2/' |
+    awk '{ v = $1; if ($2 == "s") v *= 1000; if ($2 == "µs") v /= 1000; printf "%.0f", v }'
+}
+
+echo "| application | input | Phoenix++ 1 thread | Phoenix++ 2 threads | shmr 1 worker | shmr 2 workers | loop | answers |"
+echo "|---|---|---:|---:|---:|---:|---:|---|"
+
+# linear_regression: one file, both read it.
+"$ex/linear_regression" --points "$points" --file "$work/lr.bin" --workers 1 > "$work/lr1.txt"
+"$ex/linear_regression" --file "$work/lr.bin" --workers 2 > "$work/lr2.txt"
+for t in 1 2; do MAPRED_NPROCESSORS=$t "$phx/tests/linear_regression/linear_regression" "$work/lr.bin" > "$work/plr$t.txt" 2>&1; done
+ours=$(grep -oE 'SX = [0-9]+, SY = [0-9]+, SXX = [0-9]+, SYY = [0-9]+, SXY = [0-9]+' "$work/lr2.txt" | tr -dc '0-9,')
+theirs=$(for k in SX SY SXX SYY SXY; do grep -E "^\s$k +=" "$work/plr2.txt" | awk '{print $3}'; done | paste -sd, -)
+same=$([ "$ours" = "$theirs" ] && echo "five sums identical" || echo "DIFFERENT ($ours vs $theirs)")
+echo "| linear_regression | $points points | $(phx_ms < "$work/plr1.txt") ms | $(phx_ms < "$work/plr2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/lr1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/lr2.txt") ms | $(shmr_ms 'sequential loop' < "$work/lr2.txt") ms | $same |"
+
+# kmeans: each generates the same input.
+kargs=(-d 3 -c 100 -p "$kpts" -s 1000)
+for w in 1 2; do "$ex/kmeans" "${kargs[@]}" --workers $w --means > "$work/km$w.txt"; done
+for t in 1 2; do MAPRED_NPROCESSORS=$t "$phx/tests/kmeans/kmeans" "${kargs[@]}" > "$work/pkm$t.txt" 2>&1; done
+sed -n '/Final means/,$p' "$work/km2.txt" | sed 's/ *$//' > "$work/km_ours"
+sed -n '/Final means/,/^finalize/p' "$work/pkm2.txt" | grep -v '^finalize' | sed 's/ *$//' > "$work/km_theirs"
+its=$(grep -c 'map avg user time' "$work/pkm2.txt" || true)
+ours_its=$(grep -oE '\(([0-9]+) iterations: until no mean' "$work/km2.txt" | grep -oE '[0-9]+')
+same=$(cmp -s "$work/km_ours" "$work/km_theirs" && echo "final means identical ($ours_its / $its iterations)" || echo DIFFERENT)
+echo "| kmeans | ${kargs[*]} | $(phx_ms < "$work/pkm1.txt") ms | $(phx_ms < "$work/pkm2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/km1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/km2.txt") ms | $(shmr_ms 'sequential loop' < "$work/km2.txt") ms | $same |"
+
+# pca
+pargs=(-r "$pr" -c "$pc" -s 100)
+for w in 1 2; do "$ex/pca" "${pargs[@]}" --workers $w > "$work/pca$w.txt"; done
+for t in 1 2; do MAPRED_NPROCESSORS=$t "$phx/tests/pca/pca" "${pargs[@]}" > "$work/ppca$t.txt" 2>&1; done
+ours=$(grep -oE 'covariance sum *: -?[0-9]+' "$work/pca2.txt" | grep -oE -- '-?[0-9]+$')
+theirs=$(grep -oE 'Covariance sum: -?[0-9]+' "$work/ppca2.txt" | grep -oE -- '-?[0-9]+$')
+same=$([ "$ours" = "$theirs" ] && echo "covariance sum identical ($ours)" || echo "DIFFERENT ($ours vs $theirs)")
+echo "| pca | ${pargs[*]} | $(phx_ms < "$work/ppca1.txt") ms | $(phx_ms < "$work/ppca2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/pca1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/pca2.txt") ms | $(shmr_ms 'sequential loop' < "$work/pca2.txt") ms | $same |"
+
+# matrix_multiply: shmr writes the files, Phoenix++ reads them from its
+# working directory (the `1` keeps it from writing new ones).
+for w in 1 2; do "$ex/matrix_multiply" "$mm" --dir "$work" --keep --workers $w > "$work/mm$w.txt"; done
+for t in 1 2; do (cd "$work" && MAPRED_NPROCESSORS=$t "$phx/tests/matrix_multiply/matrix_multiply" "$mm" 1 > "$work/pmm$t.txt" 2>&1); done
+ours=$(grep -oE 'total sum *: -?[0-9]+' "$work/mm2.txt" | grep -oE -- '-?[0-9]+$')
+theirs=$(grep -oE 'total sum is -?[0-9]+' "$work/pmm2.txt" | grep -oE -- '-?[0-9]+$')
+same=$([ "$ours" = "$theirs" ] && echo "total sum identical ($ours)" || echo "DIFFERENT ($ours vs $theirs)")
+echo "| matrix_multiply | $mm x $mm | $(phx_ms < "$work/pmm1.txt") ms | $(phx_ms < "$work/pmm2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/mm1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/mm2.txt") ms | $(shmr_ms 'sequential loop' < "$work/mm2.txt") ms | $same |"
