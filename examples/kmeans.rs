@@ -136,11 +136,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
     let seq_iterations = sequential(&points, &mut want, a.dim);
     let seq = t.elapsed();
 
-    let mut builder = shmr::Pool::builder();
-    if let Some(n) = a.workers {
-        builder = builder.workers(n);
-    }
-    let pool = builder.build()?;
+    let pool = shmr_suite::pool_of(a.workers)?;
     let pts = SharedArray::from_array(
         &Array2::from_shape_vec((a.points, a.dim), points).expect("shape"),
     )?;

@@ -93,11 +93,7 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let want = sums(points.view());
     let seq = t.elapsed();
 
-    let mut builder = shmr::Pool::builder();
-    if let Some(w) = args.workers {
-        builder = builder.workers(w);
-    }
-    let pool = builder.build()?;
+    let pool = shmr_suite::pool_of(args.workers)?;
     pool.on(&points).map_reduce(sums, add)?; // warm: page cache, mappings
     let mut times = Vec::new();
     let mut got = [0; 5];
@@ -117,15 +113,7 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let b = (nf * sxy - sx * sy) / (nf * sxx - sx * sx);
     let a = (sy - b * sx) / nf;
     let r2 = (nf * sxy - sx * sy).powi(2) / ((nf * sxx - sx * sx) * (nf * syy - sy * sy));
-    println!("  sequential loop     : {seq:>10.2?}");
-    println!(
-        "  shmr, {} workers     : {took:>10.2?}  (median of 3, warm)",
-        pool.workers()
-    );
-    println!(
-        "  speedup             : {:>9.2}x",
-        seq.as_secs_f64() / took.as_secs_f64()
-    );
+    shmr_suite::report_times(seq, took, pool.workers(), "median of 3, warm");
     println!(
         "  a = {a:.6}, b = {b:.6}, xbar = {:.6}, ybar = {:.6}, r2 = {r2:.6}",
         sx / nf,

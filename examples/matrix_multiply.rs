@@ -96,11 +96,7 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     multiply(a.view(), b.view(), want.view_mut());
     let seq = t.elapsed();
 
-    let mut builder = shmr::Pool::builder();
-    if let Some(w) = args.workers {
-        builder = builder.workers(w);
-    }
-    let pool = builder.build()?;
+    let pool = shmr_suite::pool_of(args.workers)?;
     let mut c = SharedArray::<i32, Ix2>::zeros((n, n))?;
     // Warm once (page cache, workers' mappings), then time.
     let job = |c: &mut SharedArray<i32, Ix2>| {
@@ -119,15 +115,7 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let took = shmr_bench::overheads::median(&mut times);
     let same = c.view() == want.view();
     let sum = c.view().iter().fold(0i32, |s, &x| s.wrapping_add(x));
-    println!("  sequential loop     : {seq:>10.2?}");
-    println!(
-        "  shmr, {} workers     : {took:>10.2?}  (median of 3, warm)",
-        pool.workers()
-    );
-    println!(
-        "  speedup             : {:>9.2}x",
-        seq.as_secs_f64() / took.as_secs_f64()
-    );
+    shmr_suite::report_times(seq, took, pool.workers(), "median of 3, warm");
     println!("  total sum           : {sum}  (what Phoenix++ prints)");
     println!(
         "  product             : {}",

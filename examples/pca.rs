@@ -141,11 +141,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
     );
     let seq = t.elapsed();
 
-    let mut builder = shmr::Pool::builder();
-    if let Some(w) = a.workers {
-        builder = builder.workers(w);
-    }
-    let pool = builder.build()?;
+    let pool = shmr_suite::pool_of(a.workers)?;
     let matrix = SharedArray::<i32, Ix2>::from_array(&m)?;
     let mut row_means = SharedArray::<i64, Ix1>::zeros(r)?;
     let mut cov = SharedArray::<i64, Ix2>::zeros((r, r))?;
@@ -193,15 +189,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
     let took = shmr_bench::overheads::median(&mut times);
     let same = row_means.view() == want_means.view() && cov.view() == want.view();
     let sum: i64 = cov.view().iter().sum();
-    println!("  sequential loop     : {seq:>10.2?}");
-    println!(
-        "  shmr, {} workers     : {took:>10.2?}  (both jobs, median of 3, warm)",
-        pool.workers()
-    );
-    println!(
-        "  speedup             : {:>9.2}x",
-        seq.as_secs_f64() / took.as_secs_f64()
-    );
+    shmr_suite::report_times(seq, took, pool.workers(), "both jobs, median of 3, warm");
     println!("  covariance sum      : {sum}  (what Phoenix++ prints)");
     if a.partials {
         println!(

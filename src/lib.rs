@@ -88,13 +88,29 @@ pub fn report_outcome(report: &shmr::JobReport, same: bool, how: &str) {
 
 /// Starts the pool the examples use, and says how long that took.
 pub fn pool(o: &Options) -> Result<(shmr::Pool, Duration), shmr::Error> {
+    let t = Instant::now();
+    let pool = pool_of(o.workers)?;
+    Ok((pool, t.elapsed()))
+}
+
+/// A pool of `workers` worker processes, or one per CPU.
+pub fn pool_of(workers: Option<usize>) -> Result<shmr::Pool, shmr::Error> {
     let mut b = shmr::Pool::builder();
-    if let Some(w) = o.workers {
+    if let Some(w) = workers {
         b = b.workers(w);
     }
-    let t = Instant::now();
-    let pool = b.build()?;
-    Ok((pool, t.elapsed()))
+    b.build()
+}
+
+/// Prints the times of an application example: its sequential loop, shmr
+/// (`how` it was timed), and the speedup.
+pub fn report_times(seq: Duration, shmr: Duration, workers: usize, how: &str) {
+    println!("  sequential loop     : {seq:>10.2?}");
+    println!("  shmr, {workers} workers     : {shmr:>10.2?}  ({how})");
+    println!(
+        "  speedup             : {:>9.2}x",
+        seq.as_secs_f64() / shmr.as_secs_f64()
+    );
 }
 
 /// Makes the examples' data: `len` uniform f64 written straight into
