@@ -62,13 +62,19 @@ fn assign(points: ArrayView2<'_, i32>, means: ArrayView2<'_, i32>) -> Vec<i64> {
     let means = means.as_slice().expect("shared arrays are contiguous");
     let mut acc = vec![0i64; k * (dim + 1)];
     for p in points.as_slice().expect("contiguous").chunks_exact(dim) {
-        let j = nearest(p, means, dim);
-        for (s, &x) in acc[j * dim..(j + 1) * dim].iter_mut().zip(p) {
-            *s += i64::from(x);
-        }
-        acc[k * dim + j] += 1;
+        add_point(&mut acc, p, nearest(p, means, dim));
     }
     acc
+}
+
+/// Adds point `p` to the sums and count of mean `j`.
+fn add_point(acc: &mut [i64], p: &[i32], j: usize) {
+    let dim = p.len();
+    let k = acc.len() / (dim + 1);
+    for (s, &x) in acc[j * dim..(j + 1) * dim].iter_mut().zip(p) {
+        *s += i64::from(x);
+    }
+    acc[k * dim + j] += 1;
 }
 
 /// New means from sums and counts (truncating division); an empty cluster
@@ -106,10 +112,7 @@ fn sequential(points: &[i32], means: &mut [i32], dim: usize) -> usize {
                 *c = j;
                 modified = true;
             }
-            for (s, &x) in acc[j * dim..(j + 1) * dim].iter_mut().zip(p) {
-                *s += i64::from(x);
-            }
-            acc[k * dim + j] += 1;
+            add_point(&mut acc, p, j);
         }
         update(means, &acc, dim);
         if !modified {

@@ -570,7 +570,7 @@ impl State {
         let overflow = || Error::SlotOverflow {
             chunk,
             needed,
-            available: max.saturating_sub(slot_header()) as u64,
+            available: max.saturating_sub(shm::REGION_HEADER) as u64,
             capacity: max as u64,
         };
         let fits = shm::slot_bytes_for(needed).ok_or_else(overflow)?;
@@ -655,11 +655,9 @@ impl State {
             let Some((job, since)) = self.workers[i].as_ref().and_then(|w| w.owes) else {
                 continue;
             };
-            let left = (since + LATE_GRACE).saturating_duration_since(Instant::now());
             let w = self.live(i);
             let deadline = since + LATE_GRACE;
             let mut replied = false;
-            let _ = left;
             // Its last `Full` notices may come before its reply.
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -711,11 +709,6 @@ impl State {
             chunk,
         }
     }
-}
-
-/// Bytes of a slot before its ring.
-fn slot_header() -> usize {
-    shm::slot_bytes_for(0).unwrap_or(0)
 }
 
 /// How long the coordinator sleeps between checks while a job runs; bounds
@@ -856,22 +849,35 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
         loop {
             let mut took = false;
             for w in 0..slots.workers() {
-                while let Some(chunk) = slots.next_chunk(w)? {
-                    if chunk >= chunks {
-                        return Err(Error::Protocol(format!(
-                            "result for chunk {chunk} of {chunks}"
-                        )));
-                    }
-                    if self.done[chunk as usize] {
-                        return Err(Error::Protocol(format!("chunk {chunk} was mapped twice")));
-                    }
-                    if chunk != self.next && !drain {
+                loop {
+                    // Decoded only if it is taken: the next in order, or any
+                    // when draining; anything else stays in the ring.
+                    let next = self.next;
+                    let done = &self.done;
+                    let taken = slots.take_if(w, |chunk, bytes| {
+                        if chunk >= chunks {
+                            return Some(Err(Error::Protocol(format!(
+                                "result for chunk {chunk} of {chunks}"
+                            ))));
+                        }
+                        if done[chunk as usize] {
+                            return Some(Err(Error::Protocol(format!(
+                                "chunk {chunk} was mapped twice"
+                            ))));
+                        }
+                        if chunk != next && !drain {
+                            return None;
+                        }
+                        Some(
+                            postcard::from_bytes::<T>(bytes)
+                                .encoded()
+                                .map(|v| (chunk, v)),
+                        )
+                    })?;
+                    let Some(taken) = taken else {
                         break;
-                    }
-                    let value: T = slots
-                        .take(w, |_, bytes| postcard::from_bytes(bytes))?
-                        .expect("the record just seen is there")
-                        .encoded()?;
+                    };
+                    let (chunk, value) = taken?;
                     self.done[chunk as usize] = true;
                     took = true;
                     if chunk == self.next {

@@ -60,7 +60,7 @@ use crate::error::Encoded;
 use crate::error::{Error, Result};
 use crate::job::{FnWith, InPlaceFn, Input, IntoBare, IntoWith, JobReport, LockedFn};
 use crate::memory::{ArrayRef, Element, SharedArray};
-use crate::protocol::Func;
+use crate::protocol::{Entry, Func};
 use crate::shm::LockedOutput;
 use crate::worker::{in_place_entry, into_entry, locked_entry};
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
@@ -93,20 +93,11 @@ impl JobOptions<'_> {
         P: Serialize + DeserializeOwned + 'static,
     {
         array.array.check_writable()?;
-        let parts = [array];
-        let plan = Plan {
-            partition: self.partition(&parts)?,
-            parts: parts.iter().map(|p| p.array).collect(),
-            writes: Writes::InPlace {
-                guard: self.settings.guard_writes,
-            },
-            entry: in_place_entry::<P, A, D>(),
-            payload: payload(params, Func::new(mapper))?,
+        let writes = Writes::InPlace {
+            guard: self.settings.guard_writes,
         };
-        let (_, report) =
-            self.pool
-                .execute::<()>(plan, self.settings, self.progress, &mut |(), ()| ())?;
-        Ok(report)
+        let payload = payload(params, Func::new(mapper))?;
+        self.write(&[array], writes, in_place_entry::<P, A, D>(), payload)
     }
 
     /// An out-of-place job, without parameters.
@@ -149,17 +140,13 @@ impl JobOptions<'_> {
             )));
         }
         output.check_writable()?;
-        let plan = Plan {
-            partition: self.partition(parts)?,
-            parts: parts.iter().map(|p| p.array).collect(),
-            writes: Writes::Into(output.shared()),
-            entry: into_entry::<P, I, B, E>(),
-            payload: payload(params, I::into_func(mapper))?,
-        };
-        let (_, report) =
-            self.pool
-                .execute::<()>(plan, self.settings, self.progress, &mut |(), ()| ())?;
-        Ok(report)
+        let payload = payload(params, I::into_func(mapper))?;
+        self.write(
+            parts,
+            Writes::Into(output.shared()),
+            into_entry::<P, I, B, E>(),
+            payload,
+        )
     }
 
     /// A locked job, without parameters.
@@ -198,15 +185,29 @@ impl JobOptions<'_> {
             array: input,
             side: false,
         }];
+        let writes = Writes::Locked {
+            output: output.shared(),
+            stripes: self.settings.stripes,
+        };
+        let payload = payload(params, Func::new(mapper))?;
+        self.write(&parts, writes, locked_entry::<P, A, D, B>(), payload)
+    }
+
+    /// Runs a job that writes: its parts cut by this job's partition, the
+    /// entry point of its kind, no partials to fold.
+    fn write(
+        self,
+        parts: &[InputPart<'_>],
+        writes: Writes<'_>,
+        entry: Func<Entry>,
+        payload: Vec<u8>,
+    ) -> Result<JobReport> {
         let plan = Plan {
-            partition: self.partition(&parts)?,
-            parts: vec![input],
-            writes: Writes::Locked {
-                output: output.shared(),
-                stripes: self.settings.stripes,
-            },
-            entry: locked_entry::<P, A, D, B>(),
-            payload: payload(params, Func::new(mapper))?,
+            partition: self.partition(parts)?,
+            parts: parts.iter().map(|p| p.array).collect(),
+            writes,
+            entry,
+            payload,
         };
         let (_, report) =
             self.pool

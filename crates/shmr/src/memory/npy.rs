@@ -186,6 +186,14 @@ pub(crate) fn write_zeros(file: &File, offset: u64, len: u64) -> std::io::Result
     file.sync_data()
 }
 
+/// `path` opened for reading, and for writing too if `mode` says so.
+fn open_file(path: &Path, mode: NpyMode) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(mode == NpyMode::ReadWrite)
+        .open(path)
+}
+
 /// Free bytes on the filesystem holding `file`.
 fn free_space(file: &File) -> u64 {
     rustix::fs::fstatvfs(file).map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize))
@@ -232,20 +240,11 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
     /// ```
     pub unsafe fn open_npy(path: impl AsRef<Path>, mode: NpyMode) -> Result<Self> {
         let path = path.as_ref();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(mode == NpyMode::ReadWrite)
-            .open(path)
-            .map_err(|e| npy_error(path, format!("cannot open it: {e}")))?;
+        let file =
+            open_file(path, mode).map_err(|e| npy_error(path, format!("cannot open it: {e}")))?;
         let header = read_header(&file, path)?;
         let dim = dim_for::<A, D>(&header)?;
-        let segment = Segment::map_file(file, mode == NpyMode::ReadWrite, path)?;
-        Ok(Self::from_parts(
-            segment,
-            header,
-            dim,
-            mode == NpyMode::ReadWrite,
-        ))
+        Self::from_file(file, header, dim, mode, path)
     }
 
     /// Maps a region of a raw binary file as an array, without reading
@@ -302,11 +301,7 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
             )));
         }
         let header = Header::new(A::DTYPE, dim.slice())?.at_offset(offset)?;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(mode == NpyMode::ReadWrite)
-            .open(path)
-            .map_err(|e| bad(format!("cannot open it: {e}")))?;
+        let file = open_file(path, mode).map_err(|e| bad(format!("cannot open it: {e}")))?;
         let len = file
             .metadata()
             .map_err(|e| bad(format!("cannot read its size: {e}")))?
@@ -320,13 +315,14 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
                 header.segment_len()
             )));
         }
-        let segment = Segment::map_file(file, mode == NpyMode::ReadWrite, path)?;
-        Ok(Self::from_parts(
-            segment,
-            header,
-            dim,
-            mode == NpyMode::ReadWrite,
-        ))
+        Self::from_file(file, header, dim, mode, path)
+    }
+
+    /// The array `header` describes in `file`, mapped as `mode` says.
+    fn from_file(file: File, header: Header, dim: D, mode: NpyMode, path: &Path) -> Result<Self> {
+        let writable = mode == NpyMode::ReadWrite;
+        let segment = Segment::map_file(file, writable, path)?;
+        Ok(Self::from_parts(segment, header, dim, writable))
     }
 
     /// Creates a new `.npy` file of zeros with `shape` (refusing to replace

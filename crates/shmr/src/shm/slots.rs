@@ -39,7 +39,7 @@ const RECORD_HEADER: usize = 16;
 /// The chunk index of a padding record, which fills the ring to its end.
 const PAD: u64 = u64::MAX;
 /// The header at the start of each worker's region.
-const REGION_HEADER: usize = 64;
+pub(crate) const REGION_HEADER: usize = 64;
 /// A claim count past any selection: stores of it stop a job's claiming,
 /// with room left so that later increments cannot wrap.
 pub(crate) const STOP_CLAIMS: u64 = u64::MAX / 2;
@@ -263,8 +263,25 @@ impl Slots {
         Ok((ring, consumed, committed))
     }
 
-    /// The chunk of `worker`'s next committed record, if any.
-    pub(crate) fn next_chunk(&self, worker: usize) -> Result<Option<u64>> {
+    /// Lets `worker` write again up to position `upto` + the ring's size,
+    /// waking it if it waits.
+    fn give_back(&self, worker: usize, upto: u64) {
+        self.consumed(worker).store(upto, Ordering::Release);
+        self.consumed_count(worker).fetch_add(1, Ordering::Release);
+        if self.waiting().load(Ordering::SeqCst) > 0 {
+            let _ = futex::wake(self.consumed_count(worker), futex::Flags::empty(), u32::MAX);
+        }
+    }
+
+    /// Offers `worker`'s next committed record, if any, to `f` (its chunk
+    /// and payload); if `f` takes it (returns `Some`), gives its room back
+    /// to the worker, waking it if it waits. Padding before it is given
+    /// back either way.
+    pub(crate) fn take_if<R>(
+        &self,
+        worker: usize,
+        f: impl FnOnce(u64, &[u8]) -> Option<R>,
+    ) -> Result<Option<R>> {
         let (ring, consumed, committed) = self.unread(worker)?;
         // SAFETY: [consumed, committed) of the ring: its writer (the one
         // `WorkerSlot` of this region) writes only at positions in
@@ -280,43 +297,17 @@ impl Slots {
         if at > consumed {
             self.give_back(worker, at);
         }
-        Ok(head.map(|h| h.chunk))
-    }
-
-    /// Lets `worker` write again up to position `upto` + the ring's size,
-    /// waking it if it waits.
-    fn give_back(&self, worker: usize, upto: u64) {
-        self.consumed(worker).store(upto, Ordering::Release);
-        self.consumed_count(worker).fetch_add(1, Ordering::Release);
-        if self.waiting().load(Ordering::SeqCst) > 0 {
-            let _ = futex::wake(self.consumed_count(worker), futex::Flags::empty(), u32::MAX);
-        }
-    }
-
-    /// Takes `worker`'s next committed record, if any: calls `f` with its
-    /// chunk and payload, then gives its room back to the worker (waking it
-    /// if it waits).
-    pub(crate) fn take<R>(
-        &self,
-        worker: usize,
-        f: impl FnOnce(u64, &[u8]) -> R,
-    ) -> Result<Option<R>> {
-        let (ring, consumed, committed) = self.unread(worker)?;
-        // SAFETY: as in `next_chunk`.
-        let head = unsafe { parse_head(&ring, consumed, committed) };
-        let (at, head) = head.map_err(|at| corrupt(worker, at))?;
         let Some(head) = head else {
-            if at > consumed {
-                self.give_back(worker, at);
-            }
             return Ok(None);
         };
         // SAFETY: the payload lies in [consumed, committed) (`parse_head`
-        // checked), as in `next_chunk`; the slice is dropped before
-        // `consumed` is stored below.
+        // checked), as above; the slice is dropped before `consumed` is
+        // stored below.
         let out = f(head.chunk, unsafe { ring.get(head.payload.clone()) });
-        self.give_back(worker, head.next);
-        Ok(Some(out))
+        if out.is_some() {
+            self.give_back(worker, head.next);
+        }
+        Ok(out)
     }
 }
 
@@ -706,22 +697,29 @@ mod tests {
         // what fills the ring with its header.
         let payload =
             move |i: u64| vec![(i % 251) as u8; (i as usize * 37) % (cap - RECORD_HEADER - 8)];
+        // The coordinator's side takes nothing until the writer has filled
+        // its ring and said so: the wait for room is exercised every run.
+        let notified = std::sync::Arc::new(AtomicU32::new(0));
+        let told = notified.clone();
         let writer = std::thread::spawn(move || {
             // SAFETY: this thread is the only writer of region 0.
             let mut slot = unsafe { WorkerSlot::new(theirs, 0) }.unwrap();
-            let notified = std::cell::Cell::new(0u32);
-            let notify = || notified.set(notified.get() + 1);
+            let notify = || {
+                told.fetch_add(1, Ordering::SeqCst);
+            };
             let mut job = slot.job(&notify);
             for i in 0..n {
                 job.writer.push(i, &payload(i), &notify).unwrap();
             }
-            notified.get()
         });
+        while notified.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
         let mut next = 0;
         while next < n {
             let got = slots
-                .take(0, |chunk, bytes| {
-                    (chunk, postcard::from_bytes::<Vec<u8>>(bytes).unwrap())
+                .take_if(0, |chunk, bytes| {
+                    Some((chunk, postcard::from_bytes::<Vec<u8>>(bytes).unwrap()))
                 })
                 .unwrap();
             match got {
@@ -733,9 +731,8 @@ mod tests {
                 None => std::thread::yield_now(),
             }
         }
-        let notified = writer.join().unwrap();
-        assert!(notified > 0, "the writer waited for room at least once");
-        assert_eq!(slots.take(0, |_, _| ()).unwrap(), None);
+        writer.join().unwrap();
+        assert_eq!(slots.take_if(0, |_, _| Some(())).unwrap(), None);
         // A record larger than the whole ring is refused, with its size
         // (in a new job: the coordinator resets the slots first).
         slots.reset();
