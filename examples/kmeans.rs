@@ -11,7 +11,8 @@
 //! cargo run --release --example kmeans -- -d 3 -c 100 -p 100000 -s 1000
 
 use clap::Parser;
-use ndarray::{Array2, ArrayView2, Ix2};
+use ndarray::{ArrayView2, Ix2};
+use rayon::prelude::*;
 use shmr::SharedArray;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -58,13 +59,26 @@ fn nearest(p: &[i32], means: &[i32], dim: usize) -> usize {
 /// Sums of the points nearest each mean, then their counts: the partial
 /// of one chunk, `clusters * (dim + 1)` values.
 fn assign(points: ArrayView2<'_, i32>, means: ArrayView2<'_, i32>) -> Vec<i64> {
-    let (k, dim) = means.dim();
+    let dim = means.ncols();
     let means = means.as_slice().expect("shared arrays are contiguous");
-    let mut acc = vec![0i64; k * (dim + 1)];
-    for p in points.as_slice().expect("contiguous").chunks_exact(dim) {
+    assign_of(points.as_slice().expect("contiguous"), means, dim)
+}
+
+/// [`assign`] over points and means as flat slices of `dim` coordinates.
+// Never inlined, so rayon and shmr run the same machine code (see
+// linear_regression.rs).
+#[inline(never)]
+fn assign_of(points: &[i32], means: &[i32], dim: usize) -> Vec<i64> {
+    let mut acc = vec![0i64; means.len() / dim * (dim + 1)];
+    for p in points.chunks_exact(dim) {
         add_point(&mut acc, p, nearest(p, means, dim));
     }
     acc
+}
+
+fn add_all(mut x: Vec<i64>, y: Vec<i64>) -> Vec<i64> {
+    x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
+    x
 }
 
 /// Adds point `p` to the sums and count of mean `j`.
@@ -141,22 +155,19 @@ fn main() -> Result<ExitCode, shmr::Error> {
 
     let pool = shmr_suite::pool_of(a.workers)?;
     let pts = SharedArray::from_array(
-        &Array2::from_shape_vec((a.points, a.dim), points).expect("shape"),
+        &ArrayView2::from_shape((a.points, a.dim), &points).expect("shape"),
     )?;
     let mut means = SharedArray::<i32, Ix2>::from_array(
-        &Array2::from_shape_vec((a.clusters, a.dim), means0).expect("shape"),
+        &ArrayView2::from_shape((a.clusters, a.dim), &means0).expect("shape"),
     )?;
     let t = Instant::now();
     let mut iterations = 0;
     loop {
         iterations += 1;
-        let acc = pool.on(&pts).side(&means).map_reduce(
-            |(p, m)| assign(p, m),
-            |mut x, y| {
-                x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
-                x
-            },
-        )?;
+        let acc = pool
+            .on(&pts)
+            .side(&means)
+            .map_reduce(|(p, m)| assign(p, m), add_all)?;
         // Between jobs no worker reads the means: rewrite them in place.
         let mut view = means.view_mut();
         let moved = update(view.as_slice_mut().expect("contiguous"), &acc, a.dim);
@@ -165,6 +176,26 @@ fn main() -> Result<ExitCode, shmr::Error> {
         }
     }
     let took = t.elapsed();
+
+    // The same iterations on threads, over chunks of 4096 points.
+    let threads = shmr_suite::threads_like(&pool);
+    let t = Instant::now();
+    let mut on_threads = means0.clone();
+    let mut rayon_iterations = 0;
+    loop {
+        rayon_iterations += 1;
+        let m = &on_threads;
+        let acc = threads.install(|| {
+            points
+                .par_chunks(a.dim * 4096)
+                .map(|c| assign_of(c, m, a.dim))
+                .reduce(|| vec![0; a.clusters * (a.dim + 1)], add_all)
+        });
+        if !update(&mut on_threads, &acc, a.dim) {
+            break;
+        }
+    }
+    let rayon_took = t.elapsed();
 
     // What one more iteration costs beyond its mapping: a job over the same
     // arrays whose mapper returns at once.
@@ -179,7 +210,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
         .collect::<Result<_, _>>()?;
     let overhead = shmr_bench::overheads::median(&mut overheads);
 
-    let same = means.view().as_slice().expect("contiguous") == &want[..];
+    let same = means.view().as_slice().expect("contiguous") == &want[..] && on_threads == want;
     println!(
         "  sequential loop     : {seq:>10.2?}  ({seq_iterations} iterations: until no point changes cluster)"
     );
@@ -189,15 +220,26 @@ fn main() -> Result<ExitCode, shmr::Error> {
         took / iterations as u32
     );
     println!(
-        "  speedup per iteration: {:>9.2}x",
-        (seq.as_secs_f64() / seq_iterations as f64) / (took.as_secs_f64() / iterations as f64)
+        "  rayon, {} threads    : {rayon_took:>10.2?}  ({rayon_iterations} iterations, as shmr; {:.2?} each)",
+        pool.workers(),
+        rayon_took / rayon_iterations as u32
+    );
+    let per = |d: Duration, n: usize| d.as_secs_f64() / n as f64;
+    println!(
+        "  speedup per iteration: {:>9.2}x the loop, {:.2}x rayon",
+        per(seq, seq_iterations) / per(took, iterations),
+        per(rayon_took, rayon_iterations) / per(took, iterations)
     );
     println!(
         "  per-iteration overhead (a no-op job over the same arrays, median of 200): {overhead:.1?}"
     );
     println!(
         "  final means         : {}",
-        if same { "identical" } else { "DIFFERENT" }
+        if same {
+            "identical (shmr, rayon, loop)"
+        } else {
+            "DIFFERENT"
+        }
     );
     if a.means {
         println!("Final means:");

@@ -22,6 +22,7 @@
 
 use clap::Parser;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Ix1, Ix2};
+use rayon::prelude::*;
 use shmr::SharedArray;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -65,6 +66,11 @@ fn scatter(obs: ArrayView2<'_, i32>, means: ArrayView1<'_, i64>) -> Array2<i64> 
         }
     }
     out
+}
+
+/// Whole rows of `width` values, as a matrix.
+fn rows_of(x: &[i32], width: usize) -> ArrayView2<'_, i32> {
+    ArrayView2::from_shape((x.len() / width, width), x).expect("whole rows")
 }
 
 /// The process's peak resident memory, from /proc.
@@ -187,9 +193,67 @@ fn main() -> Result<ExitCode, shmr::Error> {
         times.push(t.elapsed());
     }
     let took = shmr_bench::overheads::median(&mut times);
-    let same = row_means.view() == want_means.view() && cov.view() == want.view();
+
+    // The same jobs on threads: means by rows; covariances by rows of the
+    // result (or, with --partials, four chunks of observations added up).
+    let threads = shmr_suite::threads_like(&pool);
+    let mut t_means = Array1::<i64>::zeros(r);
+    let mut t_cov = Array2::<i64>::zeros((r, r));
+    let mut by_threads = || {
+        threads.install(|| {
+            let flat = m.as_slice().expect("contiguous");
+            t_means
+                .as_slice_mut()
+                .expect("contiguous")
+                .par_iter_mut()
+                .zip(flat.par_chunks(c))
+                .for_each(|(mean, row)| {
+                    means(
+                        rows_of(row, c),
+                        ArrayViewMut1::from(std::slice::from_mut(mean)),
+                    )
+                });
+            if let Some(t) = &transposed {
+                let obs = t.view();
+                let obs = obs.as_slice().expect("contiguous");
+                let sums = obs
+                    .par_chunks(c.div_ceil(4) * r)
+                    .map(|o| scatter(rows_of(o, r), t_means.view()))
+                    .reduce(|| Array2::zeros((r, r)), |x, y| x + y);
+                t_cov.assign(&(sums / (c as i64 - 1)));
+                return;
+            }
+            t_cov
+                .as_slice_mut()
+                .expect("contiguous")
+                .par_chunks_mut(r)
+                .enumerate()
+                .for_each(|(i, out)| {
+                    covariances(
+                        i,
+                        rows_of(&flat[i * c..(i + 1) * c], c),
+                        t_means.slice(ndarray::s![i..i + 1]),
+                        m.view(),
+                        t_means.view(),
+                        ArrayViewMut2::from_shape((1, r), out).expect("one row"),
+                    )
+                });
+        })
+    };
+    by_threads();
+    let ((), rayon_took) = shmr_suite::median_time(3, by_threads);
+    let same = row_means.view() == want_means.view()
+        && cov.view() == want.view()
+        && t_means == want_means
+        && t_cov == want;
     let sum: i64 = cov.view().iter().sum();
-    shmr_suite::report_times(seq, took, pool.workers(), "both jobs, median of 3, warm");
+    shmr_suite::report_times(
+        seq,
+        rayon_took,
+        took,
+        pool.workers(),
+        "both jobs, median of 3, warm",
+    );
     println!("  covariance sum      : {sum}  (what Phoenix++ prints)");
     if a.partials {
         println!(
@@ -202,7 +266,11 @@ fn main() -> Result<ExitCode, shmr::Error> {
     }
     println!(
         "  means, covariances  : {}",
-        if same { "identical" } else { "DIFFERENT" }
+        if same {
+            "identical (shmr, rayon, loop)"
+        } else {
+            "DIFFERENT"
+        }
     );
     Ok(if same {
         ExitCode::SUCCESS

@@ -102,14 +102,26 @@ pub fn pool_of(workers: Option<usize>) -> Result<shmr::Pool, shmr::Error> {
     b.build()
 }
 
-/// Prints the times of an application example: its sequential loop, shmr
-/// (`how` it was timed), and the speedup.
-pub fn report_times(seq: Duration, shmr: Duration, workers: usize, how: &str) {
+/// A rayon thread pool with as many threads as `pool` has workers, so the
+/// examples compare processes with threads one for one.
+pub fn threads_like(pool: &shmr::Pool) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(pool.workers())
+        .build()
+        .expect("a rayon pool of a few threads starts")
+}
+
+/// Prints the times of an application example: its sequential loop, the
+/// same computation on rayon's threads, shmr (both timed `how`), and the
+/// ratios.
+pub fn report_times(seq: Duration, rayon: Duration, shmr: Duration, workers: usize, how: &str) {
     println!("  sequential loop     : {seq:>10.2?}");
+    println!("  rayon, {workers} threads    : {rayon:>10.2?}  ({how})");
     println!("  shmr, {workers} workers     : {shmr:>10.2?}  ({how})");
     println!(
-        "  speedup             : {:>9.2}x",
-        seq.as_secs_f64() / shmr.as_secs_f64()
+        "  speedup             : {:>9.2}x the loop, {:.2}x rayon",
+        seq.as_secs_f64() / shmr.as_secs_f64(),
+        rayon.as_secs_f64() / shmr.as_secs_f64()
     );
 }
 

@@ -7,8 +7,9 @@
 #   bash crates/shmr-bench/phoenix/compare.sh PHOENIX_OUT [--quick]
 #
 # Times: Phoenix++'s `library` (its MapReduce proper, summed over kmeans'
-# iterations); shmr's warm median (kmeans: the whole loop); the sequential
-# loop each example runs to check itself. Inputs: Phoenix++'s own generators
+# iterations); shmr's warm median (kmeans: the whole loop); the same
+# computation on a rayon pool of 2 threads and the sequential loop, both of
+# which each example runs to check itself. Inputs: Phoenix++'s own generators
 # (glibc rand(), unseeded) for kmeans and pca, matrix files written the
 # same way, a file of byte pairs below 128 for linear_regression.
 set -euo pipefail
@@ -38,8 +39,8 @@ shmr_ms() {
     awk '{ v = $1; if ($2 == "s") v *= 1000; if ($2 == "µs") v /= 1000; printf "%.0f", v }'
 }
 
-echo "| application | input | Phoenix++ 1 thread | Phoenix++ 2 threads | shmr 1 worker | shmr 2 workers | loop | answers |"
-echo "|---|---|---:|---:|---:|---:|---:|---|"
+echo "| application | input | Phoenix++ 1 thread | Phoenix++ 2 threads | shmr 1 worker | shmr 2 workers | rayon 2 threads | loop | answers |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---|"
 
 # linear_regression: one file, both read it.
 "$ex/linear_regression" --points "$points" --file "$work/lr.bin" --workers 1 > "$work/lr1.txt"
@@ -48,7 +49,7 @@ for t in 1 2; do MAPRED_NPROCESSORS=$t "$phx/tests/linear_regression/linear_regr
 ours=$(grep -oE 'SX = [0-9]+, SY = [0-9]+, SXX = [0-9]+, SYY = [0-9]+, SXY = [0-9]+' "$work/lr2.txt" | tr -dc '0-9,')
 theirs=$(for k in SX SY SXX SYY SXY; do grep -E "^\s$k +=" "$work/plr2.txt" | awk '{print $3}'; done | paste -sd, -)
 same=$([ "$ours" = "$theirs" ] && echo "five sums identical" || echo "DIFFERENT ($ours vs $theirs)")
-echo "| linear_regression | $points points | $(phx_ms < "$work/plr1.txt") ms | $(phx_ms < "$work/plr2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/lr1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/lr2.txt") ms | $(shmr_ms 'sequential loop' < "$work/lr2.txt") ms | $same |"
+echo "| linear_regression | $points points | $(phx_ms < "$work/plr1.txt") ms | $(phx_ms < "$work/plr2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/lr1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/lr2.txt") ms | $(shmr_ms 'rayon, 2 threads' < "$work/lr2.txt") ms | $(shmr_ms 'sequential loop' < "$work/lr2.txt") ms | $same |"
 
 # kmeans: each generates the same input.
 kargs=(-d 3 -c 100 -p "$kpts" -s 1000)
@@ -59,7 +60,7 @@ sed -n '/Final means/,/^finalize/p' "$work/pkm2.txt" | grep -v '^finalize' | sed
 its=$(grep -c 'map avg user time' "$work/pkm2.txt" || true)
 ours_its=$(grep -oE '\(([0-9]+) iterations: until no mean' "$work/km2.txt" | grep -oE '[0-9]+')
 same=$(cmp -s "$work/km_ours" "$work/km_theirs" && echo "final means identical ($ours_its / $its iterations)" || echo DIFFERENT)
-echo "| kmeans | ${kargs[*]} | $(phx_ms < "$work/pkm1.txt") ms | $(phx_ms < "$work/pkm2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/km1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/km2.txt") ms | $(shmr_ms 'sequential loop' < "$work/km2.txt") ms | $same |"
+echo "| kmeans | ${kargs[*]} | $(phx_ms < "$work/pkm1.txt") ms | $(phx_ms < "$work/pkm2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/km1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/km2.txt") ms | $(shmr_ms 'rayon, 2 threads' < "$work/km2.txt") ms | $(shmr_ms 'sequential loop' < "$work/km2.txt") ms | $same |"
 
 # pca
 pargs=(-r "$pr" -c "$pc" -s 100)
@@ -68,7 +69,7 @@ for t in 1 2; do MAPRED_NPROCESSORS=$t "$phx/tests/pca/pca" "${pargs[@]}" > "$wo
 ours=$(grep -oE 'covariance sum *: -?[0-9]+' "$work/pca2.txt" | grep -oE -- '-?[0-9]+$')
 theirs=$(grep -oE 'Covariance sum: -?[0-9]+' "$work/ppca2.txt" | grep -oE -- '-?[0-9]+$')
 same=$([ "$ours" = "$theirs" ] && echo "covariance sum identical ($ours)" || echo "DIFFERENT ($ours vs $theirs)")
-echo "| pca | ${pargs[*]} | $(phx_ms < "$work/ppca1.txt") ms | $(phx_ms < "$work/ppca2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/pca1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/pca2.txt") ms | $(shmr_ms 'sequential loop' < "$work/pca2.txt") ms | $same |"
+echo "| pca | ${pargs[*]} | $(phx_ms < "$work/ppca1.txt") ms | $(phx_ms < "$work/ppca2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/pca1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/pca2.txt") ms | $(shmr_ms 'rayon, 2 threads' < "$work/pca2.txt") ms | $(shmr_ms 'sequential loop' < "$work/pca2.txt") ms | $same |"
 
 # matrix_multiply: shmr writes the files, Phoenix++ reads them from its
 # working directory (the `1` keeps it from writing new ones).
@@ -77,4 +78,4 @@ for t in 1 2; do (cd "$work" && MAPRED_NPROCESSORS=$t "$phx/tests/matrix_multipl
 ours=$(grep -oE 'total sum *: -?[0-9]+' "$work/mm2.txt" | grep -oE -- '-?[0-9]+$')
 theirs=$(grep -oE 'total sum is -?[0-9]+' "$work/pmm2.txt" | grep -oE -- '-?[0-9]+$')
 same=$([ "$ours" = "$theirs" ] && echo "total sum identical ($ours)" || echo "DIFFERENT ($ours vs $theirs)")
-echo "| matrix_multiply | $mm x $mm | $(phx_ms < "$work/pmm1.txt") ms | $(phx_ms < "$work/pmm2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/mm1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/mm2.txt") ms | $(shmr_ms 'sequential loop' < "$work/mm2.txt") ms | $same |"
+echo "| matrix_multiply | $mm x $mm | $(phx_ms < "$work/pmm1.txt") ms | $(phx_ms < "$work/pmm2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/mm1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/mm2.txt") ms | $(shmr_ms 'rayon, 2 threads' < "$work/mm2.txt") ms | $(shmr_ms 'sequential loop' < "$work/mm2.txt") ms | $same |"
