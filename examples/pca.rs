@@ -12,7 +12,8 @@
 //! matrix transposed (observations as rows), each chunk of observations
 //! giving a rows x rows partial (8 MB at 1000 variables, twice the slot a
 //! pool starts with) that the coordinator adds up as the partials arrive;
-//! it prints what that costs in memory.
+//! it prints what that costs in memory. The partials are `RawArray`s: they
+//! cross shared memory as their bytes, not element by element.
 //!
 //! The input is Phoenix++'s own (`-r -c -s`, glibc `rand()` unseeded), so
 //! the covariance sum it prints can be compared with Phoenix++'s. Checked
@@ -23,7 +24,7 @@
 use clap::Parser;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Ix1, Ix2};
 use rayon::prelude::*;
-use shmr::SharedArray;
+use shmr::{RawArray, SharedArray};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -45,6 +46,9 @@ struct Args {
     /// Chunks of observations, each giving a rows x rows partial
     #[arg(long)]
     partials: bool,
+    /// How many chunks of observations with --partials
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    chunks: u64,
 }
 
 /// The covariance sums of a chunk of observations (rows of the transposed
@@ -166,14 +170,17 @@ fn main() -> Result<ExitCode, shmr::Error> {
             let (sums, report) = pool
                 .on(t)
                 .side(&row_means)
-                // Few chunks: each partial costs the coordinator about 5 ms
-                // to decode and add at 1000 x 1000 (32 chunks: 0.8x the
-                // loop, 4 chunks: 2.0x; docs/benchmarks.md).
-                .chunk_size(shmr::ChunkSize::Rows(c.div_ceil(4)))
+                // Few chunks: the coordinator copies and adds each 8 MB
+                // partial (about 1.3 ms) on a core the workers need too
+                // (docs/benchmarks.md).
+                .chunk_size(shmr::ChunkSize::Rows(c.div_ceil(a.chunks as usize)))
                 .reported()
-                .map_reduce(|(obs, m)| scatter(obs, m), |x, y| x + y)?;
+                .map_reduce(
+                    |(obs, m)| RawArray(scatter(obs, m)),
+                    |x, y| RawArray(x.0 + y.0),
+                )?;
             chunks = report.chunks;
-            cov.view_mut().assign(&(sums / (c as i64 - 1)));
+            cov.view_mut().assign(&(sums.0 / (c as i64 - 1)));
             return Ok(());
         }
         pool.on(&matrix)
@@ -193,6 +200,8 @@ fn main() -> Result<ExitCode, shmr::Error> {
         times.push(t.elapsed());
     }
     let took = shmr_bench::overheads::median(&mut times);
+    // Before rayon's run adds its own.
+    let peak = peak_rss();
 
     // The same jobs on threads: means by rows; covariances by rows of the
     // result (or, with --partials, four chunks of observations added up).
@@ -217,7 +226,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
                 let obs = t.view();
                 let obs = obs.as_slice().expect("contiguous");
                 let sums = obs
-                    .par_chunks(c.div_ceil(4) * r)
+                    .par_chunks(c.div_ceil(a.chunks as usize) * r)
                     .map(|o| scatter(rows_of(o, r), t_means.view()))
                     .reduce(|| Array2::zeros((r, r)), |x, y| x + y);
                 t_cov.assign(&(sums / (c as i64 - 1)));
@@ -261,7 +270,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
             (r * r * 8) as f64 / 1e6,
             pool.workers(),
             pool.slot_bytes() as f64 / 1e6,
-            peak_rss()
+            peak
         );
     }
     println!(

@@ -7,7 +7,7 @@
 mod common;
 use common::Rng;
 use ndarray::{Array1, Array2, ArrayView2, Axis, Ix2};
-use shmr::{ChunkSize, Pool, SharedArray};
+use shmr::{ChunkSize, Pool, Raw, RawArray, SharedArray};
 
 shmr::test_worker!();
 
@@ -129,4 +129,67 @@ fn a_reducer_that_panics_leaves_the_pool_working() {
         .map_reduce(|c| c.sum(), |x, y| x + y)
         .unwrap();
     assert_eq!(sum, 100_000);
+}
+
+#[test]
+fn raw_partials_of_fixed_size_beyond_serde_count_every_value() {
+    // A 768-bin count, `[u64; 768]`: no Serialize impl exists for it, so
+    // it travels as `Raw`, its bytes copied into the ring.
+    let mut r = Rng::new(5);
+    let v = Array1::from_shape_fn(300_000, |_| (r.next_u64() % 768) as u16);
+    let a = SharedArray::from_array(&v).unwrap();
+    let mut want = [0u64; 768];
+    v.iter().for_each(|&x| want[x as usize] += 1);
+    for workers in [1, 2, 3] {
+        let got = pool(workers)
+            .on(&a)
+            .chunk_size(ChunkSize::Rows(7_000))
+            .map_reduce(
+                |c| {
+                    let mut counts = Raw([0u64; 768]);
+                    c.iter().for_each(|&x| counts[x as usize] += 1);
+                    counts
+                },
+                |mut x, y| {
+                    x.iter_mut().zip(y.iter()).for_each(|(s, t)| *s += t);
+                    x
+                },
+            )
+            .unwrap();
+        assert_eq!(got.0, want, "{workers} workers");
+    }
+}
+
+#[test]
+fn raw_array_partials_equal_serialized_ones_bit_for_bit() {
+    // The covariance-sized job again, its partials as `RawArray`: the same
+    // fold of the same values, so the same bits as through serde, and the
+    // slots hold two raw partials however many chunks there are.
+    let (n, d) = (240, 700);
+    let mut r = Rng::new(12);
+    let x = Array2::from_shape_fn((n, d), |_| r.next_f64() - 0.5);
+    let sx = SharedArray::<f64, Ix2>::from_array(&x).unwrap();
+    let want = x
+        .axis_chunks_iter(Axis(0), 20)
+        .map(scatter)
+        .reduce(|a, b| a + b)
+        .unwrap();
+    for workers in [1, 3] {
+        let pool = pool(workers);
+        let (got, report) = pool
+            .on(&sx)
+            .chunk_size(ChunkSize::Rows(20))
+            .reported()
+            .map_reduce(|c| RawArray(scatter(c)), |a, b| RawArray(a.0 + b.0))
+            .unwrap();
+        assert_eq!(report.chunks, 12);
+        assert!(
+            got.iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{workers} workers"
+        );
+        let partial = d * d * 8;
+        assert!(pool.slot_bytes() < 3 * partial + 4096);
+    }
 }

@@ -55,7 +55,7 @@ pub use coordinator::{
     PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
 };
 pub use error::{Error, Result};
-pub use job::{Input, Job, JobReport, Side};
+pub use job::{Input, Job, JobReport, Raw, RawArray, Side};
 pub use memory::{DType, Element, Header, NpyMode, SharedArray, npy_header};
 pub use shm::{
     ChunkSize, DEFAULT_CHUNK_BYTES, DEFAULT_STRIPES, LockedOutput, MAX_STRIPES,

@@ -40,10 +40,12 @@
 
 mod input;
 mod mapper;
+mod raw;
 
 pub use input::{Append, Input, IntoBare, IntoWith, MapBare, MapWith, Part, Side};
 pub use mapper::LockedMapFn;
 pub(crate) use mapper::{FnMapper, FnWith, InPlaceFn, JobMapper, LockedFn, Mapper};
+pub use raw::{Raw, RawArray};
 
 use crate::memory::Element;
 use ndarray::{ArrayView, Dimension};
