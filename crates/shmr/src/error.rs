@@ -16,6 +16,24 @@ use std::ops::Range;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// Another rank of a job across ranks ([`JobBuilder::across`](crate::JobBuilder::across))
+    /// failed; this rank's part went well but the job has no result.
+    #[error(
+        "rank {rank} of this job failed: {message}; every rank returns an error, see that rank's \
+         output for the details"
+    )]
+    Rank {
+        /// The rank that failed (the lowest, if several did).
+        rank: usize,
+        /// Its error, as it printed it.
+        message: String,
+    },
+
+    /// MPI could not be used as the program expects: started the wrong
+    /// way, or the ranks disagree about their data.
+    #[error("MPI: {0}")]
+    Mpi(String),
+
     /// A builder or call was given a setting that cannot work.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),

@@ -42,6 +42,8 @@ compile_error!("shmr needs Linux (memfd, /proc/self/exe, SCM_RIGHTS)");
 // The layers, each importing only those listed before it (checked by
 // `tests/layers.rs`); see docs/design.md, "Crate layout".
 mod coordinator;
+#[cfg(feature = "mpi")]
+pub mod distributed;
 mod error;
 pub mod job;
 pub mod jobs;
@@ -51,7 +53,7 @@ mod shm;
 mod worker;
 
 pub use coordinator::{
-    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, InPlace, JobBuilder, MAX_WORKERS, Params, Plain, Pool,
+    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Exchange, InPlace, JobBuilder, MAX_WORKERS, Params, Plain, Pool,
     PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
 };
 pub use error::{Error, Result};

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Bottom to top. `lib.rs` sits above them all.
-const LAYERS: [&str; 8] = [
+const LAYERS: [&str; 9] = [
     "error",
     "memory",
     "shm",
@@ -21,6 +21,7 @@ const LAYERS: [&str; 8] = [
     "worker",
     "coordinator",
     "jobs",
+    "distributed",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -16,6 +16,7 @@
 //! it takes `&p` first. Both are the same method name on builders of two
 //! types, so a closure coerces to the function pointer each expects.
 
+use super::across::Exchange;
 use super::options::JobOptions;
 use super::pool::Pool;
 use super::round::InputPart;
@@ -236,6 +237,18 @@ impl<'a, I: Input, P, R> JobBuilder<'a, I, P, R> {
 }
 
 impl<'a, I, P, R: ReportMode> JobBuilder<'a, I, P, R> {
+    /// Makes this one job of several coordinators (MPI ranks): each runs
+    /// it on its own part of the data, then the ranks swap their results
+    /// through `ranks` and each folds them in rank order with the job's
+    /// reducer, so every rank returns the same value. A job that writes
+    /// tells every rank whether all succeeded. A failure on one rank is
+    /// [`Error::Rank`](crate::Error::Rank) on the others. See
+    /// [`Exchange`](crate::Exchange) for an example.
+    pub fn across(mut self, ranks: &'a dyn Exchange) -> Self {
+        self.opts.across = Some(ranks);
+        self
+    }
+
     /// Ends the job with [`Error::Timeout`](crate::Error::Timeout) if it
     /// runs longer than `timeout` (`Duration::MAX`: no limit); the workers
     /// still mapping are killed and replaced.
@@ -352,7 +365,7 @@ impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self.opts.map_into::<I, B, E>(&self.parts, output, mapper)?;
+        let r = self.opts.settled(self.opts.map_into::<I, B, E>(&self.parts, output, mapper))?;
         Ok(R::out((), r))
     }
 }
@@ -377,7 +390,9 @@ impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self.opts.map_locked(self.parts[0].array, output, mapper)?;
+        let r = self
+            .opts
+            .settled(self.opts.map_locked(self.parts[0].array, output, mapper))?;
         Ok(R::out((), r))
     }
 }
@@ -386,7 +401,9 @@ impl<'a, A: Element, D: Dimension + 'static, R: ReportMode> JobBuilder<'a, InPla
     /// Maps every chunk in place: each worker gets its own chunks as
     /// mutable views, disjoint by construction, so no lock is taken.
     pub fn map_in_place(self, mapper: fn(ArrayViewMut<'_, A, D>)) -> Result<R::Out<()>> {
-        let r = self.opts.map_in_place::<A, D>(self.parts[0], mapper)?;
+        let r = self
+            .opts
+            .settled(self.opts.map_in_place::<A, D>(self.parts[0], mapper))?;
         Ok(R::out((), r))
     }
 }
@@ -399,9 +416,11 @@ where
     /// [`map_in_place`](JobBuilder::map_in_place) whose mapper gets the
     /// parameters first.
     pub fn map_in_place(self, mapper: InPlaceFn<P, A, D>) -> Result<R::Out<()>> {
-        let r = self
-            .opts
-            .map_in_place_with::<A, D, P>(self.parts[0], self.params.0, mapper)?;
+        let r = self.opts.settled(self.opts.map_in_place_with::<A, D, P>(
+            self.parts[0],
+            self.params.0,
+            mapper,
+        ))?;
         Ok(R::out((), r))
     }
 }
@@ -440,9 +459,12 @@ where
         B: Element,
         E: Dimension + 'static,
     {
-        let r =
-            self.opts
-                .map_into_with::<I, B, E, P>(&self.parts, output, self.params.0, mapper)?;
+        let r = self.opts.settled(self.opts.map_into_with::<I, B, E, P>(
+            &self.parts,
+            output,
+            self.params.0,
+            mapper,
+        ))?;
         Ok(R::out((), r))
     }
 }
@@ -463,9 +485,12 @@ where
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self
-            .opts
-            .map_locked_with(self.parts[0].array, output, self.params.0, mapper)?;
+        let r = self.opts.settled(self.opts.map_locked_with(
+            self.parts[0].array,
+            output,
+            self.params.0,
+            mapper,
+        ))?;
         Ok(R::out((), r))
     }
 }

@@ -6,6 +6,7 @@
 //! them (`protocol`), reads their slots (`shm`) and hands them arrays
 //! (`memory`).
 
+mod across;
 mod builder;
 mod options;
 mod pool;
@@ -13,6 +14,7 @@ mod round;
 mod settings;
 mod write;
 
+pub use across::Exchange;
 pub use builder::{InPlace, JobBuilder, Params, Plain, ReportMode, Reported};
 pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, MAX_WORKERS, Pool, PoolBuilder, global_pool};
 pub use settings::ProgressFn;

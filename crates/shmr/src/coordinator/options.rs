@@ -1,6 +1,7 @@
 //! Per-job options (`JobOptions`), and the read-only jobs run with them,
 //! with the pool's entry points to them.
 
+use super::across::{Exchange, combine, settle};
 use super::pool::Pool;
 use super::round::{InputPart, Plan};
 use super::settings::{ProgressFn, Settings};
@@ -22,6 +23,8 @@ pub(crate) struct JobOptions<'p> {
     pub(crate) progress: Option<&'p ProgressFn<'p>>,
     /// This job's chunk size, if not the pool's.
     pub(crate) chunk: Option<ChunkSize>,
+    /// The other coordinators of a job across ranks.
+    pub(crate) across: Option<&'p dyn Exchange>,
 }
 
 impl std::fmt::Debug for JobOptions<'_> {
@@ -43,11 +46,20 @@ impl Pool {
             settings: self.inner.config.settings,
             progress: None,
             chunk: None,
+            across: None,
         }
     }
 }
 
 impl<'p> JobOptions<'p> {
+    /// A write job's outcome, agreed among the ranks of a job across them.
+    pub(crate) fn settled(&self, local: Result<JobReport>) -> Result<JobReport> {
+        match self.across {
+            Some(ranks) => settle(ranks, local),
+            None => local,
+        }
+    }
+
     fn chunk(&self) -> ChunkSize {
         self.chunk.unwrap_or(self.pool.inner.config.chunk)
     }
@@ -115,17 +127,24 @@ impl<'p> JobOptions<'p> {
         P: Serialize + DeserializeOwned + 'static,
         T: Serialize + DeserializeOwned + 'static,
     {
-        let partition = self.partition(parts)?;
-        let payload = postcard::to_allocvec(&FnMapper::<P, I, T>::new(params, mapper)).encoded()?;
-        let plan = Plan::read::<I, FnMapper<P, I, T>>(partition, parts, payload);
         let mut reducer = reducer;
-        let (value, report) =
-            self.pool
-                .execute(plan, self.settings, self.progress, &mut reducer)?;
-        Ok((
-            value.expect("internal: a partition has at least one chunk"),
-            report,
-        ))
+        let local = (|| {
+            let partition = self.partition(parts)?;
+            let payload =
+                postcard::to_allocvec(&FnMapper::<P, I, T>::new(params, mapper)).encoded()?;
+            let plan = Plan::read::<I, FnMapper<P, I, T>>(partition, parts, payload);
+            let (value, report) =
+                self.pool
+                    .execute(plan, self.settings, self.progress, &mut reducer)?;
+            Ok((
+                value.expect("internal: a partition has at least one chunk"),
+                report,
+            ))
+        })();
+        match self.across {
+            Some(ranks) => combine(ranks, local, &mut reducer),
+            None => local,
+        }
     }
 
     /// A [`Job`]'s run, with its report.
@@ -139,21 +158,27 @@ impl<'p> JobOptions<'p> {
         D: Dimension + 'static,
         J: Job<A, D>,
     {
-        job.validate()?;
-        let parts = [InputPart { array, side: false }];
-        let partition = self.partition(&parts)?;
-        // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
-        let payload = postcard::to_allocvec(job).encoded()?;
-        let plan = Plan::read::<SharedArray<A, D>, JobMapper<J>>(partition, &parts, payload);
-        let (value, report) =
-            self.pool
-                .execute(plan, self.settings, self.progress, &mut |a, b| {
-                    job.reduce(a, b)
-                })?;
-        Ok((
-            value.expect("internal: a partition has at least one chunk"),
-            report,
-        ))
+        let local = (|| {
+            job.validate()?;
+            let parts = [InputPart { array, side: false }];
+            let partition = self.partition(&parts)?;
+            // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
+            let payload = postcard::to_allocvec(job).encoded()?;
+            let plan = Plan::read::<SharedArray<A, D>, JobMapper<J>>(partition, &parts, payload);
+            let (value, report) =
+                self.pool
+                    .execute(plan, self.settings, self.progress, &mut |a, b| {
+                        job.reduce(a, b)
+                    })?;
+            Ok((
+                value.expect("internal: a partition has at least one chunk"),
+                report,
+            ))
+        })();
+        match self.across {
+            Some(ranks) => combine(ranks, local, &mut |a, b| job.reduce(a, b)),
+            None => local,
+        }
     }
 }
 

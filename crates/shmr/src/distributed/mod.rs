@@ -1,0 +1,408 @@
+//! The same jobs across machines, through MPI (cargo feature `mpi`).
+//!
+//! Two levels, as on any cluster: MPI ranks across machines, shmr's worker
+//! processes and shared memory inside each. A [`World`] is this rank: MPI
+//! started, and a pool of workers sized to this rank's share of the
+//! machine's cores (the cores divided among the ranks MPI placed on the
+//! same machine, found with `MPI_Comm_split_type(SHARED)`). Each rank holds
+//! a contiguous block of rows of the global array ([`RankArray`]: read
+//! from its rows of an `.npy` file, or made by the program); a job runs on
+//! each rank's block with the ordinary builder, and the ranks' results are
+//! swapped with one `MPI_Allgatherv` and folded by every rank in rank order
+//! (see [`JobBuilder::across`](crate::JobBuilder::across)). Everything is
+//! the single-machine code path plus that one collective.
+//!
+//! Launch with `mpirun -np N program` (or Slurm's `srun`); a program run
+//! without `mpirun` is a world of one rank. See `docs/distributed.md`.
+//!
+//! # Example
+//! ```no_run
+//! use shmr::distributed::World;
+//!
+//! fn main() -> Result<(), shmr::Error> {
+//!     shmr::init(); // workers are diverted here, before MPI starts
+//!     let world = World::init()?;
+//!     // SAFETY: no one truncates or writes the file while it is mapped.
+//!     let part = unsafe { world.open_npy::<f64, ndarray::Ix1>("data.npy")? };
+//!     let sum = world.on(&part).run(&shmr::jobs::Sum)?; // the same on every rank
+//!     if world.rank() == 0 {
+//!         println!("sum of {} values: {sum}", part.total_rows());
+//!     }
+//!     Ok(())
+//! }
+//! ```
+
+use crate::{Error, Exchange, JobBuilder, NpyMode, Pool, PoolBuilder, Result, SharedArray};
+use mpi::Count;
+use mpi::datatype::PartitionMut;
+use mpi::environment::Universe;
+use mpi::topology::{Communicator, SimpleCommunicator};
+use mpi::traits::CommunicatorCollectives;
+use ndarray::{Dimension, IxDyn};
+use std::cell::Cell;
+use std::ops::Range;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// This process as one rank of an MPI job, with its own pool of workers.
+///
+/// Made once per program ([`World::init`]); dropping it stops the workers,
+/// then MPI (`MPI_Finalize`).
+pub struct World {
+    // Fields drop in order: the workers go before MPI does.
+    pool: Pool,
+    world: SimpleCommunicator,
+    node_ranks: usize,
+    init: Duration,
+    last_exchange: Cell<Duration>,
+    last_wait: Cell<Duration>,
+    _universe: Universe,
+}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("rank", &self.rank())
+            .field("size", &self.size())
+            .field("node_ranks", &self.node_ranks)
+            .field("workers", &self.pool.workers())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Ranks the launcher says it started, from the variables Open MPI, MPICH
+/// (Hydra) and Slurm set: to tell a binary started by another MPI's
+/// `mpirun`, where each process is a world of one.
+fn launcher_ranks() -> Option<(String, usize)> {
+    [
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "PMIX_SIZE",
+        "MPI_LOCALNRANKS",
+        "SLURM_NTASKS",
+    ]
+    .into_iter()
+    .find_map(|var| {
+        let n = std::env::var(var).ok()?.parse().ok()?;
+        Some((var.to_string(), n))
+    })
+}
+
+impl World {
+    /// Starts MPI and this rank's pool with its share of the machine's
+    /// cores (at least one worker).
+    ///
+    /// # Errors
+    /// [`Error::Mpi`] if MPI was started already, or if the launcher
+    /// started more ranks than MPI sees (a binary built against one MPI
+    /// and started by another's `mpirun` runs as separate one-rank jobs,
+    /// each computing the whole answer alone); the pool's errors.
+    pub fn init() -> Result<World> {
+        Self::with_pool(Pool::builder())
+    }
+
+    /// [`init`](World::init) with the pool's settings given; its worker
+    /// count, if set, is used as it is.
+    pub fn with_pool(pool: PoolBuilder) -> Result<World> {
+        let t = Instant::now();
+        let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Serialized)
+            .ok_or_else(|| Error::Mpi("MPI was initialized already: make one World".into()))?;
+        let init = t.elapsed();
+        let world = universe.world();
+        let size = world.size() as usize;
+        if let Some((var, n)) = launcher_ranks()
+            && n != size
+        {
+            return Err(Error::Mpi(format!(
+                "the launcher started {n} ranks ({var}={n}) but this MPI sees a world of {size}: \
+                 the program was built against another MPI than the mpirun that started it; \
+                 run it with the mpirun of the MPI it was built with (check `mpirun --version` \
+                 and the mpi crate's build)"
+            )));
+        }
+        let node_ranks = world.split_shared(world.rank()).size() as usize;
+        let pool = if pool.workers.is_some() {
+            pool
+        } else {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            pool.workers((cores / node_ranks).max(1))
+        }
+        .build()?;
+        Ok(World {
+            pool,
+            world,
+            node_ranks,
+            init,
+            last_exchange: Cell::new(Duration::ZERO),
+            last_wait: Cell::new(Duration::ZERO),
+            _universe: universe,
+        })
+    }
+
+    /// This rank, from 0.
+    pub fn rank(&self) -> usize {
+        self.world.rank() as usize
+    }
+
+    /// How many ranks there are.
+    pub fn size(&self) -> usize {
+        self.world.size() as usize
+    }
+
+    /// How many ranks share this machine (this one included).
+    pub fn node_ranks(&self) -> usize {
+        self.node_ranks
+    }
+
+    /// This rank's pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// How long `MPI_Init` took.
+    pub fn init_time(&self) -> Duration {
+        self.init
+    }
+
+    /// How long the last job's exchange between ranks took on this rank,
+    /// once all had arrived: the `MPI_Allgatherv` of their results.
+    pub fn last_exchange(&self) -> Duration {
+        self.last_exchange.get()
+    }
+
+    /// How long this rank waited for the others to finish their parts of
+    /// the last job (0 for the slowest).
+    pub fn last_wait(&self) -> Duration {
+        self.last_wait.get()
+    }
+
+    /// Waits until every rank gets here.
+    pub fn barrier(&self) {
+        self.arrive();
+    }
+
+    /// A barrier that sleeps while it waits. MPI's blocking collectives
+    /// spin: a rank that finished its part would take a core from the
+    /// workers of a rank still mapping on the same machine (measured: a
+    /// 1 GiB sum under `mpirun -np 2` on 2 cores took 1.33x the
+    /// single-machine time with spinning, see docs/distributed.md). So the
+    /// ranks first meet in a non-blocking barrier tested with growing
+    /// sleeps (10 us to 200 us), and only then swap their results.
+    fn arrive(&self) {
+        let mut request = self.world.immediate_barrier();
+        let mut nap = Duration::from_micros(10);
+        loop {
+            match request.test() {
+                Ok(_) => return,
+                Err(r) => request = r,
+            }
+            std::thread::sleep(nap);
+            nap = (nap * 2).min(Duration::from_micros(200));
+        }
+    }
+
+    /// This rank's rows of `total` rows: contiguous blocks in rank order,
+    /// the first `total % size` ranks one row longer.
+    pub fn rows(&self, total: usize) -> Range<usize> {
+        let (size, rank) = (self.size(), self.rank());
+        let (base, extra) = (total / size, total % size);
+        let start = rank * base + rank.min(extra);
+        start..start + base + usize::from(rank < extra)
+    }
+
+    /// Starts a job on this rank's block, across all ranks: the ordinary
+    /// builder, ended by the ordinary calls; every rank must make the same
+    /// calls in the same order.
+    pub fn on<'a, A: crate::Element, D: Dimension + 'static>(
+        &'a self,
+        part: &'a RankArray<A, D>,
+    ) -> JobBuilder<'a, SharedArray<A, D>> {
+        self.pool.on(&part.local).across(self)
+    }
+
+    /// Maps this rank's rows of an `.npy` file (the whole file is opened on
+    /// every rank; only these rows are read). Every rank must call it with
+    /// its own path to the same data; all ranks check together that each
+    /// opened it and that they agree on its element type and shape.
+    ///
+    /// # Safety
+    /// As for [`SharedArray::open_npy`]: no one truncates the file, or
+    /// writes it, while it is mapped.
+    ///
+    /// # Errors
+    /// On every rank: [`Error::Rank`] naming a rank that could not open its
+    /// file (missing on that host, say) with its reason, or [`Error::Mpi`]
+    /// if the ranks' files differ in element type or shape.
+    // The one unsafe item outside the low layers: it passes the file
+    // mapping's contract on to the caller, as `SharedArray::open_npy` does.
+    #[allow(unsafe_code)]
+    pub unsafe fn open_npy<A: crate::Element, D: Dimension + 'static>(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<RankArray<A, D>> {
+        let path = path.as_ref();
+        let local = (|| {
+            let h = crate::npy_header(path)?;
+            if h.dtype() != A::DTYPE || D::NDIM.is_some_and(|n| n != h.shape().len()) {
+                return Err(Error::TypeMismatch {
+                    expected: format!("{} with {:?} axes", A::DTYPE, D::NDIM),
+                    found: format!("{} of shape {:?}", h.dtype(), h.shape()),
+                });
+            }
+            let shape = h.shape().to_vec();
+            let total = shape.first().copied().unwrap_or(1);
+            let rows = self.rows(total);
+            let row_bytes = shape.iter().skip(1).product::<usize>() * A::DTYPE.size();
+            let mut mine = shape.clone();
+            if let Some(first) = mine.first_mut() {
+                *first = rows.len();
+            }
+            let dim = D::from_dimension(&IxDyn(&mine))
+                .ok_or_else(|| Error::InvalidConfig(format!("shape {shape:?}")))?;
+            let offset = (h.offset() + rows.start * row_bytes) as u64;
+            // SAFETY: the caller's promise, passed on.
+            let local =
+                unsafe { SharedArray::<A, D>::open_raw(path, offset, dim, NpyMode::ReadOnly)? };
+            Ok((local, rows, shape))
+        })();
+        self.agree(local)
+    }
+
+    /// This rank's block made by the program: `local` holds rows `rows` of
+    /// a global array of `shape` (rows along axis 0). All ranks check
+    /// together that the blocks tile the rows in rank order and that they
+    /// agree on element type and shape.
+    pub fn from_rows<A: crate::Element, D: Dimension + 'static>(
+        &self,
+        local: SharedArray<A, D>,
+        rows: Range<usize>,
+        shape: &[usize],
+    ) -> Result<RankArray<A, D>> {
+        self.agree(Ok((local, rows, shape.to_vec())))
+    }
+
+    /// Every rank's block checked against every other's, on every rank.
+    fn agree<A: crate::Element, D: Dimension>(
+        &self,
+        local: Result<(SharedArray<A, D>, Range<usize>, Vec<usize>)>,
+    ) -> Result<RankArray<A, D>> {
+        type Said = std::result::Result<(String, Vec<usize>, usize, usize, Vec<usize>), String>;
+        let mine: Said = match &local {
+            Ok((a, rows, shape)) => Ok((
+                A::DTYPE.to_string(),
+                shape.clone(),
+                rows.start,
+                rows.end,
+                a.shape().to_vec(),
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        let bytes = postcard::to_allocvec(&mine).map_err(|e| Error::Serialization(e.to_string()));
+        let all = self.all_gather(bytes.as_deref().unwrap_or(&[]))?;
+        let (array, rows, shape) = local?;
+        let mut next = 0;
+        for (rank, b) in all.iter().enumerate() {
+            let said: Said =
+                postcard::from_bytes(b).map_err(|e| Error::Serialization(e.to_string()))?;
+            let (dtype, their_shape, start, end, block) =
+                said.map_err(|message| Error::Rank { rank, message })?;
+            if dtype != A::DTYPE.to_string() || their_shape != shape {
+                return Err(Error::Mpi(format!(
+                    "rank {rank} has an array of {dtype} of shape {their_shape:?}, rank {} one of \
+                     {} of shape {shape:?}: every rank must open the same data",
+                    self.rank(),
+                    A::DTYPE
+                )));
+            }
+            let total = shape.first().copied().unwrap_or(1);
+            if start != next || end < start || end > total || block.first() != Some(&(end - start)) {
+                return Err(Error::Mpi(format!(
+                    "rank {rank} holds rows {start}..{end} in a block of shape {block:?}; the \
+                     ranks' blocks must tile rows 0..{total} in rank order (use World::rows)"
+                )));
+            }
+            next = end;
+        }
+        let total = shape.first().copied().unwrap_or(1);
+        if next != total {
+            return Err(Error::Mpi(format!(
+                "the ranks' blocks end at row {next} of {total}"
+            )));
+        }
+        Ok(RankArray {
+            local: array,
+            rows,
+            shape,
+        })
+    }
+}
+
+impl Exchange for World {
+    fn rank(&self) -> usize {
+        World::rank(self)
+    }
+
+    fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let waited = Instant::now();
+        let too_big = || {
+            Error::Mpi(format!(
+                "a rank's result of {} bytes is over MPI's 2 GiB message limit",
+                mine.len()
+            ))
+        };
+        let len = Count::try_from(mine.len()).map_err(|_| too_big())?;
+        self.arrive();
+        self.last_wait.set(waited.elapsed());
+        let t = Instant::now();
+        let mut lens = vec![0 as Count; self.size()];
+        self.world.all_gather_into(&len, &mut lens[..]);
+        let mut displs = Vec::with_capacity(lens.len());
+        let mut total: Count = 0;
+        for &l in &lens {
+            displs.push(total);
+            total = total.checked_add(l).ok_or_else(too_big)?;
+        }
+        let mut buf = vec![0u8; total as usize];
+        {
+            let mut parts = PartitionMut::new(&mut buf[..], &lens[..], &displs[..]);
+            self.world.all_gather_varcount_into(mine, &mut parts);
+        }
+        let out = lens
+            .iter()
+            .zip(&displs)
+            .map(|(&l, &d)| buf[d as usize..(d + l) as usize].to_vec())
+            .collect();
+        self.last_exchange.set(t.elapsed());
+        Ok(out)
+    }
+}
+
+/// One rank's block of rows of a global array, and where it lies.
+#[derive(Debug)]
+pub struct RankArray<A: crate::Element, D: Dimension> {
+    local: SharedArray<A, D>,
+    rows: Range<usize>,
+    shape: Vec<usize>,
+}
+
+impl<A: crate::Element, D: Dimension> RankArray<A, D> {
+    /// This rank's rows, as an ordinary shared array.
+    pub fn local(&self) -> &SharedArray<A, D> {
+        &self.local
+    }
+
+    /// Which rows of the global array they are.
+    pub fn rows(&self) -> Range<usize> {
+        self.rows.clone()
+    }
+
+    /// Rows of the global array.
+    pub fn total_rows(&self) -> usize {
+        self.shape.first().copied().unwrap_or(1)
+    }
+
+    /// The global array's shape.
+    pub fn global_shape(&self) -> &[usize] {
+        &self.shape
+    }
+}

@@ -1,0 +1,230 @@
+//! The built-in jobs across MPI ranks: sum, stats and a histogram of a
+//! global array of f64 whose rows are split among the ranks, each rank
+//! mapping its block with its own pool of workers, the results swapped
+//! and folded in rank order. With `--single`, the same jobs on one machine
+//! without MPI, to compare.
+//!
+//! The array is generated (each value from its global index alone, so any
+//! split of the rows holds the same values) or read from `--npy`, each
+//! rank mapping its rows of the file (a `{rank}` in the path is replaced
+//! by the rank: node-local copies).
+//!
+//! cargo build --release --features mpi --example distributed
+//! mpirun -np 2 target/release/examples/distributed        # 1 GiB of f64
+//! target/release/examples/distributed --single            # the same on one machine
+
+use clap::Parser;
+use ndarray::Ix1;
+use shmr::SharedArray;
+use shmr::distributed::{RankArray, World};
+use shmr::jobs::{Histogram, Stats, Sum};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Sum, stats and histogram of one array, across MPI ranks.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Elements of the generated array (ignored with --npy)
+    #[arg(long, default_value = "134217728", value_parser = shmr_bench::whole_number)]
+    len: usize,
+    /// An .npy file of f64 to read instead; `{rank}` is replaced by the rank
+    #[arg(long)]
+    npy: Option<String>,
+    /// Timed repetitions of each job; the median is reported
+    #[arg(long, default_value = "5", value_parser = shmr_bench::whole_number)]
+    reps: usize,
+    /// Fail unless MPI started this many ranks
+    #[arg(long)]
+    ranks: Option<usize>,
+    /// Workers per rank [default: the machine's cores shared among its ranks]
+    #[arg(long, value_parser = shmr_bench::whole_number)]
+    workers: Option<usize>,
+    /// Run on one machine, without MPI, for comparison
+    #[arg(long)]
+    single: bool,
+}
+
+/// The value at global index `i`: a multiple of 1/8 in [0, 128), so that
+/// sums of up to 2^46 of them are exact in any order (splitmix64's mix).
+fn value(i: usize) -> f64 {
+    let mut z = (i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (((z ^ (z >> 31)) >> 54) as f64) / 8.0
+}
+
+/// Fills a block with the values of global rows `start..`.
+fn fill(start: &usize, mut chunk: ndarray::ArrayViewMut1<'_, f64>) {
+    let first = start + shmr::chunk_rows().expect("in a mapper").start;
+    chunk
+        .iter_mut()
+        .enumerate()
+        .for_each(|(k, x)| *x = value(first + k));
+}
+
+/// What the three jobs answered, to compare runs: exact bits.
+struct Answers {
+    sum: f64,
+    stats: shmr::jobs::Summary,
+    hist: shmr::jobs::HistogramCounts,
+}
+
+impl Answers {
+    fn print(&self) {
+        let s = &self.stats;
+        let bits = |v: Option<f64>| v.map_or(0, f64::to_bits);
+        println!(
+            "answers: sum={:#x} count={} min={:#x} max={:#x} mean={:#x} variance={:#x} histogram={:?}",
+            self.sum.to_bits(),
+            s.count(),
+            bits(s.min()),
+            bits(s.max()),
+            bits(s.mean()),
+            bits(s.variance()),
+            self.hist.counts()
+        );
+    }
+}
+
+/// Runs the three jobs `reps` times after one warm run: answers and
+/// median times.
+fn jobs(
+    reps: usize,
+    mut sum: impl FnMut() -> shmr::Result<f64>,
+    mut stats: impl FnMut() -> shmr::Result<shmr::jobs::Summary>,
+    mut hist: impl FnMut() -> shmr::Result<shmr::jobs::HistogramCounts>,
+) -> shmr::Result<(Answers, [Duration; 3])> {
+    let time = |f: &mut dyn FnMut() -> shmr::Result<()>| -> shmr::Result<Duration> {
+        f()?;
+        let mut t = Vec::new();
+        for _ in 0..reps.max(1) {
+            let s = Instant::now();
+            f()?;
+            t.push(s.elapsed());
+        }
+        Ok(shmr_bench::overheads::median(&mut t))
+    };
+    let (mut a, mut b, mut c) = (0.0, None, None);
+    let ts = time(&mut || sum().map(|v| a = v))?;
+    let tt = time(&mut || stats().map(|v| b = Some(v)))?;
+    let th = time(&mut || hist().map(|v| c = Some(v)))?;
+    Ok((
+        Answers {
+            sum: a,
+            stats: b.expect("ran"),
+            hist: c.expect("ran"),
+        },
+        [ts, tt, th],
+    ))
+}
+
+fn report(times: [Duration; 3], world: Option<&World>) {
+    for (name, t) in ["sum", "stats", "histogram"].iter().zip(times) {
+        println!("  {name:<10}: {t:>10.2?}");
+    }
+    if let Some(w) = world {
+        println!(
+            "  exchange between ranks (last job): {:.1?}, after waiting {:.1?} for the other ranks",
+            w.last_exchange(),
+            w.last_wait()
+        );
+    }
+}
+
+fn histogram() -> Histogram {
+    Histogram::new(16, 0.0..128.0)
+}
+
+fn single(a: &Args) -> Result<ExitCode, shmr::Error> {
+    let pool = shmr_suite::pool_of(a.workers)?;
+    let data = match &a.npy {
+        // SAFETY: nothing else writes or truncates the file meanwhile.
+        Some(p) => unsafe {
+            SharedArray::<f64, Ix1>::open_npy(p.replace("{rank}", "0"), shmr::NpyMode::ReadOnly)?
+        },
+        None => {
+            let mut d = SharedArray::<f64, Ix1>::zeros(a.len)?;
+            pool.on_mut(&mut d).params(0usize).map_in_place(fill)?;
+            d
+        }
+    };
+    println!(
+        "single machine: {} f64, {} workers",
+        data.len(),
+        pool.workers()
+    );
+    let h = histogram();
+    let (answers, times) = jobs(
+        a.reps,
+        || pool.on(&data).run(&Sum),
+        || pool.on(&data).run(&Stats),
+        || pool.on(&data).run(&h),
+    )?;
+    report(times, None);
+    answers.print();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> Result<ExitCode, shmr::Error> {
+    shmr::init();
+    let a = Args::parse();
+    if a.single {
+        return single(&a);
+    }
+    let mut pool = shmr::Pool::builder();
+    if let Some(w) = a.workers {
+        pool = pool.workers(w);
+    }
+    let world = World::with_pool(pool)?;
+    if let Some(n) = a.ranks
+        && n != world.size()
+    {
+        eprintln!(
+            "distributed: asked for {n} ranks, MPI started {} (is this the mpirun of the MPI it was built with?)",
+            world.size()
+        );
+        return Ok(ExitCode::from(3));
+    }
+    let t = Instant::now();
+    let part: RankArray<f64, Ix1> = match &a.npy {
+        // SAFETY: nothing else writes or truncates the file meanwhile.
+        Some(p) => unsafe { world.open_npy(p.replace("{rank}", &world.rank().to_string()))? },
+        None => {
+            let rows = world.rows(a.len);
+            let mut d = SharedArray::<f64, Ix1>::zeros(rows.len())?;
+            world
+                .pool()
+                .on_mut(&mut d)
+                .params(rows.start)
+                .map_in_place(fill)?;
+            world.from_rows(d, rows, &[a.len])?
+        }
+    };
+    let loaded = t.elapsed();
+    world.barrier();
+    if world.rank() == 0 {
+        println!(
+            "distributed: {} ranks ({} on this machine, {} workers each), {} f64 ({:.2} GB); \
+             MPI_Init {:.1?}, data {:.1?}",
+            world.size(),
+            world.node_ranks(),
+            world.pool().workers(),
+            part.total_rows(),
+            part.total_rows() as f64 * 8e-9,
+            world.init_time(),
+            loaded
+        );
+    }
+    let h = histogram();
+    let (answers, times) = jobs(
+        a.reps,
+        || world.on(&part).run(&Sum),
+        || world.on(&part).run(&Stats),
+        || world.on(&part).run(&h),
+    )?;
+    if world.rank() == 0 {
+        report(times, Some(&world));
+        answers.print();
+    }
+    Ok(ExitCode::SUCCESS)
+}
