@@ -165,9 +165,17 @@ fn single(a: &Args) -> Result<ExitCode, shmr::Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn main() -> Result<ExitCode, shmr::Error> {
+fn main() -> ExitCode {
     shmr::init();
     let a = Args::parse();
+    // Errors as their messages, from every rank that has one.
+    run(a).unwrap_or_else(|e| {
+        eprintln!("distributed: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn run(a: Args) -> Result<ExitCode, shmr::Error> {
     if a.single {
         return single(&a);
     }

@@ -53,8 +53,8 @@ mod shm;
 mod worker;
 
 pub use coordinator::{
-    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Exchange, InPlace, JobBuilder, MAX_WORKERS, Params, Plain, Pool,
-    PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
+    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Exchange, InPlace, JobBuilder, MAX_WORKERS, Params, Plain,
+    Pool, PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
 };
 pub use error::{Error, Result};
 pub use job::{Input, Job, JobReport, Raw, RawArray, Side};

@@ -365,7 +365,9 @@ impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self.opts.settled(self.opts.map_into::<I, B, E>(&self.parts, output, mapper))?;
+        let r = self
+            .opts
+            .settled(self.opts.map_into::<I, B, E>(&self.parts, output, mapper))?;
         Ok(R::out((), r))
     }
 }

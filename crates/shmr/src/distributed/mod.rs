@@ -284,7 +284,7 @@ impl World {
     /// Every rank's block checked against every other's, on every rank.
     fn agree<A: crate::Element, D: Dimension>(
         &self,
-        local: Result<(SharedArray<A, D>, Range<usize>, Vec<usize>)>,
+        local: Result<Block<A, D>>,
     ) -> Result<RankArray<A, D>> {
         type Said = std::result::Result<(String, Vec<usize>, usize, usize, Vec<usize>), String>;
         let mine: Said = match &local {
@@ -315,7 +315,8 @@ impl World {
                 )));
             }
             let total = shape.first().copied().unwrap_or(1);
-            if start != next || end < start || end > total || block.first() != Some(&(end - start)) {
+            if start != next || end < start || end > total || block.first() != Some(&(end - start))
+            {
                 return Err(Error::Mpi(format!(
                     "rank {rank} holds rows {start}..{end} in a block of shape {block:?}; the \
                      ranks' blocks must tile rows 0..{total} in rank order (use World::rows)"
@@ -376,6 +377,9 @@ impl Exchange for World {
         Ok(out)
     }
 }
+
+/// A rank's block as it is opened: the array, its rows, the global shape.
+type Block<A, D> = (SharedArray<A, D>, Range<usize>, Vec<usize>);
 
 /// One rank's block of rows of a global array, and where it lies.
 #[derive(Debug)]

@@ -1,0 +1,259 @@
+//! The MPI backend under a real `mpirun`: examples/distributed at 2 and 4
+//! ranks (4 oversubscribed on this 2-core machine) gives the answers of
+//! the same jobs on one machine without MPI, the same bits from run to
+//! run, and bad launches end in clear errors on every rank, never a hang.
+//!
+//! Needs the `mpi` feature and Open MPI's `mpirun`; without them it says
+//! so in one line and passes, unless `SHMR_REQUIRE_MPI=1` (set by
+//! `.ci/run`, which installs them) makes them required.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether the test can run here; a notice (or a failure, if required)
+/// when it cannot.
+fn available() -> bool {
+    let required = std::env::var("SHMR_REQUIRE_MPI").is_ok_and(|v| v == "1");
+    let missing = if !cfg!(feature = "mpi") {
+        Some("built without the `mpi` feature (cargo test --features mpi --test mpi)")
+    } else if Command::new("mpirun").arg("--version").output().is_err() {
+        Some("no `mpirun` on PATH (apt-get install openmpi-bin libopenmpi-dev)")
+    } else {
+        None
+    };
+    match missing {
+        None => true,
+        Some(why) if required => panic!("SHMR_REQUIRE_MPI=1 but {why}"),
+        Some(why) => {
+            // Straight to the descriptor: libtest captures eprintln! of
+            // passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped an MPI test: {why}; SHMR_REQUIRE_MPI=1 to require it"
+            );
+            false
+        }
+    }
+}
+
+/// examples/distributed, built for this profile if it is not yet.
+fn example() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let release = dir.ends_with("release");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args([
+        "build",
+        "--quiet",
+        "--features",
+        "mpi",
+        "--example",
+        "distributed",
+    ]);
+    if release {
+        build.arg("--release");
+    }
+    assert!(build.status().unwrap().success(), "building the example");
+    dir.join("examples/distributed")
+}
+
+/// Runs `cmd` to its end, killing it after two minutes (a hang is a
+/// failure, not a stuck CI).
+fn run(mut cmd: Command) -> Output {
+    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("{cmd:?} still running after two minutes: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mpirun(ranks: usize, args: &[&str]) -> Output {
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["-np", &ranks.to_string()])
+        .arg(example())
+        .args(["--ranks", &ranks.to_string()])
+        .args(args);
+    run(cmd)
+}
+
+/// The `answers:` line, as key=value pairs.
+fn answers(out: &Output) -> Vec<(String, String)> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("answers: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "one rank prints the answers:\n{stdout}");
+    let line = lines[0].trim_start_matches("answers: ");
+    let (scalars, hist) = line.split_once(" histogram=").unwrap();
+    let mut kv: Vec<(String, String)> = scalars
+        .split(' ')
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    kv.push(("histogram".into(), hist.to_string()));
+    kv
+}
+
+fn float(bits: &str) -> f64 {
+    f64::from_bits(u64::from_str_radix(bits.trim_start_matches("0x"), 16).unwrap())
+}
+
+const LEN: &str = "1000003";
+
+#[test]
+fn two_and_four_ranks_give_the_single_machine_answers() {
+    if !available() {
+        return;
+    }
+    let mut single = Command::new(example());
+    single.args(["--single", "--len", LEN, "--reps", "1"]);
+    let want = answers(&run(single));
+    for ranks in [2, 4] {
+        let got = answers(&mpirun(ranks, &["--len", LEN, "--reps", "1"]));
+        for ((k, a), (_, b)) in got.iter().zip(&want) {
+            match k.as_str() {
+                // The sum of multiples of 1/8 is exact in any order, counts
+                // and extremes are exact: the same bits.
+                "sum" | "count" | "min" | "max" | "histogram" => {
+                    assert_eq!(a, b, "{k} with {ranks} ranks")
+                }
+                // Means and variances merge in another order: to rounding.
+                _ => {
+                    let (x, y) = (float(a), float(b));
+                    assert!(
+                        (x - y).abs() <= 1e-12 * y.abs(),
+                        "{k}: {x} vs {y} with {ranks} ranks"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_same_ranks_give_the_same_bits_every_run() {
+    if !available() {
+        return;
+    }
+    let first = answers(&mpirun(2, &["--len", LEN, "--reps", "1"]));
+    let second = answers(&mpirun(2, &["--len", LEN, "--reps", "1"]));
+    assert_eq!(first, second);
+}
+
+/// A scratch folder with an .npy of `len` f64 for each rank given.
+fn npy_parts(name: &str, lens: &[(usize, usize)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shmr-mpi-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for &(rank, len) in lens {
+        let path = dir.join(format!("part-{rank}.npy"));
+        let _ = std::fs::remove_file(&path);
+        let mut a = shmr::SharedArray::<f64, ndarray::Ix1>::create_npy(&path, len).unwrap();
+        a.view_mut()
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, x)| *x = i as f64);
+    }
+    dir
+}
+
+#[test]
+fn an_npy_missing_on_one_rank_fails_every_rank_with_its_reason() {
+    if !available() {
+        return;
+    }
+    let dir = npy_parts("missing", &[(0, 1000)]);
+    let pattern = dir.join("part-{rank}.npy");
+    let out = mpirun(2, &["--npy", pattern.to_str().unwrap(), "--reps", "1"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    // Rank 1 says what it could not open; rank 0 says that rank 1 failed.
+    assert!(
+        stderr.contains("part-1.npy") && stderr.contains("cannot open"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rank 1 of this job failed"), "{stderr}");
+}
+
+#[test]
+fn ranks_that_disagree_on_the_length_fail() {
+    if !available() {
+        return;
+    }
+    let dir = npy_parts("length", &[(0, 1000), (1, 1001)]);
+    let pattern = dir.join("part-{rank}.npy");
+    let out = mpirun(2, &["--npy", pattern.to_str().unwrap(), "--reps", "1"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("every rank must open the same data"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[1000]") && stderr.contains("[1001]"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn one_rank_started_as_one_of_two_is_refused() {
+    if !available() {
+        return;
+    }
+    // What a process of another MPI's two-rank launch sees: a launcher
+    // variable saying 2, and a world of 1 (PMI_SIZE is MPICH's, which
+    // Open MPI ignores).
+    let mut cmd = Command::new(example());
+    cmd.args(["--len", "1000", "--reps", "1"])
+        .env("PMI_SIZE", "2");
+    let out = run(cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("started 2 ranks") && stderr.contains("world of 1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_ranks_asked_for_are_the_ranks_started() {
+    if !available() {
+        return;
+    }
+    // The guard every test above relies on: --ranks checks MPI's count.
+    let mut cmd = Command::new("mpirun");
+    cmd.args(["-np", "2"])
+        .arg(example())
+        .args(["--ranks", "3", "--len", "1000", "--reps", "1"]);
+    let out = run(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("asked for 3 ranks, MPI started 2"));
+}
