@@ -178,17 +178,23 @@ fn npy_parts(name: &str, lens: &[(usize, usize)]) -> PathBuf {
     dir
 }
 
+/// Runs two ranks, each on its own `part-{rank}.npy` of `lens`; asserts
+/// that they failed and returns what they said.
+fn two_ranks_on_npy_parts(name: &str, lens: &[(usize, usize)]) -> String {
+    let dir = npy_parts(name, lens);
+    let pattern = dir.join("part-{rank}.npy");
+    let out = mpirun(2, &["--npy", pattern.to_str().unwrap(), "--reps", "1"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn an_npy_missing_on_one_rank_fails_every_rank_with_its_reason() {
     if !available() {
         return;
     }
-    let dir = npy_parts("missing", &[(0, 1000)]);
-    let pattern = dir.join("part-{rank}.npy");
-    let out = mpirun(2, &["--npy", pattern.to_str().unwrap(), "--reps", "1"]);
-    std::fs::remove_dir_all(&dir).unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = two_ranks_on_npy_parts("missing", &[(0, 1000)]);
     // Rank 1 says what it could not open; rank 0 says that rank 1 failed.
     assert!(
         stderr.contains("part-1.npy") && stderr.contains("cannot open"),
@@ -202,12 +208,7 @@ fn ranks_that_disagree_on_the_length_fail() {
     if !available() {
         return;
     }
-    let dir = npy_parts("length", &[(0, 1000), (1, 1001)]);
-    let pattern = dir.join("part-{rank}.npy");
-    let out = mpirun(2, &["--npy", pattern.to_str().unwrap(), "--reps", "1"]);
-    std::fs::remove_dir_all(&dir).unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = two_ranks_on_npy_parts("length", &[(0, 1000), (1, 1001)]);
     assert!(
         stderr.contains("every rank must open the same data"),
         "{stderr}"

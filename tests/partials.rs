@@ -20,19 +20,25 @@ fn scatter(x: ArrayView2<'_, f64>) -> Array2<f64> {
     x.t().dot(&x)
 }
 
-#[test]
-fn a_covariance_sized_partial_grows_the_slots_once_and_folds_in_order() {
-    // 800 variables: each chunk's partial is 800 x 800 f64, 5.1 MB, over
-    // the 4 MiB slot a pool starts with; 24 chunks of 20 observations.
-    let (n, d) = (480, 800);
-    let mut r = Rng::new(11);
+/// `n` random observations of `d` variables in shared memory, and the sum
+/// of the scatter matrices of their blocks of 20, folded in order.
+fn observations(n: usize, d: usize, seed: u64) -> (SharedArray<f64, Ix2>, Array2<f64>) {
+    let mut r = Rng::new(seed);
     let x = Array2::from_shape_fn((n, d), |_| r.next_f64() - 0.5);
-    let sx = SharedArray::<f64, Ix2>::from_array(&x).unwrap();
     let want = x
         .axis_chunks_iter(Axis(0), 20)
         .map(scatter)
         .reduce(|a, b| a + b)
         .unwrap();
+    (SharedArray::from_array(&x).unwrap(), want)
+}
+
+#[test]
+fn a_covariance_sized_partial_grows_the_slots_once_and_folds_in_order() {
+    // 800 variables: each chunk's partial is 800 x 800 f64, 5.1 MB, over
+    // the 4 MiB slot a pool starts with; 24 chunks of 20 observations.
+    let (sx, want) = observations(480, 800, 11);
+    let d = 800;
     let partial = d * d * 8;
     for workers in [1, 2, 3] {
         let pool = pool(workers);
@@ -165,15 +171,8 @@ fn raw_array_partials_equal_serialized_ones_bit_for_bit() {
     // The covariance-sized job again, its partials as `RawArray`: the same
     // fold of the same values, so the same bits as through serde, and the
     // slots hold two raw partials however many chunks there are.
-    let (n, d) = (240, 700);
-    let mut r = Rng::new(12);
-    let x = Array2::from_shape_fn((n, d), |_| r.next_f64() - 0.5);
-    let sx = SharedArray::<f64, Ix2>::from_array(&x).unwrap();
-    let want = x
-        .axis_chunks_iter(Axis(0), 20)
-        .map(scatter)
-        .reduce(|a, b| a + b)
-        .unwrap();
+    let (sx, want) = observations(240, 700, 12);
+    let d = 700;
     for workers in [1, 3] {
         let pool = pool(workers);
         let (got, report) = pool
