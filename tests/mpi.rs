@@ -258,3 +258,21 @@ fn the_ranks_asked_for_are_the_ranks_started() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("asked for 3 ranks, MPI started 2"));
 }
+
+#[test]
+fn a_rank_whose_file_holds_another_element_type_fails_every_rank() {
+    if !available() {
+        return;
+    }
+    let dir = npy_parts("dtype", &[(0, 1000)]);
+    let path = dir.join("part-1.npy");
+    drop(shmr::SharedArray::<f32, ndarray::Ix1>::create_npy(&path, 1000).unwrap());
+    let pattern = dir.join("part-{rank}.npy");
+    let out = mpirun(2, &["--npy", pattern.to_str().unwrap(), "--reps", "1"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Rank 1 names what it found; rank 0 learns that rank 1 failed.
+    assert!(stderr.contains("f32"), "{stderr}");
+    assert!(stderr.contains("rank 1 of this job failed"), "{stderr}");
+}
