@@ -141,17 +141,8 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         "  SX = {}, SY = {}, SXX = {}, SYY = {}, SXY = {}",
         got[0] as i64, got[1] as i64, got[2] as i64, got[3] as i64, got[4] as i64
     );
-    println!(
-        "  sums                : {}",
-        if got == want && on_threads == want {
-            "identical (shmr, rayon, loop)"
-        } else {
-            "DIFFERENT"
-        }
-    );
-    Ok(if got == want && on_threads == want {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(shmr_suite::verdict(
+        "sums",
+        got == want && on_threads == want,
+    ))
 }

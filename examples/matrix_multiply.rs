@@ -145,17 +145,5 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let sum = c.view().iter().fold(0i32, |s, &x| s.wrapping_add(x));
     shmr_suite::report_times(seq, rayon_took, took, pool.workers(), "median of 3, warm");
     println!("  total sum           : {sum}  (what Phoenix++ prints)");
-    println!(
-        "  product             : {}",
-        if same {
-            "identical (shmr, rayon, loop)"
-        } else {
-            "DIFFERENT"
-        }
-    );
-    Ok(if same {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(shmr_suite::verdict("product", same))
 }

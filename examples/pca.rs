@@ -273,17 +273,5 @@ fn main() -> Result<ExitCode, shmr::Error> {
             peak
         );
     }
-    println!(
-        "  means, covariances  : {}",
-        if same {
-            "identical (shmr, rayon, loop)"
-        } else {
-            "DIFFERENT"
-        }
-    );
-    Ok(if same {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(shmr_suite::verdict("means, covariances", same))
 }

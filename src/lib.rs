@@ -125,6 +125,22 @@ pub fn report_times(seq: Duration, rayon: Duration, shmr: Duration, workers: usi
     );
 }
 
+/// Prints whether an application's answer (`what`) from shmr, rayon and
+/// the loop agreed, and returns the exit code that says so.
+pub fn verdict(what: &str, same: bool) -> std::process::ExitCode {
+    let said = if same {
+        "identical (shmr, rayon, loop)"
+    } else {
+        "DIFFERENT"
+    };
+    println!("  {what:<20}: {said}");
+    if same {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
 /// Makes the examples' data: `len` uniform f64 written straight into
 /// shared memory.
 pub fn make_data(o: &Options) -> Result<shmr::SharedArray<f64, ndarray::Ix1>, shmr::Error> {

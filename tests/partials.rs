@@ -167,10 +167,10 @@ fn raw_partials_of_fixed_size_beyond_serde_count_every_value() {
 }
 
 #[test]
-fn raw_array_partials_equal_serialized_ones_bit_for_bit() {
+fn raw_array_partials_fold_to_the_sequential_bits_in_slots_under_three_partials() {
     // The covariance-sized job again, its partials as `RawArray`: the same
     // fold of the same values, so the same bits as through serde, and the
-    // slots hold two raw partials however many chunks there are.
+    // slots stay under three raw partials however many chunks there are.
     let (sx, want) = observations(240, 700, 12);
     let d = 700;
     for workers in [1, 3] {

@@ -44,45 +44,54 @@ pub trait Exchange {
     fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>>;
 }
 
+/// Every rank's outcome, in rank order, on every rank: their values if
+/// all succeeded, else [`Error::Rank`] naming the first that failed. This
+/// rank's `mine` is sent whatever it is (an error as its message), since
+/// the others wait for it; a collective call, like [`Exchange::all_gather`].
+pub(crate) fn outcomes<S: Serialize, T: DeserializeOwned>(
+    ranks: &dyn Exchange,
+    mine: std::result::Result<&S, String>,
+) -> Result<Vec<T>> {
+    let bytes = postcard::to_allocvec(&mine).encoded();
+    // Even a value that would not encode is word for the others: they get
+    // bytes that do not decode, an error on every rank.
+    let all = ranks.all_gather(bytes.as_deref().unwrap_or(&[]))?;
+    bytes?;
+    all.iter()
+        .enumerate()
+        .map(|(rank, b)| {
+            let theirs: std::result::Result<T, String> = postcard::from_bytes(b).encoded()?;
+            theirs.map_err(|message| Error::Rank { rank, message })
+        })
+        .collect()
+}
+
 /// The job's result on every rank: each rank's own, folded in rank order.
+/// A rank whose own part failed returns its own error.
 pub(crate) fn combine<T: Serialize + DeserializeOwned>(
     ranks: &dyn Exchange,
     local: Result<(T, JobReport)>,
     reduce: &mut dyn FnMut(T, T) -> T,
 ) -> Result<(T, JobReport)> {
-    let mine: std::result::Result<&T, String> = match &local {
-        Ok((value, _)) => Ok(value),
-        Err(e) => Err(e.to_string()),
-    };
-    let bytes = postcard::to_allocvec(&mine).encoded();
-    // Whatever happened here, the others are waiting for this rank's word.
-    let all = ranks.all_gather(bytes.as_deref().unwrap_or(&[]))?;
+    let all = outcomes::<T, T>(
+        ranks,
+        local.as_ref().map(|(v, _)| v).map_err(|e| e.to_string()),
+    );
     let (_, report) = local?;
-    bytes?;
-    let mut acc = None;
-    for (rank, b) in all.iter().enumerate() {
-        let theirs: std::result::Result<T, String> = postcard::from_bytes(b).encoded()?;
-        let value = theirs.map_err(|message| Error::Rank { rank, message })?;
-        acc = Some(match acc {
-            None => value,
-            Some(a) => reduce(a, value),
-        });
-    }
-    let value = acc.ok_or_else(|| Error::Protocol("an exchange with no rank".into()))?;
+    let value = all?
+        .into_iter()
+        .reduce(reduce)
+        .ok_or_else(|| Error::Protocol("an exchange with no rank".into()))?;
     Ok((value, report))
 }
 
 /// A job that writes: every rank learns whether every other succeeded.
 pub(crate) fn settle(ranks: &dyn Exchange, local: Result<JobReport>) -> Result<JobReport> {
-    let mine: std::result::Result<(), String> =
-        local.as_ref().map(|_| ()).map_err(|e| e.to_string());
-    let bytes = postcard::to_allocvec(&mine).encoded();
-    let all = ranks.all_gather(bytes.as_deref().unwrap_or(&[]))?;
+    let all = outcomes::<(), ()>(
+        ranks,
+        local.as_ref().map(|_| &()).map_err(|e| e.to_string()),
+    );
     let report = local?;
-    bytes?;
-    for (rank, b) in all.iter().enumerate() {
-        let theirs: std::result::Result<(), String> = postcard::from_bytes(b).encoded()?;
-        theirs.map_err(|message| Error::Rank { rank, message })?;
-    }
+    all?;
     Ok(report)
 }

@@ -365,9 +365,7 @@ impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self
-            .opts
-            .settled(self.opts.map_into::<I, B, E>(&self.parts, output, mapper))?;
+        let r = self.opts.map_into::<I, B, E>(&self.parts, output, mapper)?;
         Ok(R::out((), r))
     }
 }
@@ -392,9 +390,7 @@ impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self
-            .opts
-            .settled(self.opts.map_locked(self.parts[0].array, output, mapper))?;
+        let r = self.opts.map_locked(self.parts[0].array, output, mapper)?;
         Ok(R::out((), r))
     }
 }
@@ -403,9 +399,7 @@ impl<'a, A: Element, D: Dimension + 'static, R: ReportMode> JobBuilder<'a, InPla
     /// Maps every chunk in place: each worker gets its own chunks as
     /// mutable views, disjoint by construction, so no lock is taken.
     pub fn map_in_place(self, mapper: fn(ArrayViewMut<'_, A, D>)) -> Result<R::Out<()>> {
-        let r = self
-            .opts
-            .settled(self.opts.map_in_place::<A, D>(self.parts[0], mapper))?;
+        let r = self.opts.map_in_place::<A, D>(self.parts[0], mapper)?;
         Ok(R::out((), r))
     }
 }
@@ -418,11 +412,9 @@ where
     /// [`map_in_place`](JobBuilder::map_in_place) whose mapper gets the
     /// parameters first.
     pub fn map_in_place(self, mapper: InPlaceFn<P, A, D>) -> Result<R::Out<()>> {
-        let r = self.opts.settled(self.opts.map_in_place_with::<A, D, P>(
-            self.parts[0],
-            self.params.0,
-            mapper,
-        ))?;
+        let r = self
+            .opts
+            .map_in_place_with::<A, D, P>(self.parts[0], self.params.0, mapper)?;
         Ok(R::out((), r))
     }
 }
@@ -461,12 +453,9 @@ where
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self.opts.settled(self.opts.map_into_with::<I, B, E, P>(
-            &self.parts,
-            output,
-            self.params.0,
-            mapper,
-        ))?;
+        let r =
+            self.opts
+                .map_into_with::<I, B, E, P>(&self.parts, output, self.params.0, mapper)?;
         Ok(R::out((), r))
     }
 }
@@ -487,12 +476,9 @@ where
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self.opts.settled(self.opts.map_locked_with(
-            self.parts[0].array,
-            output,
-            self.params.0,
-            mapper,
-        ))?;
+        let r = self
+            .opts
+            .map_locked_with(self.parts[0].array, output, self.params.0, mapper)?;
         Ok(R::out((), r))
     }
 }

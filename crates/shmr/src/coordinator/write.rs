@@ -80,7 +80,9 @@ impl JobOptions<'_> {
         self.map_in_place_with::<A, D, _>(array, Func::new(mapper), in_place_plain::<A, D>)
     }
 
-    /// An in-place job whose mapper gets parameters.
+    /// An in-place job whose mapper gets parameters. (Each kind of write
+    /// job ends in its `_with` form, which agrees its outcome with the
+    /// other ranks of a job across them: `settled`.)
     pub(crate) fn map_in_place_with<A, D, P>(
         self,
         array: InputPart<'_>,
@@ -92,12 +94,14 @@ impl JobOptions<'_> {
         D: Dimension + 'static,
         P: Serialize + DeserializeOwned + 'static,
     {
-        array.array.check_writable()?;
-        let writes = Writes::InPlace {
-            guard: self.settings.guard_writes,
-        };
-        let payload = payload(params, Func::new(mapper))?;
-        self.write(&[array], writes, in_place_entry::<P, A, D>(), payload)
+        self.settled((|| {
+            array.array.check_writable()?;
+            let writes = Writes::InPlace {
+                guard: self.settings.guard_writes,
+            };
+            let payload = payload(params, Func::new(mapper))?;
+            self.write(&[array], writes, in_place_entry::<P, A, D>(), payload)
+        })())
     }
 
     /// An out-of-place job, without parameters.
@@ -130,23 +134,25 @@ impl JobOptions<'_> {
         E: Dimension + 'static,
         P: Serialize + DeserializeOwned + 'static,
     {
-        let input = parts[0].array.header.shape();
-        if input.first() != output.shape().first() {
-            return Err(Error::InvalidConfig(format!(
-                "map_into writes the output rows that match each input chunk's rows, so input \
-                 and output need the same length along axis 0; got shapes {:?} and {:?}",
-                input,
-                output.shape()
-            )));
-        }
-        output.check_writable()?;
-        let payload = payload(params, I::into_func(mapper))?;
-        self.write(
-            parts,
-            Writes::Into(output.shared()),
-            into_entry::<P, I, B, E>(),
-            payload,
-        )
+        self.settled((|| {
+            let input = parts[0].array.header.shape();
+            if input.first() != output.shape().first() {
+                return Err(Error::InvalidConfig(format!(
+                    "map_into writes the output rows that match each input chunk's rows, so \
+                     input and output need the same length along axis 0; got shapes {:?} and {:?}",
+                    input,
+                    output.shape()
+                )));
+            }
+            output.check_writable()?;
+            let payload = payload(params, I::into_func(mapper))?;
+            self.write(
+                parts,
+                Writes::Into(output.shared()),
+                into_entry::<P, I, B, E>(),
+                payload,
+            )
+        })())
     }
 
     /// A locked job, without parameters.
@@ -180,17 +186,19 @@ impl JobOptions<'_> {
         E: Dimension + 'static,
         P: Serialize + DeserializeOwned + 'static,
     {
-        output.check_writable()?;
-        let parts = [InputPart {
-            array: input,
-            side: false,
-        }];
-        let writes = Writes::Locked {
-            output: output.shared(),
-            stripes: self.settings.stripes,
-        };
-        let payload = payload(params, Func::new(mapper))?;
-        self.write(&parts, writes, locked_entry::<P, A, D, B>(), payload)
+        self.settled((|| {
+            output.check_writable()?;
+            let parts = [InputPart {
+                array: input,
+                side: false,
+            }];
+            let writes = Writes::Locked {
+                output: output.shared(),
+                stripes: self.settings.stripes,
+            };
+            let payload = payload(params, Func::new(mapper))?;
+            self.write(&parts, writes, locked_entry::<P, A, D, B>(), payload)
+        })())
     }
 
     /// Runs a job that writes: its parts cut by this job's partition, the

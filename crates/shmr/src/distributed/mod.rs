@@ -32,6 +32,7 @@
 //! }
 //! ```
 
+use crate::coordinator::outcomes;
 use crate::{Error, Exchange, JobBuilder, NpyMode, Pool, PoolBuilder, Result, SharedArray};
 use mpi::Count;
 use mpi::datatype::PartitionMut;
@@ -286,26 +287,24 @@ impl World {
         &self,
         local: Result<Block<A, D>>,
     ) -> Result<RankArray<A, D>> {
-        type Said = std::result::Result<(String, Vec<usize>, usize, usize, Vec<usize>), String>;
-        let mine: Said = match &local {
+        /// What a rank says of its block: element type, global shape, its
+        /// rows, and its block's length along axis 0.
+        type Said = (String, Vec<usize>, usize, usize, Option<usize>);
+        let mine: std::result::Result<Said, String> = match &local {
             Ok((a, rows, shape)) => Ok((
                 A::DTYPE.to_string(),
                 shape.clone(),
                 rows.start,
                 rows.end,
-                a.shape().to_vec(),
+                a.shape().first().copied(),
             )),
             Err(e) => Err(e.to_string()),
         };
-        let bytes = postcard::to_allocvec(&mine).map_err(|e| Error::Serialization(e.to_string()));
-        let all = self.all_gather(bytes.as_deref().unwrap_or(&[]))?;
+        let all = outcomes::<Said, Said>(self, mine.as_ref().map_err(Clone::clone));
         let (array, rows, shape) = local?;
+        let total = shape.first().copied().unwrap_or(1);
         let mut next = 0;
-        for (rank, b) in all.iter().enumerate() {
-            let said: Said =
-                postcard::from_bytes(b).map_err(|e| Error::Serialization(e.to_string()))?;
-            let (dtype, their_shape, start, end, block) =
-                said.map_err(|message| Error::Rank { rank, message })?;
+        for (rank, (dtype, their_shape, start, end, len)) in all?.into_iter().enumerate() {
             if dtype != A::DTYPE.to_string() || their_shape != shape {
                 return Err(Error::Mpi(format!(
                     "rank {rank} has an array of {dtype} of shape {their_shape:?}, rank {} one of \
@@ -314,17 +313,14 @@ impl World {
                     A::DTYPE
                 )));
             }
-            let total = shape.first().copied().unwrap_or(1);
-            if start != next || end < start || end > total || block.first() != Some(&(end - start))
-            {
+            if start != next || end < start || end > total || len != Some(end - start) {
                 return Err(Error::Mpi(format!(
-                    "rank {rank} holds rows {start}..{end} in a block of shape {block:?}; the \
+                    "rank {rank} holds rows {start}..{end} in a block of {len:?} rows; the \
                      ranks' blocks must tile rows 0..{total} in rank order (use World::rows)"
                 )));
             }
             next = end;
         }
-        let total = shape.first().copied().unwrap_or(1);
         if next != total {
             return Err(Error::Mpi(format!(
                 "the ranks' blocks end at row {next} of {total}"
@@ -345,23 +341,29 @@ impl Exchange for World {
 
     fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
         let waited = Instant::now();
-        let too_big = || {
-            Error::Mpi(format!(
-                "a rank's result of {} bytes is over MPI's 2 GiB message limit",
-                mine.len()
-            ))
-        };
-        let len = Count::try_from(mine.len()).map_err(|_| too_big())?;
         self.arrive();
         self.last_wait.set(waited.elapsed());
         let t = Instant::now();
+        // A length over MPI's limit is sent as -1, so that every rank
+        // learns of it and fails, rather than the others waiting.
+        let len = Count::try_from(mine.len()).unwrap_or(-1);
         let mut lens = vec![0 as Count; self.size()];
         self.world.all_gather_into(&len, &mut lens[..]);
+        let too_big = || {
+            Error::Mpi(
+                "the ranks' results together are over MPI's 2 GiB message limit: return \
+                 smaller partials from the job"
+                    .into(),
+            )
+        };
         let mut displs = Vec::with_capacity(lens.len());
         let mut total: Count = 0;
         for &l in &lens {
             displs.push(total);
-            total = total.checked_add(l).ok_or_else(too_big)?;
+            total = total
+                .checked_add(l)
+                .filter(|_| l >= 0)
+                .ok_or_else(too_big)?;
         }
         let mut buf = vec![0u8; total as usize];
         {

@@ -245,6 +245,23 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
+    /// A writable segment this process made or opened, with a new id.
+    fn made_here(
+        file: File,
+        map: MmapRaw,
+        len: usize,
+        origin: Option<std::path::PathBuf>,
+    ) -> Segment {
+        Segment {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            file,
+            map,
+            len,
+            read_only: false,
+            origin,
+        }
+    }
+
     /// Creates an anonymous segment of `len` bytes (at least one page).
     ///
     /// Its pages are reserved now (`fallocate`), so that running out of
@@ -280,14 +297,7 @@ impl Segment {
             .len(len)
             .map_raw(&file)
             .map_err(Error::io("mapping a new shared-memory segment"))?;
-        Ok(Segment {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            file,
-            map,
-            len,
-            read_only: false,
-            origin: None,
-        })
+        Ok(Segment::made_here(file, map, len, None))
     }
 
     /// Maps a segment received from another process. With `writable` false
@@ -351,14 +361,12 @@ impl Segment {
             unsafe { MmapOptions::new().len(len).map_copy(&file) }.map(MmapRaw::from)
         }
         .map_err(Error::io("mapping a file"))?;
-        Ok(Segment {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        Ok(Segment::made_here(
             file,
             map,
             len,
-            read_only: false,
-            origin: Some(origin.to_path_buf()),
-        })
+            Some(origin.to_path_buf()),
+        ))
     }
 
     /// Maps a segment given by a descriptor from elsewhere (another
