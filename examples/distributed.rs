@@ -170,9 +170,17 @@ fn main() -> ExitCode {
     let a = Args::parse();
     // Errors as their messages, from every rank that has one.
     run(a).unwrap_or_else(|e| {
-        eprintln!("distributed: {e}");
+        say_error(&e);
         ExitCode::FAILURE
     })
+}
+
+/// One write per message: ranks share mpirun's stderr, and `eprintln!`
+/// writes a formatted line in pieces that another rank's line can split.
+fn say_error(e: &shmr::Error) {
+    use std::io::Write;
+    let line = format!("distributed: {e}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 fn run(a: Args) -> Result<ExitCode, shmr::Error> {
@@ -184,6 +192,21 @@ fn run(a: Args) -> Result<ExitCode, shmr::Error> {
         pool = pool.workers(w);
     }
     let world = World::with_pool(pool)?;
+    // Say what went wrong while every rank is still here: once one rank
+    // exits non-zero, mpirun kills the others, so a rank that dropped its
+    // World (MPI_Finalize) before printing could be killed mid-sentence.
+    // The barrier holds every rank until all have printed.
+    match on_world(&world, &a) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            say_error(&e);
+            world.barrier();
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn on_world(world: &World, a: &Args) -> Result<ExitCode, shmr::Error> {
     if let Some(n) = a.ranks
         && n != world.size()
     {
@@ -231,7 +254,7 @@ fn run(a: Args) -> Result<ExitCode, shmr::Error> {
         || world.on(&part).run(&h),
     )?;
     if world.rank() == 0 {
-        report(times, Some(&world));
+        report(times, Some(world));
         answers.print();
     }
     Ok(ExitCode::SUCCESS)
