@@ -212,6 +212,18 @@ pub enum Error {
         capacity: u64,
     },
 
+    /// A keyed job met more distinct keys than its tables may hold.
+    #[error(
+        "the job emitted more than {max_keys} distinct keys, the most its key tables may hold \
+         (JobBuilder::max_keys); raise max_keys if the memory is there (about the key's size \
+         plus 40 bytes per key in the coordinator, and per chunk in each worker), or emit fewer \
+         distinct keys (coarser keys, a filter in the mapper)"
+    )]
+    KeyLimit {
+        /// The limit the job had.
+        max_keys: usize,
+    },
+
     /// Job parameters are too large to send as a control message.
     #[error(
         "job parameters take {bytes} bytes, more than the {limit}-byte control-message limit; put large inputs in a SharedArray"

@@ -53,11 +53,11 @@ mod shm;
 mod worker;
 
 pub use coordinator::{
-    DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Exchange, InPlace, JobBuilder, MAX_WORKERS, Params, Plain,
-    Pool, PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
+    ByRecords, DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Exchange, InPlace, JobBuilder, MAX_WORKERS,
+    Params, Plain, Pool, PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
 };
 pub use error::{Error, Result};
-pub use job::{Input, Job, JobReport, Raw, RawArray, Side};
+pub use job::{Input, Job, JobReport, Raw, RawArray, Side, keyed};
 pub use memory::{DType, Element, Header, NpyMode, SharedArray, npy_header};
 pub use shm::{
     ChunkSize, DEFAULT_CHUNK_BYTES, DEFAULT_STRIPES, LockedOutput, MAX_STRIPES,

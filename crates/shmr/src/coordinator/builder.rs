@@ -54,11 +54,11 @@ use std::time::Duration;
 /// ```
 #[must_use = "a JobBuilder does nothing until its last call (map_reduce, run, map_in_place, ...)"]
 pub struct JobBuilder<'a, I, P = (), R = Plain> {
-    opts: JobOptions<'a>,
+    pub(super) opts: JobOptions<'a>,
     /// The arrays the job reads, in order; `I` says their types.
-    parts: Vec<InputPart<'a>>,
-    params: P,
-    _types: PhantomData<(fn() -> I, R)>,
+    pub(super) parts: Vec<InputPart<'a>>,
+    pub(super) params: P,
+    pub(super) _types: PhantomData<(fn() -> I, R)>,
 }
 
 /// The input of a job that writes its array in place
@@ -332,7 +332,7 @@ type LockedBare<A, D, B> = fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
 
 /// The parameters of a job, given by [`JobBuilder::params`].
 #[derive(Debug)]
-pub struct Params<P>(P);
+pub struct Params<P>(pub(super) P);
 
 impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
     /// Maps every chunk with `mapper` in the workers and folds the partials

@@ -7,6 +7,7 @@ use super::round::{InputPart, Plan};
 use super::settings::{ProgressFn, Settings};
 use crate::error::Encoded;
 use crate::error::{Error, Result};
+use crate::job::keyed::Delimiters;
 use crate::job::{FnMapper, Input, Job, JobMapper, JobReport, MapBare, MapWith};
 use crate::memory::{ArrayRef, Element, SharedArray};
 use crate::protocol::Func;
@@ -25,6 +26,10 @@ pub(crate) struct JobOptions<'p> {
     pub(crate) chunk: Option<ChunkSize>,
     /// The other coordinators of a job across ranks.
     pub(crate) across: Option<&'p dyn Exchange>,
+    /// A records job's delimiters.
+    pub(crate) delimiters: Delimiters,
+    /// A keyed job's limit on distinct keys, if not the default.
+    pub(crate) max_keys: Option<usize>,
 }
 
 impl std::fmt::Debug for JobOptions<'_> {
@@ -47,6 +52,8 @@ impl Pool {
             progress: None,
             chunk: None,
             across: None,
+            delimiters: Delimiters::LINES,
+            max_keys: None,
         }
     }
 }

@@ -39,6 +39,7 @@
 //! ```
 
 mod input;
+pub mod keyed;
 mod mapper;
 mod raw;
 

@@ -1,0 +1,321 @@
+//! The job builder's records and keyed steps:
+//!
+//! ```text
+//! pool.on(&text)                       a SharedArray<u8, Ix1>
+//!     .records(Delimiters::LINES)      chunks moved to whole records
+//!     .params(p).max_keys(n)           as for any job
+//!     .keyed(Sum, mapper)              (key, value) pairs, merged by key
+//!     or .map_reduce(mapper, reducer)  one value per chunk of records
+//! ```
+//!
+//! A records job reads its text twice in the worker's eyes: chunk by chunk
+//! (which chunk is its claim) and whole, as a side array (where the chunk's
+//! last record ends). Both are the same mapping of the same segment.
+//! A keyed job is a `map_reduce` whose partial is a chunk's table of pairs
+//! and whose reducer merges tables: see `job/keyed.rs` for why.
+
+use super::builder::{JobBuilder, Params, ReportMode};
+use super::options::JobOptions;
+use super::round::InputPart;
+use crate::error::{Error, Result};
+use crate::job::keyed::{
+    Combiner, DEFAULT_MAX_KEYS, Delimiters, Key, Keyed, KeyedArrayBare, KeyedArrayFn, KeyedBare,
+    KeyedFn, RECORD_CHUNK_BYTES, RecordBare, RecordFn, RecordViews, RecordsJob, Table, Value,
+    call_keyed_array_bare, call_keyed_bare, call_record_bare, finish, map_keyed_array,
+    map_keyed_records, map_records, merge,
+};
+use crate::job::{JobReport, MapWith, Side};
+use crate::memory::{Element, SharedArray};
+use crate::protocol::Func;
+use crate::shm::ChunkSize;
+use ndarray::{Dimension, Ix1};
+use serde::{Serialize, de::DeserializeOwned};
+use std::marker::PhantomData;
+
+/// The input of a records job ([`JobBuilder::records`]): a byte array cut
+/// into chunks of whole records. A type only.
+pub struct ByRecords(());
+
+/// What a records job's workers read: the text chunk by chunk, and whole.
+type RecordsInput = (SharedArray<u8, Ix1>, Side<u8, Ix1>);
+
+impl<'a, P, R: ReportMode> JobBuilder<'a, SharedArray<u8, Ix1>, P, R> {
+    /// Cuts the bytes into chunks of whole records: a record ends with any
+    /// byte of `delimiters`, and each chunk is moved forward to the next
+    /// record start at both ends (found by the workers, scanning from the
+    /// nominal boundaries: nothing reads the whole input first). A record
+    /// longer than a chunk leaves the chunks it covers empty. Chunks are
+    /// [`RECORD_CHUNK_BYTES`] unless [`chunk_size`](JobBuilder::chunk_size)
+    /// says otherwise.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// use shmr::keyed::Delimiters;
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// let log = b"GET /a\nPOST /b\nGET /c\n".repeat(1000);
+    /// let text = shmr::SharedArray::from_array(&ndarray::Array1::from_vec(log))?;
+    /// let gets: usize = pool
+    ///     .on(&text)
+    ///     .records(Delimiters::LINES)
+    ///     .chunk_size(shmr::ChunkSize::Bytes(100)) // lines cut in two, were it not for records
+    ///     .map_reduce(|lines| lines.iter().filter(|l| l.starts_with(b"GET ")).count(), |a, b| a + b)?;
+    /// assert_eq!(gets, 2000);
+    /// # Ok(()) }
+    /// ```
+    pub fn records(mut self, delimiters: Delimiters) -> JobBuilder<'a, ByRecords, P, R> {
+        let text = self.parts[0].array;
+        self.parts.push(InputPart {
+            array: text,
+            side: true,
+        });
+        self.opts.delimiters = delimiters;
+        if self.opts.chunk.is_none() {
+            self.opts.chunk = Some(ChunkSize::Bytes(RECORD_CHUNK_BYTES));
+        }
+        JobBuilder {
+            opts: self.opts,
+            parts: self.parts,
+            params: self.params,
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<'a, I, P, R: ReportMode> JobBuilder<'a, I, P, R> {
+    /// The most distinct keys a keyed job may hold, in each chunk's table
+    /// and in the merged result (default [`DEFAULT_MAX_KEYS`]); a job that
+    /// meets more ends with [`Error::KeyLimit`]. It bounds memory: about
+    /// the key's size plus 40 bytes per key.
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.opts.max_keys = Some(max_keys);
+        self
+    }
+}
+
+impl<'a, R: ReportMode> JobBuilder<'a, ByRecords, (), R> {
+    /// Maps each chunk's records to a value and folds the values in chunk
+    /// order with `reducer`, like [`JobBuilder::map_reduce`].
+    pub fn map_reduce<T>(
+        self,
+        mapper: RecordBare<T>,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<R::Out<T>>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let call = call_record_bare::<T> as RecordFn<Func<RecordBare<T>>, T>;
+        let (v, r) = records_map_reduce(self.opts, &self.parts, Func::new(mapper), call, reducer)?;
+        Ok(R::out(v, r))
+    }
+
+    /// Maps each chunk's records to `(key, value)` pairs, emitted into a
+    /// table that combines the values of a key with `combiner` at once,
+    /// and merges the tables: every key with its combined value, sorted by
+    /// key, the same for any number of workers.
+    pub fn keyed<K: Key, V: Value, C: Combiner<V> + Clone>(
+        self,
+        combiner: C,
+        mapper: KeyedBare<K, V, C>,
+    ) -> Result<R::Out<Keyed<K, V>>> {
+        let call = call_keyed_bare::<K, V, C> as KeyedFn<Func<KeyedBare<K, V, C>>, K, V, C>;
+        let (v, r) = records_keyed(self.opts, &self.parts, Func::new(mapper), call, combiner)?;
+        Ok(R::out(v, r))
+    }
+}
+
+impl<'a, P, R: ReportMode> JobBuilder<'a, ByRecords, Params<P>, R>
+where
+    P: Serialize + DeserializeOwned + 'static,
+{
+    /// [`map_reduce`](JobBuilder::map_reduce) of records whose mapper gets
+    /// the parameters first.
+    pub fn map_reduce<T>(
+        self,
+        mapper: RecordFn<P, T>,
+        reducer: impl FnMut(T, T) -> T,
+    ) -> Result<R::Out<T>>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let (v, r) = records_map_reduce(self.opts, &self.parts, self.params.0, mapper, reducer)?;
+        Ok(R::out(v, r))
+    }
+
+    /// [`keyed`](JobBuilder::keyed) over records whose mapper gets the
+    /// parameters first.
+    pub fn keyed<K: Key, V: Value, C: Combiner<V> + Clone>(
+        self,
+        combiner: C,
+        mapper: KeyedFn<P, K, V, C>,
+    ) -> Result<R::Out<Keyed<K, V>>> {
+        let (v, r) = records_keyed(self.opts, &self.parts, self.params.0, mapper, combiner)?;
+        Ok(R::out(v, r))
+    }
+}
+
+impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
+    JobBuilder<'a, SharedArray<A, D>, (), R>
+{
+    /// A keyed job over an array's chunks: the mapper emits `(key, value)`
+    /// pairs for its chunk (a group-by: sums per sensor id, counts per
+    /// class), merged as for records (see [`keyed`](JobBuilder::keyed)).
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// use shmr::keyed::Max;
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// // Rows of (sensor id, reading): the largest reading of each sensor.
+    /// let rows = ndarray::Array2::from_shape_fn((10_000, 2), |(i, j)| if j == 0 { (i % 7) as i64 } else { (i as i64 * 37) % 1000 });
+    /// let a = shmr::SharedArray::from_array(&rows)?;
+    /// let top = pool.on(&a).keyed(Max, |chunk, out| {
+    ///     for row in chunk.rows() {
+    ///         out.emit(&row[0], row[1]);
+    ///     }
+    /// })?;
+    /// assert_eq!(top.len(), 7);
+    /// assert!(top.iter().all(|(_, max)| *max >= 990));
+    /// # Ok(()) }
+    /// ```
+    pub fn keyed<K: Key, V: Value, C: Combiner<V> + Clone>(
+        self,
+        combiner: C,
+        mapper: KeyedArrayBare<A, D, K, V, C>,
+    ) -> Result<R::Out<Keyed<K, V>>> {
+        let call = call_keyed_array_bare::<A, D, K, V, C>
+            as KeyedArrayFn<Func<KeyedArrayBare<A, D, K, V, C>>, A, D, K, V, C>;
+        let (v, r) = array_keyed(self.opts, &self.parts, Func::new(mapper), call, combiner)?;
+        Ok(R::out(v, r))
+    }
+}
+
+impl<'a, A: Element, D: Dimension + 'static, P, R: ReportMode>
+    JobBuilder<'a, SharedArray<A, D>, Params<P>, R>
+where
+    P: Serialize + DeserializeOwned + 'static,
+{
+    /// [`keyed`](JobBuilder::keyed) over an array whose mapper gets the
+    /// parameters first.
+    pub fn keyed<K: Key, V: Value, C: Combiner<V> + Clone>(
+        self,
+        combiner: C,
+        mapper: KeyedArrayFn<P, A, D, K, V, C>,
+    ) -> Result<R::Out<Keyed<K, V>>> {
+        let (v, r) = array_keyed(self.opts, &self.parts, self.params.0, mapper, combiner)?;
+        Ok(R::out(v, r))
+    }
+}
+
+fn delimiters(opts: &JobOptions<'_>) -> Result<Delimiters> {
+    if opts.delimiters.is_empty() {
+        return Err(Error::InvalidConfig(
+            "a records job needs at least one delimiter byte (Delimiters::new(b\"\\n\"), say); \
+             with none the whole input is one record"
+                .into(),
+        ));
+    }
+    Ok(opts.delimiters)
+}
+
+fn max_keys(opts: &JobOptions<'_>) -> Result<usize> {
+    match opts.max_keys.unwrap_or(DEFAULT_MAX_KEYS) {
+        0 => Err(Error::InvalidConfig("max_keys must be at least 1".into())),
+        n => Ok(n),
+    }
+}
+
+fn records_map_reduce<P, T>(
+    opts: JobOptions<'_>,
+    parts: &[InputPart<'_>],
+    params: P,
+    mapper: RecordFn<P, T>,
+    reducer: impl FnMut(T, T) -> T,
+) -> Result<(T, JobReport)>
+where
+    P: Serialize + DeserializeOwned + 'static,
+    T: Serialize + DeserializeOwned + 'static,
+{
+    let job = RecordsJob {
+        delimiters: delimiters(&opts)?,
+        params,
+        f: Func::new(mapper),
+        combiner: (),
+        max_keys: 0,
+    };
+    let map =
+        map_records::<P, T> as for<'c> fn(&RecordsJob<P, RecordFn<P, T>>, RecordViews<'c>) -> T;
+    opts.map_reduce_reported::<RecordsInput, _, T>(parts, job, as_map_with(map), reducer)
+}
+
+fn records_keyed<P, K: Key, V: Value, C: Combiner<V> + Clone>(
+    opts: JobOptions<'_>,
+    parts: &[InputPart<'_>],
+    params: P,
+    mapper: KeyedFn<P, K, V, C>,
+    combiner: C,
+) -> Result<(Keyed<K, V>, JobReport)>
+where
+    P: Serialize + DeserializeOwned + 'static,
+{
+    let max_keys = max_keys(&opts)?;
+    let job = RecordsJob {
+        delimiters: delimiters(&opts)?,
+        params,
+        f: Func::new(mapper),
+        combiner: combiner.clone(),
+        max_keys,
+    };
+    let map = map_keyed_records::<P, K, V, C>
+        as for<'c> fn(&RecordsJob<P, KeyedFn<P, K, V, C>, C>, RecordViews<'c>) -> Table<K, V>;
+    let (table, report) = opts.map_reduce_reported::<RecordsInput, _, Table<K, V>>(
+        parts,
+        job,
+        as_map_with(map),
+        |a, b| merge(a, b, &combiner, max_keys),
+    )?;
+    Ok((finish(table, max_keys)?, report))
+}
+
+fn array_keyed<P, A, D, K, V, C>(
+    opts: JobOptions<'_>,
+    parts: &[InputPart<'_>],
+    params: P,
+    mapper: KeyedArrayFn<P, A, D, K, V, C>,
+    combiner: C,
+) -> Result<(Keyed<K, V>, JobReport)>
+where
+    P: Serialize + DeserializeOwned + 'static,
+    A: Element,
+    D: Dimension + 'static,
+    K: Key,
+    V: Value,
+    C: Combiner<V> + Clone,
+{
+    let max_keys = max_keys(&opts)?;
+    let job = RecordsJob {
+        delimiters: opts.delimiters,
+        params,
+        f: Func::new(mapper),
+        combiner: combiner.clone(),
+        max_keys,
+    };
+    let map: MapWith<
+        RecordsJob<P, KeyedArrayFn<P, A, D, K, V, C>, C>,
+        SharedArray<A, D>,
+        Table<K, V>,
+    > = map_keyed_array::<P, A, D, K, V, C>;
+    let (table, report) =
+        opts.map_reduce_reported::<SharedArray<A, D>, _, Table<K, V>>(parts, job, map, |a, b| {
+            merge(a, b, &combiner, max_keys)
+        })?;
+    Ok((finish(table, max_keys)?, report))
+}
+
+/// A function over the records input's two views, as the mapper type of
+/// that input (the same type, named through the input).
+fn as_map_with<P, T>(f: for<'c> fn(&P, RecordViews<'c>) -> T) -> MapWith<P, RecordsInput, T> {
+    f
+}
