@@ -529,6 +529,9 @@ pub(crate) struct RecordsJob<P, F, C = ()> {
     pub(crate) max_keys: usize,
 }
 
+/// A keyed job over an array, as its workers get it.
+pub(crate) type KeyedArrayJob<P, A, D, K, V, C> = RecordsJob<P, KeyedArrayFn<P, A, D, K, V, C>, C>;
+
 /// The chunk's records: the worker's chunk of the array moved to whole
 /// records, found in the whole array (the job's side input, the same
 /// mapping).
@@ -589,7 +592,7 @@ pub(crate) fn map_keyed_records<P, K: Key, V: Value, C: Combiner<V>>(
 
 /// A keyed job over an array's chunks: one table per chunk.
 pub(crate) fn map_keyed_array<P, A, D: Dimension, K: Key, V: Value, C: Combiner<V>>(
-    job: &RecordsJob<P, KeyedArrayFn<P, A, D, K, V, C>, C>,
+    job: &KeyedArrayJob<P, A, D, K, V, C>,
     chunk: ArrayView<'_, A, D>,
 ) -> Table<K, V> {
     let mut table = Table::new();
