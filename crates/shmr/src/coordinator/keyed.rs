@@ -19,10 +19,10 @@ use super::options::JobOptions;
 use super::round::InputPart;
 use crate::error::{Error, Result};
 use crate::job::keyed::{
-    Combiner, DEFAULT_MAX_KEYS, Delimiters, Key, Keyed, KeyedArrayBare, KeyedArrayFn, KeyedBare,
-    KeyedFn, RECORD_CHUNK_BYTES, RecordBare, RecordFn, RecordViews, RecordsJob, Table, Value,
-    call_keyed_array_bare, call_keyed_bare, call_record_bare, finish, map_keyed_array,
-    map_keyed_records, map_records, merge,
+    Combiner, DEFAULT_MAX_KEYS, Delimiters, Key, Keyed, KeyedArrayBare, KeyedArrayFn,
+    KeyedArrayJob, KeyedBare, KeyedFn, RECORD_CHUNK_BYTES, RecordBare, RecordFn, RecordViews,
+    RecordsJob, Table, Value, call_keyed_array_bare, call_keyed_bare, call_record_bare, finish,
+    map_keyed_array, map_keyed_records, map_records, merge,
 };
 use crate::job::{JobReport, MapWith, Side};
 use crate::memory::{Element, SharedArray};
