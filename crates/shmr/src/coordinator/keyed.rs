@@ -302,8 +302,6 @@ where
         combiner: combiner.clone(),
         max_keys,
     };
-    let map: MapWith<KeyedArrayJob<P, A, D, K, V, C>, SharedArray<A, D>, Table<K, V>> =
-        map_keyed_array::<P, A, D, K, V, C>;
     let (table, report) =
         opts.map_reduce_reported::<SharedArray<A, D>, _, Table<K, V>>(parts, job, map, |a, b| {
             merge(a, b, &combiner, max_keys)
