@@ -19,10 +19,10 @@ use super::options::JobOptions;
 use super::round::InputPart;
 use crate::error::{Error, Result};
 use crate::job::keyed::{
-    Combiner, DEFAULT_MAX_KEYS, Delimiters, Key, Keyed, KeyedArrayBare, KeyedArrayFn,
-    KeyedArrayJob, KeyedBare, KeyedFn, RECORD_CHUNK_BYTES, RecordBare, RecordFn, RecordViews,
-    RecordsJob, Table, Value, call_keyed_array_bare, call_keyed_bare, call_record_bare, finish,
-    map_keyed_array, map_keyed_records, map_records, merge,
+    Combiner, DEFAULT_MAX_KEYS, Delimiters, Key, Keyed, KeyedArrayBare, KeyedArrayFn, KeyedBare,
+    KeyedFn, RECORD_CHUNK_BYTES, RecordBare, RecordFn, RecordViews, RecordsJob, Table, Value,
+    call_keyed_array_bare, call_keyed_bare, call_record_bare, finish, map_keyed_array,
+    map_keyed_records, map_records, merge,
 };
 use crate::job::{JobReport, MapWith, Side};
 use crate::memory::{Element, SharedArray};
@@ -302,10 +302,12 @@ where
         combiner: combiner.clone(),
         max_keys,
     };
-    let (table, report) =
-        opts.map_reduce_reported::<SharedArray<A, D>, _, Table<K, V>>(parts, job, map, |a, b| {
-            merge(a, b, &combiner, max_keys)
-        })?;
+    let (table, report) = opts.map_reduce_reported::<SharedArray<A, D>, _, Table<K, V>>(
+        parts,
+        job,
+        map_keyed_array::<P, A, D, K, V, C>,
+        |a, b| merge(a, b, &combiner, max_keys),
+    )?;
     Ok((finish(table, max_keys)?, report))
 }
 
