@@ -10,6 +10,7 @@ pub mod overheads;
 pub mod phoenix;
 pub mod python;
 pub mod report;
+pub mod text;
 pub mod workloads;
 
 /// A whole number of at least 1 from the command line, written plainly,

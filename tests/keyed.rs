@@ -1,0 +1,333 @@
+//! Records and keyed jobs with real workers, each checked against a
+//! sequential computation: records that straddle every chunk boundary and
+//! records longer than a chunk are each seen once, whole; keyed results are
+//! identical for 1, 2 and 3 workers, also with a combiner that depends on
+//! order; a key table that outgrows its limit is a clear error.
+
+mod common;
+use common::{Rng, pool};
+use ndarray::Array1;
+use serde::{Deserialize, Serialize};
+use shmr::keyed::{Combiner, Delimiters, Keyed, Max, Min, Sum};
+use shmr::{ChunkSize, Error, SharedArray};
+use shmr_bench::text::{Layout, Zipf, generate};
+use std::collections::BTreeMap;
+
+shmr::test_worker!();
+
+fn shared(bytes: &[u8]) -> SharedArray<u8, ndarray::Ix1> {
+    SharedArray::from_array(&Array1::from_vec(bytes.to_vec())).unwrap()
+}
+
+/// Random words of a small alphabet (so they repeat) between runs of
+/// random separators.
+fn words_text(len: usize, seed: u64) -> Vec<u8> {
+    let mut r = Rng::new(seed);
+    let mut t = Vec::with_capacity(len + 32);
+    while t.len() < len {
+        for _ in 0..1 + r.next_u64() % 12 {
+            t.push(b"abcde"[(r.next_u64() % 5) as usize]);
+        }
+        for _ in 0..1 + r.next_u64() % 3 {
+            t.push(b" \t\n"[(r.next_u64() % 3) as usize]);
+        }
+    }
+    t
+}
+
+/// The sequential answer: each whitespace-separated word and its count.
+fn counted(text: &[u8]) -> Vec<(Vec<u8>, u64)> {
+    let mut m = BTreeMap::new();
+    for w in text
+        .split(|b| b" \t\r\n".contains(b))
+        .filter(|w| !w.is_empty())
+    {
+        *m.entry(w.to_vec()).or_insert(0_u64) += 1;
+    }
+    m.into_iter().collect()
+}
+
+fn word_count(
+    pool: &shmr::Pool,
+    text: &SharedArray<u8, ndarray::Ix1>,
+    chunk: usize,
+) -> Keyed<Vec<u8>, u64> {
+    pool.on(text)
+        .records(Delimiters::WHITESPACE)
+        .chunk_size(ChunkSize::Bytes(chunk))
+        .keyed(Sum, |words, out| {
+            for w in words.iter() {
+                out.emit(w, 1);
+            }
+        })
+        .unwrap()
+}
+
+#[test]
+fn records_that_straddle_every_boundary_are_seen_once_whole() {
+    let pool = pool(2);
+    let text = words_text(20_000, 1);
+    let want = counted(&text);
+    let records = want.iter().map(|(_, n)| n).sum::<u64>();
+    let a = shared(&text);
+    // Chunks from one byte (every record straddles) to the whole text.
+    for chunk in [1, 2, 3, 7, 64, 999, 20_000, 1 << 20] {
+        assert_eq!(
+            word_count(&pool, &a, chunk).into_vec(),
+            want,
+            "chunk {chunk}"
+        );
+        // Each chunk's records are whole and tile the text: their count,
+        // and their offsets and lengths, as a plain reduction.
+        let (n, tiles) = pool
+            .on(&a)
+            .records(Delimiters::WHITESPACE)
+            .chunk_size(ChunkSize::Bytes(chunk))
+            .map_reduce(
+                |r| {
+                    (
+                        r.iter().count() as u64,
+                        vec![(r.offset(), r.as_bytes().len())],
+                    )
+                },
+                |mut a, b| {
+                    a.0 += b.0;
+                    a.1.extend(b.1);
+                    a
+                },
+            )
+            .unwrap();
+        assert_eq!(n, records, "chunk {chunk}");
+        let mut at = 0;
+        for (offset, len) in tiles {
+            assert_eq!(offset, at, "chunk {chunk}");
+            at += len;
+        }
+        assert_eq!(at, text.len());
+    }
+}
+
+#[test]
+fn records_longer_than_a_chunk_are_seen_once_whole() {
+    let pool = pool(2);
+    let mut r = Rng::new(2);
+    let mut text = Vec::new();
+    let mut lines = Vec::new();
+    for i in 0..60 {
+        // Lines of 0 to 5000 bytes; the line's key is its first byte.
+        let len = (r.next_u64() % 5000) as usize;
+        let line: Vec<u8> = (0..len).map(|j| b'a' + ((i + j) % 26) as u8).collect();
+        text.extend_from_slice(&line);
+        text.push(b'\n');
+        lines.push(line);
+    }
+    let a = shared(&text);
+    let mut want: BTreeMap<u8, (u64, usize)> = BTreeMap::new();
+    for l in lines.iter().filter(|l| !l.is_empty()) {
+        let e = want.entry(l[0]).or_insert((0, 0));
+        e.0 += 1;
+        e.1 = e.1.max(l.len());
+    }
+    for chunk in [100, 999, 4096] {
+        let counts = pool
+            .on(&a)
+            .records(Delimiters::LINES)
+            .chunk_size(ChunkSize::Bytes(chunk))
+            .keyed(Sum, |lines, out| {
+                for l in lines.iter() {
+                    out.emit(&l[0], 1_u64);
+                }
+            })
+            .unwrap();
+        let longest = pool
+            .on(&a)
+            .records(Delimiters::LINES)
+            .chunk_size(ChunkSize::Bytes(chunk))
+            .keyed(Max, |lines, out| {
+                for l in lines.iter() {
+                    out.emit(&l[0], l.len());
+                }
+            })
+            .unwrap();
+        let got: Vec<(u8, (u64, usize))> = counts
+            .iter()
+            .zip(longest.iter())
+            .map(|(&(k, n), &(k2, m))| {
+                assert_eq!(k, k2);
+                (k, (n, m))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            want.clone().into_iter().collect::<Vec<_>>(),
+            "chunk {chunk}"
+        );
+    }
+}
+
+/// Keeps the first value of a key: depends on the order values come in.
+#[derive(Clone, Serialize, Deserialize)]
+struct First;
+impl Combiner<u64> for First {
+    fn combine(&self, _acc: &mut u64, _value: u64) {}
+}
+
+fn zipf_text(len: usize) -> Vec<u8> {
+    let mut t = vec![0; len];
+    generate(len, &Zipf::new(20_000, 1.0), Layout::Prose, &[], 9, &mut t);
+    t
+}
+
+#[test]
+fn keys_are_identical_for_one_two_and_three_workers() {
+    let text = zipf_text(3 << 20);
+    let a = shared(&text);
+    let want = counted(&text);
+    // Floating-point sums depend on order: equal bits say the order is.
+    let mut first = None;
+    for workers in [1, 2, 3] {
+        let pool = pool(workers);
+        let counts = word_count(&pool, &a, 64 << 10);
+        assert_eq!(counts.as_slice(), &want[..], "{workers} workers");
+        let weights = pool
+            .on(&a)
+            .records(Delimiters::WHITESPACE)
+            .chunk_size(ChunkSize::Bytes(64 << 10))
+            .keyed(Sum, |words, out| {
+                for w in words.iter() {
+                    out.emit(&w[..1], 1.0 / w.len() as f64 + 0.1);
+                }
+            })
+            .unwrap();
+        let bits: Vec<(Vec<u8>, u64)> =
+            weights.into_iter().map(|(k, v)| (k, v.to_bits())).collect();
+        match &first {
+            None => first = Some((counts, bits)),
+            Some((c, b)) => assert_eq!((c, b), (&counts, &bits), "{workers} workers"),
+        }
+    }
+}
+
+#[test]
+fn combiners_that_are_not_sums() {
+    let pool = pool(3);
+    let text = words_text(50_000, 4);
+    let a = shared(&text);
+    // Where each word first occurs: a combiner that keeps the first value
+    // is right only if values come in the order of the input.
+    let mut first_at: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    let mut shortest_line: BTreeMap<u8, usize> = BTreeMap::new();
+    let mut at = 0;
+    for w in text.split(|b| b" \t\r\n".contains(b)) {
+        if !w.is_empty() {
+            first_at.entry(w.to_vec()).or_insert(at as u64);
+        }
+        at += w.len() + 1;
+    }
+    for l in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let e = shortest_line.entry(l[0]).or_insert(usize::MAX);
+        *e = (*e).min(l.len());
+    }
+    let got = pool
+        .on(&a)
+        .records(Delimiters::new(b" \t\r\n"))
+        .chunk_size(ChunkSize::Bytes(500))
+        .keyed(First, |words, out| {
+            let base = words.as_bytes().as_ptr() as usize;
+            for w in words.iter() {
+                let at = words.offset() + (w.as_ptr() as usize - base);
+                out.emit(w, at as u64);
+            }
+        })
+        .unwrap();
+    assert_eq!(got.into_vec(), first_at.into_iter().collect::<Vec<_>>());
+    let got = pool
+        .on(&a)
+        .records(Delimiters::LINES)
+        .chunk_size(ChunkSize::Bytes(333))
+        .keyed(Min, |lines, out| {
+            for l in lines.iter() {
+                out.emit(&l[0], l.len());
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        got.into_vec(),
+        shortest_line.into_iter().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_key_table_that_outgrows_its_limit_is_a_clear_error() {
+    let pool = pool(2);
+    // 2000 distinct numbers, each once.
+    let text: Vec<u8> = (0..2000)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
+    let a = shared(&text);
+    let count = |max_keys: usize, chunk: usize| {
+        pool.on(&a)
+            .records(Delimiters::LINES)
+            .chunk_size(ChunkSize::Bytes(chunk))
+            .max_keys(max_keys)
+            .keyed(Sum, |lines, out| {
+                lines.iter().for_each(|l| out.emit(l, 1_u32))
+            })
+    };
+    // Too many in one chunk's table (one chunk), and too many only once
+    // the chunks' tables are merged (small chunks).
+    for chunk in [1 << 20, 64] {
+        let err = count(500, chunk).unwrap_err();
+        assert!(matches!(err, Error::KeyLimit { max_keys: 500 }), "{err}");
+        assert!(err.to_string().contains("max_keys"), "{err}");
+    }
+    // The pool is fine, and a limit that fits gives the answer.
+    let ok = count(2000, 64).unwrap();
+    assert_eq!(ok.len(), 2000);
+    assert!(ok.iter().all(|(_, n)| *n == 1));
+}
+
+#[test]
+fn integer_keys_over_an_array() {
+    let pool = pool(2);
+    let mut r = Rng::new(5);
+    let rows: Vec<(u32, i64)> = (0..100_000)
+        .map(|_| {
+            (
+                (r.next_u64() % 1000) as u32,
+                (r.next_u64() % 2001) as i64 - 1000,
+            )
+        })
+        .collect();
+    let ids = SharedArray::from_array(&Array1::from_iter(rows.iter().map(|r| r.0))).unwrap();
+    let mut want: BTreeMap<u32, u64> = BTreeMap::new();
+    for &(id, _) in &rows {
+        *want.entry(id).or_insert(0) += 1;
+    }
+    let got = pool
+        .on(&ids)
+        .chunk_size(ChunkSize::Rows(777))
+        .keyed(Sum, |chunk, out| {
+            chunk.iter().for_each(|id| out.emit(id, 1_u64))
+        })
+        .unwrap();
+    assert_eq!(got.into_vec(), want.into_iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn no_delimiters_is_refused_and_one_record_without_delimiter_is_whole() {
+    let pool = pool(2);
+    let a = shared(b"abc def");
+    let err = pool
+        .on(&a)
+        .records(Delimiters::new(b""))
+        .keyed(Sum, |r, out| r.iter().for_each(|w| out.emit(w, 1_u8)))
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig(_)), "{err}");
+    // The last record needs no delimiter.
+    let got = word_count(&pool, &a, 2);
+    assert_eq!(
+        got.into_vec(),
+        vec![(b"abc".to_vec(), 1), (b"def".to_vec(), 1)]
+    );
+}
