@@ -135,7 +135,7 @@ fn fill(
         let r = rng.next_u64();
         match layout {
             Layout::Prose => {
-                if r % 97 == 0 {
+                if r.is_multiple_of(97) {
                     scratch.extend_from_slice((r >> 40).to_string().as_bytes());
                 } else {
                     scratch.extend_from_slice(&zipf.words[zipf.draw(rng.next_u64())]);
@@ -158,7 +158,7 @@ fn fill(
                 }
             }
             Layout::Lines => {
-                if !planted.is_empty() && r % 1000 == 0 {
+                if !planted.is_empty() && r.is_multiple_of(1000) {
                     scratch.extend_from_slice(planted[(r >> 32) as usize % planted.len()]);
                 } else {
                     scratch.extend_from_slice(&zipf.words[zipf.draw(rng.next_u64())]);
