@@ -11,6 +11,7 @@ pub mod phoenix;
 pub mod python;
 pub mod report;
 pub mod text;
+pub mod words;
 pub mod workloads;
 
 /// A whole number of at least 1 from the command line, written plainly,

@@ -85,3 +85,41 @@ pub fn read_bandwidth(data: &[f64], threads: usize, reps: usize) -> f64 {
     }
     (data.len() * 8) as f64 / best / 1e9
 }
+
+/// A process's peak private memory in bytes, as far as Linux tells it:
+/// its peak resident set (`VmHWM`) less the shared-memory and file pages
+/// it has mapped now (`RssShmem`, `RssFile`), which for a shmr process are
+/// the arrays it touched and its executable, pages that stay mapped once
+/// touched. `None` if `/proc/PID/status` cannot be read.
+pub fn peak_private_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |name: &str| -> Option<u64> {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let peak = kib("VmHWM:")?;
+    let shared = kib("RssShmem:").unwrap_or(0) + kib("RssFile:").unwrap_or(0);
+    Some(peak.saturating_sub(shared) * 1024)
+}
+
+/// CPU time this process has used (user + system), from
+/// `/proc/self/stat` (10 ms resolution); zero if it cannot be read.
+pub fn cpu_time() -> std::time::Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return std::time::Duration::ZERO;
+    };
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15, the 12th and 13th after ')'.
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    std::time::Duration::from_millis(ticks * 10)
+}

@@ -20,9 +20,9 @@ use super::round::InputPart;
 use crate::error::{Error, Result};
 use crate::job::keyed::{
     Combiner, DEFAULT_MAX_KEYS, Delimiters, Key, Keyed, KeyedArrayBare, KeyedArrayFn, KeyedBare,
-    KeyedFn, RECORD_CHUNK_BYTES, RecordBare, RecordFn, RecordViews, RecordsJob, Table, Value,
-    call_keyed_array_bare, call_keyed_bare, call_record_bare, finish, map_keyed_array,
-    map_keyed_records, map_records, merge,
+    KeyedFn, RecordBare, RecordFn, RecordViews, RecordsJob, Table, Value, call_keyed_array_bare,
+    call_keyed_bare, call_record_bare, finish, map_keyed_array, map_keyed_records, map_records,
+    merge, record_chunk_bytes,
 };
 use crate::job::{JobReport, MapWith, Side};
 use crate::memory::{Element, SharedArray};
@@ -45,7 +45,7 @@ impl<'a, P, R: ReportMode> JobBuilder<'a, SharedArray<u8, Ix1>, P, R> {
     /// record start at both ends (found by the workers, scanning from the
     /// nominal boundaries: nothing reads the whole input first). A record
     /// longer than a chunk leaves the chunks it covers empty. Chunks are
-    /// [`RECORD_CHUNK_BYTES`] unless [`chunk_size`](JobBuilder::chunk_size)
+    /// [`record_chunk_bytes`](crate::keyed::record_chunk_bytes) unless [`chunk_size`](JobBuilder::chunk_size)
     /// says otherwise.
     ///
     /// # Example
@@ -72,7 +72,8 @@ impl<'a, P, R: ReportMode> JobBuilder<'a, SharedArray<u8, Ix1>, P, R> {
         });
         self.opts.delimiters = delimiters;
         if self.opts.chunk.is_none() {
-            self.opts.chunk = Some(ChunkSize::Bytes(RECORD_CHUNK_BYTES));
+            let len = text.header.shape().first().copied().unwrap_or(0);
+            self.opts.chunk = Some(ChunkSize::Bytes(record_chunk_bytes(len)));
         }
         JobBuilder {
             opts: self.opts,

@@ -1,0 +1,225 @@
+//! Phoenix++'s word_count on shmr: the count of every word of a text, the
+//! top ones printed. Words as Phoenix++ defines them (a letter, then
+//! letters and apostrophes, upper-cased; see `shmr_bench::words`); the text
+//! cut into chunks at whitespace (`Delimiters::WHITESPACE`), each chunk's
+//! words counted in a table that adds at every emit, the tables merged by
+//! key.
+//!
+//! The text is a file you name, mapped without reading it, or `--bytes` of
+//! generated English-like text (a Zipf-distributed vocabulary: a few words
+//! very frequent, most rare). Checked against a sequential loop over one
+//! `HashMap` and against rayon (fold and reduce of hash maps); exit 1 if
+//! any count differs.
+//!
+//! cargo run --release --example word_count [-- FILE]
+
+use clap::Parser;
+use rayon::prelude::*;
+use shmr::keyed::{Delimiters, Keyed, SmallBytes, Sum};
+use shmr::{Pool, SharedArray};
+use shmr_bench::text::{Layout, Zipf, generate};
+use shmr_bench::words::for_each_word;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Word count of a text, with shmr, rayon and a plain loop.
+#[derive(Parser, Debug)]
+struct Args {
+    /// A text file to count [default: generated text]
+    file: Option<PathBuf>,
+    /// Bytes of text to generate without FILE
+    #[arg(long, default_value = "500000000", value_parser = shmr_bench::whole_number)]
+    bytes: usize,
+    /// Distinct words the generated text draws from (Heaps' law puts an
+    /// English text of 500 MB at a few hundred thousand)
+    #[arg(long, default_value = "250000", value_parser = shmr_bench::whole_number)]
+    vocabulary: usize,
+    /// Also write the generated text to this file (for Phoenix++ to read)
+    #[arg(long)]
+    write: Option<PathBuf>,
+    /// Words to print, most frequent first
+    #[arg(long, default_value = "10")]
+    top: usize,
+    /// Timed runs of rayon and shmr (the median is reported)
+    #[arg(long, default_value = "3", value_parser = shmr_bench::whole_number)]
+    reps: usize,
+    /// Bytes per chunk [default: shmr's choice for records]
+    #[arg(long, value_parser = shmr_bench::whole_number)]
+    chunk: Option<usize>,
+    /// Worker processes [default: one per CPU]
+    #[arg(long, value_parser = shmr_bench::whole_number)]
+    workers: Option<usize>,
+}
+
+type Map = HashMap<SmallBytes, u64, foldhash::fast::RandomState>;
+type Counts = Vec<(SmallBytes, u64)>;
+
+fn bump(m: &mut Map, w: &[u8]) {
+    match m.get_mut(w) {
+        Some(n) => *n += 1,
+        None => {
+            m.insert(SmallBytes::from_slice(w), 1);
+        }
+    }
+}
+
+/// The loop, and each rayon task: one table for all the words given.
+// Never inlined, so the loop and rayon run the same machine code.
+#[inline(never)]
+fn count_into(m: &mut Map, bytes: &[u8]) {
+    for_each_word(bytes, |w| bump(m, w));
+}
+
+fn sorted(m: Map) -> Counts {
+    let mut v: Counts = m.into_iter().collect();
+    v.sort_unstable();
+    v
+}
+
+/// rayon: the text in pieces of 1 MiB moved to whitespace (as shmr's
+/// chunks are), folded into a table per task, the tables merged.
+fn by_threads(text: &[u8]) -> Counts {
+    let d = Delimiters::WHITESPACE;
+    let starts: Vec<usize> = (0..text.len().div_ceil(1 << 20))
+        .map(|i| d.record_start(text, i << 20))
+        .chain([text.len()])
+        .collect();
+    let m = starts
+        .par_windows(2)
+        .fold(Map::default, |mut m, w| {
+            count_into(&mut m, &text[w[0]..w[1].max(w[0])]);
+            m
+        })
+        .reduce(Map::default, |mut a, b| {
+            let (mut a, b) = if a.len() >= b.len() {
+                (a, b)
+            } else {
+                (b, std::mem::take(&mut a))
+            };
+            for (k, n) in b {
+                *a.entry(k).or_insert(0) += n;
+            }
+            a
+        });
+    sorted(m)
+}
+
+fn by_shmr(
+    pool: &Pool,
+    text: &SharedArray<u8, ndarray::Ix1>,
+    chunk: Option<usize>,
+) -> Result<Keyed<SmallBytes, u64>, shmr::Error> {
+    let mut job = pool.on(text).records(Delimiters::WHITESPACE);
+    if let Some(bytes) = chunk {
+        job = job.chunk_size(shmr::ChunkSize::Bytes(bytes));
+    }
+    job.keyed(Sum, |words, out| {
+        for_each_word(words.as_bytes(), |w| out.emit(w, 1))
+    })
+}
+
+fn text(args: &Args) -> Result<SharedArray<u8, ndarray::Ix1>, Box<dyn std::error::Error>> {
+    if let Some(path) = &args.file {
+        // SAFETY: nothing else writes or truncates the file meanwhile.
+        let text = unsafe { shmr_bench::words::map_text(path)? };
+        println!(
+            "word_count: {} ({:.1} MB, mapped: nothing read yet)",
+            path.display(),
+            text.len() as f64 / 1e6
+        );
+        return Ok(text);
+    }
+    let t = Instant::now();
+    let zipf = Zipf::new(args.vocabulary, 1.0);
+    let mut text = SharedArray::<u8, ndarray::Ix1>::zeros(args.bytes)?;
+    let bytes = text
+        .view_mut()
+        .into_slice()
+        .expect("a shared array of one axis is contiguous");
+    generate(args.bytes, &zipf, Layout::Prose, &[], 1, bytes);
+    if let Some(path) = &args.write {
+        std::fs::write(path, &*bytes)?;
+    }
+    println!(
+        "word_count: {:.1} MB of generated text, Zipf over {} words (made in {:.1?})",
+        args.bytes as f64 / 1e6,
+        args.vocabulary,
+        t.elapsed()
+    );
+    Ok(text)
+}
+
+fn median<T>(
+    reps: usize,
+    mut f: impl FnMut() -> Result<T, shmr::Error>,
+) -> Result<(T, Duration), shmr::Error> {
+    let mut times = Vec::new();
+    let mut out = None;
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        out = Some(f()?);
+        times.push(t.elapsed());
+    }
+    Ok((
+        out.expect("one run at least"),
+        shmr_bench::overheads::median(&mut times),
+    ))
+}
+
+fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+    shmr::init();
+    let args = Args::parse();
+    let text = text(&args)?;
+    let pool = shmr_suite::pool_of(args.workers)?;
+    let bytes = text.view();
+    let bytes = bytes.as_slice().expect("contiguous");
+
+    let t = Instant::now();
+    let mut m = Map::default();
+    count_into(&mut m, bytes);
+    let want = sorted(m);
+    let seq = t.elapsed();
+
+    let threads = shmr_suite::threads_like(&pool);
+    let (on_threads, rayon_took) = median(args.reps, || Ok(threads.install(|| by_threads(bytes))))?;
+
+    by_shmr(&pool, &text, args.chunk)?; // warm: mappings, page cache, slots grown
+    let cpu = shmr_bench::machine::cpu_time();
+    let (got, took) = median(args.reps, || by_shmr(&pool, &text, args.chunk))?;
+    let merging = (shmr_bench::machine::cpu_time() - cpu) / args.reps.max(1) as u32;
+
+    shmr_suite::report_times(
+        seq,
+        rayon_took,
+        took,
+        pool.workers(),
+        &format!("median of {}, warm", args.reps),
+    );
+    let total: u64 = got.iter().map(|(_, n)| n).sum();
+
+    println!("  words               : {total} ({} distinct)", got.len());
+    println!("  coordinator CPU     : {merging:>10.2?}  per shmr run (merging the chunks' tables)");
+    let coordinator = shmr_bench::machine::peak_private_bytes(std::process::id());
+    let workers: Option<u64> = pool
+        .worker_pids()
+        .into_iter()
+        .map(shmr_bench::machine::peak_private_bytes)
+        .sum();
+    if let (Some(c), Some(w)) = (coordinator, workers) {
+        println!(
+            "  peak private memory : {:.0} MB this process (its loop and rayon runs included), \
+             {:.0} MB all workers",
+            c as f64 / 1e6,
+            w as f64 / 1e6
+        );
+    }
+    for (i, (w, n)) in got.top(args.top).into_iter().enumerate() {
+        println!("  {:>3}. {:<16} {n}", i + 1, String::from_utf8_lossy(w));
+    }
+    Ok(shmr_suite::verdict(
+        "counts",
+        got.as_slice() == want && on_threads == want,
+    ))
+}
