@@ -116,7 +116,7 @@ fn by_shmr(
         job = job.chunk_size(shmr::ChunkSize::Bytes(bytes));
     }
     job.keyed(Sum, |words, out| {
-        for_each_word(words.as_bytes(), |w| out.emit(w, 1))
+        for_each_word(words.as_bytes(), |w| out.emit_from(w, 1))
     })
 }
 

@@ -365,21 +365,39 @@ pub struct Emit<'e, K, V, C> {
 
 impl<K: Key, V: Value, C: Combiner<V>> Emit<'_, K, V, C> {
     /// Emits `value` for `key`: combined with the key's value so far, or
-    /// the key's first value. A key is copied (`to_owned`, then `into`)
-    /// only the first time the chunk sees it, so emit borrowed keys:
-    /// `out.emit(word, 1)` with `word: &[u8]` for `Vec<u8>` or
-    /// [`SmallBytes`] keys.
+    /// the key's first value. A key is copied (`to_owned`) only the first
+    /// time the chunk sees it, so emit borrowed keys: `out.emit(word, 1)`
+    /// with `word: &[u8]` for `Vec<u8>` keys, `&n` for integer keys.
     #[inline]
     pub fn emit<Q>(&mut self, key: &Q, value: V)
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned + ?Sized,
-        Q::Owned: Into<K>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        self.emit_with(key, value, Q::to_owned)
+    }
+
+    /// [`emit`](Emit::emit) for keys made from their borrowed form by
+    /// `From`: [`SmallBytes`] keys from `&[u8]` words.
+    #[inline]
+    pub fn emit_from<Q>(&mut self, key: &Q, value: V)
+    where
+        K: Borrow<Q> + for<'q> From<&'q Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.emit_with(key, value, |q| K::from(q))
+    }
+
+    #[inline]
+    fn emit_with<Q>(&mut self, key: &Q, value: V, own: impl FnOnce(&Q) -> K)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
     {
         if let Some(acc) = self.table.map.get_mut(key) {
             self.combiner.combine(acc, value);
         } else if self.table.map.len() < self.max_keys {
-            self.table.map.insert(key.to_owned().into(), value);
+            self.table.map.insert(own(key), value);
         } else {
             self.table.overflowed = true;
         }
