@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds Phoenix++ 1.0's numeric applications (kmeans, pca,
-# matrix_multiply, linear_regression, histogram) with g++, for the
-# harness's head-to-head (shmr-bench --phoenix DIR). Fetches nothing.
+# Builds Phoenix++ 1.0's applications (kmeans, pca, matrix_multiply,
+# linear_regression, histogram, word_count, string_match) with g++, for
+# the harness's head-to-head (shmr-bench --phoenix DIR). Fetches nothing.
 #
 #   bash crates/shmr-bench/phoenix/build.sh SRC [OUT]
 #
@@ -15,7 +15,12 @@
 #   `library` time (the MapReduce proper), which the harness reads;
 # - -fpermissive -w added to CFLAGS: the 2011 code does not build with a
 #   modern g++ otherwise;
-# - the tree ships a file named `lib` where the Makefiles expect a folder.
+# - the tree ships a file named `lib` where the Makefiles expect a folder;
+# - string_match as shipped does no work (`if (!strcmp(...));` with a no-op
+#   body, which -O3 removes with the loop around it), so a second program,
+#   tests/string_match_counted/string_match_counted, is built with the stray
+#   `;` gone, each match emitted into a sum container and the counts
+#   printed: the work the program was meant to do, to compare with.
 set -euo pipefail
 
 src=${1:?usage: build.sh PHOENIX++-1.0-SOURCE [OUT]}
@@ -35,7 +40,20 @@ sed -i 's|^\(CFLAGS = .*\)$|\1 -fpermissive -w|' Defines.mk
 rm -rf lib
 mkdir lib
 make -s -C src >/dev/null
-for app in kmeans pca matrix_multiply linear_regression histogram; do
+cp -r tests/string_match tests/string_match_counted
+(
+  cd tests/string_match_counted
+  mv string_match.cpp string_match_counted.cpp
+  sed -i 's/string_match/string_match_counted/g; s/STR_MATCH_OBJS/STR_MATCH_COUNTED_OBJS/g' Makefile
+  perl -0pi -e '
+    s/MapReduce<MatchMR, str_map_data_t, int, int>/MapReduce<MatchMR, str_map_data_t, int, int, hash_container<int, int, sum_combiner> >/;
+    s/if\(!strcmp\(key(\d)_final, cur_word_final\)\);/if(!strcmp(key$1_final, cur_word_final)) emit_intermediate(out, $1, 1);/g;
+    s/(print_time\("library", begin, end\);)/$1\n    for (size_t i = 0; i < out.size(); i++) printf("key %d: %d matches\\n", out[i].key, out[i].val);/;
+  ' string_match_counted.cpp
+  [ "$(grep -c 'emit_intermediate(out, [1-4], 1)' string_match_counted.cpp)" = 4 ] || {
+    echo "build.sh: string_match.cpp is not the one this patch knows" >&2; exit 1; }
+)
+for app in kmeans pca matrix_multiply linear_regression histogram word_count string_match string_match_counted; do
   make -s -C "tests/$app" >/dev/null
   test -x "tests/$app/$app"
 done

@@ -16,19 +16,20 @@ set -euo pipefail
 
 phx=$(cd "${1:?usage: compare.sh PHOENIX_OUT [--quick]}" && pwd)
 quick=${2:-}
-for app in kmeans pca matrix_multiply linear_regression; do
+for app in kmeans pca matrix_multiply linear_regression word_count string_match_counted; do
   [ -x "$phx/tests/$app/$app" ] || { echo "compare.sh: no $phx/tests/$app/$app; run build.sh first" >&2; exit 1; }
 done
 cd "$(dirname "$0")/../../.."
-cargo build --quiet --release --example kmeans --example pca --example matrix_multiply --example linear_regression
+cargo build --quiet --release --example kmeans --example pca --example matrix_multiply --example linear_regression \
+  --example word_count --example string_match
 ex=$PWD/target/release/examples
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 if [ "$quick" = --quick ]; then
-  points=20000000 kpts=20000 pr=300 pc=400 mm=500
+  points=20000000 kpts=20000 pr=300 pc=400 mm=500 text=20000000
 else
-  points=500000000 kpts=100000 pr=1000 pc=1000 mm=2000
+  points=500000000 kpts=100000 pr=1000 pc=1000 mm=2000 text=500000000
 fi
 
 # Milliseconds from Phoenix++'s "library : 1.234" (seconds).
@@ -79,3 +80,25 @@ ours=$(grep -oE 'total sum *: -?[0-9]+' "$work/mm2.txt" | grep -oE -- '-?[0-9]+$
 theirs=$(grep -oE 'total sum is -?[0-9]+' "$work/pmm2.txt" | grep -oE -- '-?[0-9]+$')
 same=$([ "$ours" = "$theirs" ] && echo "total sum identical ($ours)" || echo "DIFFERENT ($ours vs $theirs)")
 echo "| matrix_multiply | $mm x $mm | $(phx_ms < "$work/pmm1.txt") ms | $(phx_ms < "$work/pmm2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/mm1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/mm2.txt") ms | $(shmr_ms 'rayon, 2 threads' < "$work/mm2.txt") ms | $(shmr_ms 'sequential loop' < "$work/mm2.txt") ms | $same |"
+
+# word_count: shmr writes the generated text, Phoenix++ reads the file;
+# the top 10 (Phoenix++'s order: count down, then word up), the total and
+# the number of distinct words compared.
+"$ex/word_count" --bytes "$text" --write "$work/words.txt" --workers 1 > "$work/wc1.txt"
+"$ex/word_count" "$work/words.txt" --workers 2 > "$work/wc2.txt"
+for t in 1 2; do MAPRED_NPROCESSORS=$t "$phx/tests/word_count/word_count" "$work/words.txt" 10 > "$work/pwc$t.txt" 2>&1; done
+ours="$(grep -oE '^ +[0-9]+\. [A-Z'"'"']+ +[0-9]+$' "$work/wc2.txt" | awk '{print $2"="$3}' | paste -sd, -);$(grep -oE 'words *: [0-9]+ \([0-9]+' "$work/wc2.txt" | grep -oE '[0-9]+' | paste -sd/ -)"
+theirs="$(grep -E '^ *[A-Z'"'"']+ - [0-9]+$' "$work/pwc2.txt" | awk '{print $1"="$3}' | paste -sd, -);$(grep -oE '^Total: [0-9]+' "$work/pwc2.txt" | grep -oE '[0-9]+')/$(grep -oE 'TOP [0-9]+ of [0-9]+' "$work/pwc2.txt" | awk '{print $4}')"
+same=$([ "$ours" = "$theirs" ] && echo "top 10, total and distinct words identical (${ours#*;})" || echo "DIFFERENT ($ours vs $theirs)")
+echo "| word_count | $text bytes of Zipf text | $(phx_ms < "$work/pwc1.txt") ms | $(phx_ms < "$work/pwc2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/wc1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/wc2.txt") ms | $(shmr_ms 'rayon, 2 threads' < "$work/wc2.txt") ms | $(shmr_ms 'sequential loop' < "$work/wc2.txt") ms | $same |"
+
+# string_match: Phoenix++'s program as shipped does no work; the counted
+# variant build.sh makes is the one compared (and the shipped one shown).
+"$ex/string_match" --bytes "$text" --write "$work/keys.txt" --workers 1 > "$work/sm1.txt"
+"$ex/string_match" "$work/keys.txt" --workers 2 > "$work/sm2.txt"
+for t in 1 2; do MAPRED_NPROCESSORS=$t "$phx/tests/string_match_counted/string_match_counted" "$work/keys.txt" > "$work/psm$t.txt" 2>&1; done
+MAPRED_NPROCESSORS=2 "$phx/tests/string_match/string_match" "$work/keys.txt" > "$work/psm_shipped.txt" 2>&1
+ours=$(grep -E '^  (Helloworld|howareyou|ferrari|whotheman) +: [0-9]+$' "$work/sm2.txt" | awk '{print $3}' | paste -sd, -)
+theirs=$(grep -oE '^key [1-4]: [0-9]+' "$work/psm2.txt" | sort | awk '{print $3}' | paste -sd, -)
+same=$([ "$ours" = "$theirs" ] && echo "matches per key identical ($ours); shipped program: $(phx_ms < "$work/psm_shipped.txt") ms, no work" || echo "DIFFERENT ($ours vs $theirs)")
+echo "| string_match (counted) | $text bytes of words | $(phx_ms < "$work/psm1.txt") ms | $(phx_ms < "$work/psm2.txt") ms | $(shmr_ms 'shmr, 1 workers' < "$work/sm1.txt") ms | $(shmr_ms 'shmr, 2 workers' < "$work/sm2.txt") ms | $(shmr_ms 'rayon, 2 threads' < "$work/sm2.txt") ms | $(shmr_ms 'sequential loop' < "$work/sm2.txt") ms | $same |"
