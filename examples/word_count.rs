@@ -1,6 +1,6 @@
 //! Phoenix++'s word_count on shmr: the count of every word of a text, the
 //! top ones printed. Words as Phoenix++ defines them (a letter, then
-//! letters and apostrophes, upper-cased; see `shmr_bench::words`); the text
+//! letters and apostrophes, upper-cased; see `shmr::jobs::count_words`); the text
 //! cut into chunks at whitespace (`Delimiters::WHITESPACE`), each chunk's
 //! words counted in a table that adds at every emit, the tables merged by
 //! key.
@@ -15,10 +15,10 @@
 
 use clap::Parser;
 use rayon::prelude::*;
+use shmr::jobs::{count_words, for_each_word};
 use shmr::keyed::{Delimiters, Keyed, SmallBytes, Sum};
 use shmr::{Pool, SharedArray};
 use shmr_bench::text::{Layout, Zipf, generate};
-use shmr_bench::words::for_each_word;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,9 +115,7 @@ fn by_shmr(
     if let Some(bytes) = chunk {
         job = job.chunk_size(shmr::ChunkSize::Bytes(bytes));
     }
-    job.keyed(Sum, |words, out| {
-        for_each_word(words.as_bytes(), |w| out.emit_from(w, 1))
-    })
+    job.keyed(Sum, count_words)
 }
 
 fn text(args: &Args) -> Result<SharedArray<u8, ndarray::Ix1>, Box<dyn std::error::Error>> {

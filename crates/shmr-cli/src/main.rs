@@ -4,6 +4,7 @@
 //! ```text
 //! shmr gen data.npy --len 100000000
 //! shmr run stats data.npy
+//! shmr run wordcount book.txt --top 20
 //! shmr info data.npy --json
 //! ```
 //!
@@ -36,7 +37,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a built-in job (sum, stats, histogram) over an .npy file.
+    /// Run a built-in job: sum, stats, histogram over an .npy file, or
+    /// wordcount over a text file.
     Run(RunArgs),
     /// Write an .npy file of random test data.
     Gen(GenArgs),
@@ -52,13 +54,18 @@ enum JobKind {
     Stats,
     /// Counts in equal-width bins.
     Histogram,
+    /// Count of every word of a text file (any file: words are an ASCII
+    /// letter and then letters and apostrophes, upper-cased; Phoenix++'s
+    /// definition); prints the most frequent (--top).
+    Wordcount,
 }
 
 #[derive(Args)]
 struct RunArgs {
     /// The job.
     job: JobKind,
-    /// The .npy file (C order, little-endian, integer or float elements).
+    /// The .npy file (C order, little-endian, integer or float elements);
+    /// for wordcount, a text file.
     file: PathBuf,
     /// Worker processes [default: one per CPU].
     #[arg(long)]
@@ -72,6 +79,10 @@ struct RunArgs {
     /// Histogram: LO,HI [default: the data's min and max].
     #[arg(long, allow_hyphen_values = true, value_parser = parse_range)]
     range: Option<(f64, f64)>,
+    /// Wordcount: how many of the most frequent words to print (all of
+    /// them with --json --top 0).
+    #[arg(long, default_value_t = 10)]
+    top: usize,
     /// Print the result as JSON. Numbers are JSON numbers where that is
     /// exact; an integer sum beyond 64 bits is a string of its digits, and
     /// an infinite or NaN value the string "inf", "-inf" or "NaN"
@@ -242,6 +253,9 @@ impl Drop for Progress {
 }
 
 fn run(a: RunArgs) -> Result<(), String> {
+    if let JobKind::Wordcount = a.job {
+        return word_count(&a);
+    }
     let mut builder = Pool::builder();
     if let Some(w) = a.workers {
         builder = builder.workers(w);
@@ -268,6 +282,7 @@ fn run(a: RunArgs) -> Result<(), String> {
         JobKind::Sum => "sum",
         JobKind::Stats => "stats",
         JobKind::Histogram => "histogram",
+        JobKind::Wordcount => unreachable!("run() hands wordcount to word_count()"),
     };
     if a.json {
         let out = json!({
@@ -290,6 +305,82 @@ fn run(a: RunArgs) -> Result<(), String> {
             pool.workers()
         );
         println!("{text}");
+    }
+    Ok(())
+}
+
+/// `shmr run wordcount FILE`: the file mapped read-only as bytes, cut at
+/// whitespace into chunks of whole words, counted per word.
+fn word_count(a: &RunArgs) -> Result<(), String> {
+    let mut builder = Pool::builder();
+    if let Some(w) = a.workers {
+        builder = builder.workers(w);
+    }
+    let pool = builder.build().map_err(|e| e.to_string())?;
+    let len = std::fs::metadata(&a.file)
+        .map_err(|e| format!("{}: cannot read it: {e}", a.file.display()))?
+        .len() as usize;
+    let start = Instant::now();
+    if len == 0 {
+        // Nothing to map (a segment cannot be empty), and nothing to count.
+        let out = json!({"job": "wordcount", "file": a.file.display().to_string(), "bytes": 0,
+            "words": 0, "distinct": 0, "workers": pool.workers(), "seconds": 0.0, "top": []});
+        if a.json {
+            println!("{out}");
+        } else {
+            println!("wordcount of {} (0 bytes): 0 words", a.file.display());
+        }
+        return Ok(());
+    }
+    // SAFETY: as for .npy files, mapped read-only here and in the workers;
+    // the user is told not to modify the file during a run.
+    let text = unsafe { SharedArray::<u8, Ix1>::open_raw(&a.file, 0, len, NpyMode::ReadOnly) }
+        .map_err(|e| e.to_string())?;
+    let progress = Progress::new(a.quiet, "counting");
+    let tick = |done: u64, total: u64| progress.update(done, total);
+    let mut job = pool
+        .on(&text)
+        .records(shmr::keyed::Delimiters::WHITESPACE)
+        .progress(&tick);
+    if let Some(c) = a.chunk {
+        job = job.chunk_size(c);
+    }
+    let counts = job
+        .keyed(shmr::keyed::Sum, shmr::jobs::count_words)
+        .map_err(|e| e.to_string())?;
+    drop(progress);
+    let seconds = start.elapsed().as_secs_f64();
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    let top = match (a.json, a.top) {
+        (true, 0) => counts.top(counts.len()),
+        _ => counts.top(a.top),
+    };
+    if a.json {
+        let top: Vec<Value> = top
+            .iter()
+            .map(|(w, n)| json!({"word": String::from_utf8_lossy(w), "count": n}))
+            .collect();
+        let out = json!({
+            "job": "wordcount",
+            "file": a.file.display().to_string(),
+            "bytes": len,
+            "words": total,
+            "distinct": counts.len(),
+            "workers": pool.workers(),
+            "seconds": seconds,
+            "top": top,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "wordcount of {} ({len} bytes): {total} words, {} distinct ({seconds:.3} s, {} workers)",
+            a.file.display(),
+            counts.len(),
+            pool.workers()
+        );
+        for (i, (w, n)) in top.iter().enumerate() {
+            println!("  {:>4}. {:<20} {n}", i + 1, String::from_utf8_lossy(w));
+        }
     }
     Ok(())
 }
@@ -377,6 +468,7 @@ fn run_typed<T: shmr::Element>(
             );
             (v, text)
         }
+        JobKind::Wordcount => unreachable!("run() hands wordcount to word_count()"),
         JobKind::Histogram => {
             let (lo, hi) = match range {
                 Some(r) => r,

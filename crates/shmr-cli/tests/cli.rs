@@ -305,3 +305,73 @@ fn bad_input_gets_an_exit_code_and_a_reason() {
     }
     let _ = std::fs::remove_dir_all(d);
 }
+
+#[test]
+fn wordcount_counts_every_word_of_a_text_file() {
+    let d = dir("words");
+    let path = d.join("text.txt");
+    // Words of a few letters that repeat, with punctuation, digits and
+    // mixed case between them; over 3 MB so that it makes several chunks
+    // with --chunk 64KiB.
+    let mut text = String::new();
+    let mut x: u64 = 7;
+    while text.len() < 3 << 20 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let w = ["apple", "Bee", "cat's", "DOG", "eel"][(x >> 33) as usize % 5];
+        let sep = [" ", ", ", "\n", " 42 ", "-"][(x >> 40) as usize % 5];
+        text.push_str(w);
+        text.push_str(sep);
+    }
+    std::fs::write(&path, &text).unwrap();
+    // The expectation, by a different split: runs of letters and
+    // apostrophes starting with a letter, upper-cased.
+    let mut want: std::collections::BTreeMap<String, u64> = Default::default();
+    for w in text.split(|c: char| !(c.is_ascii_alphabetic() || c == '\'')) {
+        let w = w.trim_start_matches('\'');
+        if !w.is_empty() {
+            *want.entry(w.to_ascii_uppercase()).or_insert(0) += 1;
+        }
+    }
+    for workers in ["1", "3"] {
+        let v = json(&[
+            "run",
+            "wordcount",
+            s(&path),
+            "--json",
+            "--top",
+            "0",
+            "--workers",
+            workers,
+            "--chunk",
+            "64KiB",
+        ]);
+        assert_eq!(v["words"], want.values().sum::<u64>());
+        assert_eq!(v["distinct"], want.len());
+        let got: std::collections::BTreeMap<String, u64> = v["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["word"].as_str().unwrap().to_string(),
+                    e["count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+    // An empty file has no words; a missing one is an error.
+    std::fs::write(d.join("empty.txt"), "").unwrap();
+    assert_eq!(
+        json(&["run", "wordcount", s(&d.join("empty.txt")), "--json"])["words"],
+        0
+    );
+    fails(
+        &["run", "wordcount", s(&d.join("missing.txt"))],
+        1,
+        "missing.txt",
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -1,4 +1,5 @@
-//! Built-in jobs: [`Sum`], [`Stats`] and [`Histogram`].
+//! Built-in jobs: [`Sum`], [`Stats`] and [`Histogram`] over arrays, and
+//! the word count over text ([`count_words`]).
 //!
 //! Each is a [`Job`](crate::Job), run like any other:
 //! `shmr::run(&data, &Sum)` on the global pool, `pool.on(&data).run(&Sum)`
@@ -9,7 +10,9 @@
 mod histogram;
 mod stats;
 mod sum;
+mod words;
 
 pub use histogram::{Histogram, HistogramCounts};
 pub use stats::{Stats, Summary};
 pub use sum::Sum;
+pub use words::{count_words, for_each_word};
