@@ -17,7 +17,8 @@ use clap::Parser;
 use ndarray::Ix1;
 use shmr::SharedArray;
 use shmr::distributed::{RankArray, World};
-use shmr::jobs::{Histogram, Stats, Sum};
+use shmr::jobs::{Histogram, Stats, Sum, count_words};
+use shmr::keyed::{self, Delimiters, Keyed, SmallBytes};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,10 @@ struct Args {
     /// Run on one machine, without MPI, for comparison
     #[arg(long)]
     single: bool,
+    /// Count the words of this text file instead (a keyed job): each rank
+    /// maps its share of the file, cut at whitespace
+    #[arg(long)]
+    words: Option<std::path::PathBuf>,
 }
 
 /// The value at global index `i`: a multiple of 1/8 in [0, 128), so that
@@ -135,7 +140,86 @@ fn histogram() -> Histogram {
     Histogram::new(16, 0.0..128.0)
 }
 
+/// Prints a word count as the runs compare it: totals, a digest of every
+/// (word, count) pair in key order, the most frequent words.
+fn print_words(counts: &Keyed<SmallBytes, u64>) {
+    let mut digest: u64 = 0xcbf2_9ce4_8422_2325;
+    for (w, n) in counts {
+        for b in w.iter().chain(&n.to_le_bytes()) {
+            digest = (digest ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    let top: Vec<String> = counts
+        .top(3)
+        .iter()
+        .map(|(w, n)| format!("{}={n}", String::from_utf8_lossy(w)))
+        .collect();
+    println!(
+        "words: total={total} distinct={} digest={digest:#018x} top={}",
+        counts.len(),
+        top.join(",")
+    );
+}
+
+fn words_single(a: &Args, path: &std::path::Path) -> Result<ExitCode, shmr::Error> {
+    let pool = shmr_suite::pool_of(a.workers)?;
+    // SAFETY: nothing else writes or truncates the file meanwhile.
+    let text = unsafe { shmr_bench::words::map_text(path)? };
+    let counts = pool
+        .on(&text)
+        .records(Delimiters::WHITESPACE)
+        .keyed(keyed::Sum, count_words)?;
+    print_words(&counts);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each rank maps its share of the file: from the first word start at or
+/// after rank/size of its length to the first at or after (rank+1)/size,
+/// so no word is cut between ranks; the tables are merged across ranks in
+/// rank order.
+fn words_on_world(world: &World, path: &std::path::Path) -> Result<ExitCode, shmr::Error> {
+    let len = std::fs::metadata(path)
+        .map_err(|e| shmr::Error::File {
+            path: path.to_path_buf(),
+            reason: format!("cannot read its size: {e}"),
+        })?
+        .len() as usize;
+    let (start, end) = {
+        // SAFETY: nothing else writes or truncates the file meanwhile.
+        let whole = unsafe { shmr_bench::words::map_text(path)? };
+        let view = whole.view();
+        let bytes = view.as_slice().expect("contiguous");
+        let at = |r: usize| Delimiters::WHITESPACE.record_start(bytes, r * len / world.size());
+        (at(world.rank()), at(world.rank() + 1))
+    };
+    if start == end {
+        return Err(shmr::Error::InvalidConfig(format!(
+            "{}: rank {} has no words of the file to count ({len} bytes for {} ranks); use fewer ranks",
+            path.display(),
+            world.rank(),
+            world.size()
+        )));
+    }
+    // SAFETY: as above.
+    let mine = unsafe {
+        SharedArray::<u8, Ix1>::open_raw(path, start as u64, end - start, shmr::NpyMode::ReadOnly)?
+    };
+    let part = world.from_rows(mine, start..end, &[len])?;
+    let counts = world
+        .on(&part)
+        .records(Delimiters::WHITESPACE)
+        .keyed(keyed::Sum, count_words)?;
+    if world.rank() == 0 {
+        print_words(&counts);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn single(a: &Args) -> Result<ExitCode, shmr::Error> {
+    if let Some(path) = &a.words {
+        return words_single(a, path);
+    }
     let pool = shmr_suite::pool_of(a.workers)?;
     let data = match &a.npy {
         // SAFETY: nothing else writes or truncates the file meanwhile.
@@ -215,6 +299,9 @@ fn on_world(world: &World, a: &Args) -> Result<ExitCode, shmr::Error> {
             world.size()
         );
         return Ok(ExitCode::from(3));
+    }
+    if let Some(path) = &a.words {
+        return words_on_world(world, path);
     }
     let t = Instant::now();
     let part: RankArray<f64, Ix1> = match &a.npy {

@@ -276,3 +276,64 @@ fn a_rank_whose_file_holds_another_element_type_fails_every_rank() {
     assert!(stderr.contains("f32"), "{stderr}");
     assert!(stderr.contains("rank 1 of this job failed"), "{stderr}");
 }
+
+/// The `words:` line of a word count run.
+fn words_line(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("words: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "one rank prints the words:\n{stdout}");
+    lines[0].to_string()
+}
+
+#[test]
+fn a_keyed_job_across_two_ranks_gives_the_single_machine_counts() {
+    if !available() {
+        return;
+    }
+    // Zipf text, with the ranks' split points falling inside words.
+    let len = 3_000_001;
+    let mut text = vec![0u8; len];
+    let zipf = shmr_bench::text::Zipf::new(20_000, 1.0);
+    shmr_bench::text::generate(
+        len,
+        &zipf,
+        shmr_bench::text::Layout::Prose,
+        &[],
+        5,
+        &mut text,
+    );
+    let path = std::env::temp_dir().join(format!("shmr-mpi-words-{}.txt", std::process::id()));
+    std::fs::write(&path, &text).unwrap();
+    // The total and distinct words, counted here by another split.
+    let mut want = std::collections::HashSet::new();
+    let mut total = 0;
+    for w in text.split(|c| !(c.is_ascii_alphabetic() || *c == b'\'')) {
+        let start = w.iter().position(u8::is_ascii_alphabetic);
+        if let Some(s) = start {
+            want.insert(w[s..].to_ascii_uppercase());
+            total += 1;
+        }
+    }
+    let file = path.to_str().unwrap();
+    let mut single = Command::new(example());
+    single.args(["--single", "--words", file, "--workers", "2"]);
+    let single = words_line(&run(single));
+    assert!(
+        single.contains(&format!("total={total} distinct={} ", want.len())),
+        "{single}"
+    );
+    for ranks in [2, 3] {
+        let got = words_line(&mpirun(ranks, &["--words", file]));
+        assert_eq!(got, single, "{ranks} ranks");
+    }
+    std::fs::remove_file(&path).unwrap();
+}
