@@ -26,7 +26,7 @@
 //!   ([`record_chunk_bytes`]).
 //! * **Bounded.** A job's tables hold at most
 //!   [`max_keys`](crate::JobBuilder::max_keys) distinct keys; a job whose
-//!   keys outgrow that ends with [`Error::KeyLimit`](crate::Error::KeyLimit),
+//!   keys outgrow that ends with [`Error::KeyLimit`],
 //!   naming the setting, never with the machine out of memory.
 
 use crate::error::{Error, Result};
@@ -481,9 +481,8 @@ impl<K: Ord, V> Keyed<K, V> {
             .map(|i| &self.entries[i].1)
     }
 
-    /// The `n` keys of largest value, largest first, ties by key
-    /// (Phoenix++'s `word_count` order, reversed on ties: theirs puts the
-    /// larger word first).
+    /// The `n` keys of largest value, largest first, ties by key, smaller
+    /// first (the order of Phoenix++'s `word_count`).
     pub fn top(&self, n: usize) -> Vec<(&K, &V)>
     where
         V: Ord,
