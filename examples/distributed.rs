@@ -179,12 +179,7 @@ fn words_single(a: &Args, path: &std::path::Path) -> Result<ExitCode, shmr::Erro
 /// so no word is cut between ranks; the tables are merged across ranks in
 /// rank order.
 fn words_on_world(world: &World, path: &std::path::Path) -> Result<ExitCode, shmr::Error> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| shmr::Error::File {
-            path: path.to_path_buf(),
-            reason: format!("cannot read its size: {e}"),
-        })?
-        .len() as usize;
+    let len = shmr_bench::words::file_len(path)?;
     let (start, end) = {
         // SAFETY: nothing else writes or truncates the file meanwhile.
         let whole = unsafe { shmr_bench::words::map_text(path)? };

@@ -162,14 +162,8 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let (on_threads, rayon_took) =
         shmr_suite::median_time(args.reps, || threads.install(|| by_threads(&keys, bytes)));
     by_shmr(&pool, &keys, &text)?; // warm
-    let mut times = Vec::new();
-    let mut got = Vec::new();
-    for _ in 0..args.reps.max(1) {
-        let t = Instant::now();
-        got = by_shmr(&pool, &keys, &text)?;
-        times.push(t.elapsed());
-    }
-    let took = shmr_bench::overheads::median(&mut times);
+    let (got, took) = shmr_suite::median_time(args.reps, || by_shmr(&pool, &keys, &text));
+    let got = got?;
     shmr_suite::report_times(
         seq,
         rayon_took,

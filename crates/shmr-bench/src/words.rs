@@ -8,12 +8,17 @@
 pub unsafe fn map_text(
     path: &std::path::Path,
 ) -> Result<shmr::SharedArray<u8, ndarray::Ix1>, shmr::Error> {
-    let len = std::fs::metadata(path)
+    let len = file_len(path)?;
+    // SAFETY: the caller's promise.
+    unsafe { shmr::SharedArray::open_raw(path, 0, len, shmr::NpyMode::ReadOnly) }
+}
+
+/// The length of the file at `path` in bytes, or the error that names it.
+pub fn file_len(path: &std::path::Path) -> Result<usize, shmr::Error> {
+    Ok(std::fs::metadata(path)
         .map_err(|e| shmr::Error::File {
             path: path.to_path_buf(),
             reason: format!("cannot read its size: {e}"),
         })?
-        .len() as usize;
-    // SAFETY: the caller's promise.
-    unsafe { shmr::SharedArray::open_raw(path, 0, len, shmr::NpyMode::ReadOnly) }
+        .len() as usize)
 }

@@ -225,7 +225,7 @@ impl<'a, I: Input, P, R> JobBuilder<'a, I, P, R> {
         self.append(InputPart::side(array))
     }
 
-    fn append<O: Input>(mut self, part: InputPart<'a>) -> JobBuilder<'a, O, P, R> {
+    pub(super) fn append<O>(mut self, part: InputPart<'a>) -> JobBuilder<'a, O, P, R> {
         self.parts.push(part);
         JobBuilder {
             opts: self.opts,

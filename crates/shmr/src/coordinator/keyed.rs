@@ -30,7 +30,6 @@ use crate::protocol::Func;
 use crate::shm::ChunkSize;
 use ndarray::{Dimension, Ix1};
 use serde::{Serialize, de::DeserializeOwned};
-use std::marker::PhantomData;
 
 /// The input of a records job ([`JobBuilder::records`]): a byte array cut
 /// into chunks of whole records. A type only.
@@ -66,21 +65,16 @@ impl<'a, P, R: ReportMode> JobBuilder<'a, SharedArray<u8, Ix1>, P, R> {
     /// ```
     pub fn records(mut self, delimiters: Delimiters) -> JobBuilder<'a, ByRecords, P, R> {
         let text = self.parts[0].array;
-        self.parts.push(InputPart {
-            array: text,
-            side: true,
-        });
         self.opts.delimiters = delimiters;
         if self.opts.chunk.is_none() {
             let len = text.header.shape().first().copied().unwrap_or(0);
             self.opts.chunk = Some(ChunkSize::Bytes(record_chunk_bytes(len)));
         }
-        JobBuilder {
-            opts: self.opts,
-            parts: self.parts,
-            params: self.params,
-            _types: PhantomData,
-        }
+        // Seen whole too, to find where the chunk's last record ends.
+        self.append(InputPart {
+            array: text,
+            side: true,
+        })
     }
 }
 
