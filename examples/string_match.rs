@@ -75,16 +75,11 @@ fn sequential(keys: &[Vec<u8>], text: &[u8]) -> Counts {
 }
 
 fn by_threads(keys: &[Vec<u8>], text: &[u8]) -> Counts {
-    let starts: Vec<usize> = (0..text.len().div_ceil(1 << 20))
-        .map(|i| LINES.record_start(text, i << 20))
-        .chain([text.len()])
-        .collect();
-    starts
-        .par_windows(2)
+    shmr_bench::words::pieces(text, LINES, 1 << 20)
+        .par_iter()
         .fold(
             || vec![0; keys.len()],
-            |mut c, w| {
-                let piece = &text[w[0]..w[1].max(w[0])];
+            |mut c, piece| {
                 matches(keys, Records::new(piece, LINES), |i| c[i] += 1);
                 c
             },

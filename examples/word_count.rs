@@ -81,27 +81,19 @@ fn sorted(m: Map) -> Counts {
 /// rayon: the text in pieces of 1 MiB moved to whitespace (as shmr's
 /// chunks are), folded into a table per task, the tables merged.
 fn by_threads(text: &[u8]) -> Counts {
-    let d = Delimiters::WHITESPACE;
-    let starts: Vec<usize> = (0..text.len().div_ceil(1 << 20))
-        .map(|i| d.record_start(text, i << 20))
-        .chain([text.len()])
-        .collect();
-    let m = starts
-        .par_windows(2)
-        .fold(Map::default, |mut m, w| {
-            count_into(&mut m, &text[w[0]..w[1].max(w[0])]);
+    let m = shmr_bench::words::pieces(text, Delimiters::WHITESPACE, 1 << 20)
+        .par_iter()
+        .fold(Map::default, |mut m, piece| {
+            count_into(&mut m, piece);
             m
         })
-        .reduce(Map::default, |mut a, b| {
-            let (mut a, b) = if a.len() >= b.len() {
-                (a, b)
-            } else {
-                (b, std::mem::take(&mut a))
-            };
-            for (k, n) in b {
-                *a.entry(k).or_insert(0) += n;
+        .reduce(Map::default, |a, b| {
+            // The smaller table into the larger.
+            let (mut big, small) = if a.len() >= b.len() { (a, b) } else { (b, a) };
+            for (k, n) in small {
+                *big.entry(k).or_insert(0) += n;
             }
-            a
+            big
         });
     sorted(m)
 }

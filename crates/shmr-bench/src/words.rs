@@ -22,3 +22,17 @@ pub fn file_len(path: &std::path::Path) -> Result<usize, shmr::Error> {
         })?
         .len() as usize)
 }
+
+/// `text` cut into pieces of about `size` bytes, each moved to whole
+/// records as a records job moves its chunks (some may be empty): the
+/// rayon baselines' split.
+pub fn pieces(text: &[u8], delimiters: shmr::keyed::Delimiters, size: usize) -> Vec<&[u8]> {
+    let starts: Vec<usize> = (0..text.len().div_ceil(size))
+        .map(|i| delimiters.record_start(text, i * size))
+        .chain([text.len()])
+        .collect();
+    starts
+        .windows(2)
+        .map(|w| &text[w[0]..w[1].max(w[0])])
+        .collect()
+}

@@ -24,7 +24,7 @@ use crate::job::keyed::{
     call_keyed_bare, call_record_bare, finish, map_keyed_array, map_keyed_records, map_records,
     merge, record_chunk_bytes,
 };
-use crate::job::{JobReport, MapWith, Side};
+use crate::job::{Input, JobReport, MapWith, Side};
 use crate::memory::{Element, SharedArray};
 use crate::protocol::Func;
 use crate::shm::ChunkSize;
@@ -265,13 +265,7 @@ where
     };
     let map = map_keyed_records::<P, K, V, C>
         as for<'c> fn(&RecordsJob<P, KeyedFn<P, K, V, C>, C>, RecordViews<'c>) -> Table<K, V>;
-    let (table, report) = opts.map_reduce_reported::<RecordsInput, _, Table<K, V>>(
-        parts,
-        job,
-        as_map_with(map),
-        |a, b| merge(a, b, &combiner, max_keys),
-    )?;
-    Ok((finish(table, max_keys)?, report))
+    run_keyed::<RecordsInput, _, _, _, _>(opts, parts, job, as_map_with(map), &combiner, max_keys)
 }
 
 fn array_keyed<P, A, D, K, V, C>(
@@ -297,12 +291,26 @@ where
         combiner: combiner.clone(),
         max_keys,
     };
-    let (table, report) = opts.map_reduce_reported::<SharedArray<A, D>, _, Table<K, V>>(
-        parts,
-        job,
-        map_keyed_array::<P, A, D, K, V, C>,
-        |a, b| merge(a, b, &combiner, max_keys),
-    )?;
+    let map = map_keyed_array::<P, A, D, K, V, C>;
+    run_keyed::<SharedArray<A, D>, _, _, _, _>(opts, parts, job, map, &combiner, max_keys)
+}
+
+/// Runs a keyed job: its chunks' tables merged in chunk order, then sorted.
+fn run_keyed<I: Input, J, K: Key, V: Value, C: Combiner<V>>(
+    opts: JobOptions<'_>,
+    parts: &[InputPart<'_>],
+    job: J,
+    map: MapWith<J, I, Table<K, V>>,
+    combiner: &C,
+    max_keys: usize,
+) -> Result<(Keyed<K, V>, JobReport)>
+where
+    J: Serialize + DeserializeOwned + 'static,
+{
+    let (table, report) =
+        opts.map_reduce_reported::<I, J, Table<K, V>>(parts, job, map, |a, b| {
+            merge(a, b, combiner, max_keys)
+        })?;
     Ok((finish(table, max_keys)?, report))
 }
 

@@ -287,6 +287,14 @@ impl<K, V> Table<K, V> {
             overflowed: false,
         }
     }
+
+    /// The table of a job whose keys outgrew it: empty, since the job has
+    /// failed and should hold no memory.
+    fn overflowed() -> Self {
+        let mut t = Table::new();
+        t.overflowed = true;
+        t
+    }
 }
 
 impl<K: Key, V> Table<K, V> {
@@ -423,10 +431,7 @@ pub(crate) fn merge<K: Key, V: Value, C: Combiner<V>>(
     max_keys: usize,
 ) -> Table<K, V> {
     if acc.overflowed || next.overflowed {
-        // The job has failed; keep no memory for it.
-        let mut t = Table::new();
-        t.overflowed = true;
-        return t;
+        return Table::overflowed();
     }
     if !acc.list.is_empty() {
         // One chunk's pairs: its keys are distinct.
@@ -439,8 +444,7 @@ pub(crate) fn merge<K: Key, V: Value, C: Combiner<V>>(
         } else if acc.map.len() < max_keys {
             acc.map.insert(k, v);
         } else {
-            acc.overflowed = true;
-            return merge(acc, Table::new(), combiner, max_keys);
+            return Table::overflowed();
         }
     }
     acc
