@@ -221,13 +221,19 @@ fn ten_thousand_jobs_leave_nothing_behind() {
         // locals, buffers, the allocator's arenas) are not counted as growth.
         let warm = JOBS / 10;
         run_jobs(&pool, warm, 1);
+        // Releases are messages the workers handle on their own time: give
+        // them a moment (bounded) to unmap the last arrays, before measuring
+        // as after (a release still in flight at the first measurement once
+        // made a worker seem to hold one mapping fewer at the end).
+        let idle = |pool: &Pool| {
+            wait_until(Duration::from_secs(10), || {
+                worker_mappings(pool) == pool.worker_pids().len()
+            })
+        };
+        let _ = idle(&pool);
         let before = usage(&pool);
         let kinds = run_jobs(&pool, JOBS - warm, 2);
-        // Releases are messages the workers handle on their own time: give
-        // them a moment (bounded) to unmap the last arrays.
-        let _ = wait_until(Duration::from_secs(10), || {
-            worker_mappings(&pool) <= before.mappings
-        });
+        let _ = idle(&pool);
         let after = usage(&pool);
         eprintln!("jobs by kind: {kinds:?}");
         eprintln!(
@@ -254,7 +260,11 @@ fn ten_thousand_jobs_leave_nothing_behind() {
         assert!(after.shm <= before.shm, "/dev/shm grew");
         // The workers hold the pool's slot segment and nothing else between
         // jobs: every array was dropped, and unmapped.
-        assert_eq!(after.mappings, before.mappings, "worker mappings grew");
+        assert_eq!(
+            after.mappings,
+            pool.worker_pids().len(),
+            "a worker still maps something beside the slot segment"
+        );
         // 9,000 jobs: a leak of 500 bytes a job would pass this allowance,
         // which is for the allocator keeping freed pages (measured: under
         // 0.2 MiB of growth).
