@@ -19,12 +19,12 @@ use super::options::JobOptions;
 use super::round::InputPart;
 use crate::error::{Error, Result};
 use crate::job::keyed::{
-    Combiner, DEFAULT_MAX_KEYS, Delimiters, Key, Keyed, KeyedArrayBare, KeyedArrayFn, KeyedBare,
-    KeyedFn, RecordBare, RecordFn, RecordViews, RecordsJob, Table, Value, call_keyed_array_bare,
-    call_keyed_bare, call_record_bare, finish, map_keyed_array, map_keyed_records, map_records,
-    merge, record_chunk_bytes,
+    Combiner, DEFAULT_MAX_KEYS, Delimiters, HeldArray, HeldRecords, Key, Keyed, KeyedArrayBare,
+    KeyedArrayFn, KeyedBare, KeyedFn, RecordBare, RecordFn, RecordViews, RecordsInput, RecordsJob,
+    Table, Value, call_keyed_array_bare, call_keyed_bare, call_record_bare, finish,
+    map_keyed_array, map_keyed_records, map_records, merge, record_chunk_bytes,
 };
-use crate::job::{Input, JobReport, MapWith, Side};
+use crate::job::{HeldMapper, Input, JobReport, MapWith};
 use crate::memory::{Element, SharedArray};
 use crate::protocol::Func;
 use crate::shm::ChunkSize;
@@ -34,9 +34,6 @@ use serde::{Serialize, de::DeserializeOwned};
 /// The input of a records job ([`JobBuilder::records`]): a byte array cut
 /// into chunks of whole records. A type only.
 pub struct ByRecords(());
-
-/// What a records job's workers read: the text chunk by chunk, and whole.
-type RecordsInput = (SharedArray<u8, Ix1>, Side<u8, Ix1>);
 
 impl<'a, P, R: ReportMode> JobBuilder<'a, SharedArray<u8, Ix1>, P, R> {
     /// Cuts the bytes into chunks of whole records: a record ends with any
@@ -263,6 +260,15 @@ where
         combiner: combiner.clone(),
         max_keys,
     };
+    if combiner.order_free() {
+        return run_held::<RecordsInput, _, _, _, _>(
+            opts,
+            parts,
+            HeldRecords(job),
+            &combiner,
+            max_keys,
+        );
+    }
     let map = map_keyed_records::<P, K, V, C>
         as for<'c> fn(&RecordsJob<P, KeyedFn<P, K, V, C>, C>, RecordViews<'c>) -> Table<K, V>;
     run_keyed::<RecordsInput, _, _, _, _>(opts, parts, job, as_map_with(map), &combiner, max_keys)
@@ -291,8 +297,34 @@ where
         combiner: combiner.clone(),
         max_keys,
     };
+    if combiner.order_free() {
+        return run_held::<SharedArray<A, D>, _, _, _, _>(
+            opts,
+            parts,
+            HeldArray(job),
+            &combiner,
+            max_keys,
+        );
+    }
     let map = map_keyed_array::<P, A, D, K, V, C>;
     run_keyed::<SharedArray<A, D>, _, _, _, _>(opts, parts, job, map, &combiner, max_keys)
+}
+
+/// Runs a keyed job whose combiner is order-free: one table per worker,
+/// merged in the order the workers finish (the same result in any order).
+fn run_held<I: Input, H, K: Key, V: Value, C: Combiner<V>>(
+    opts: JobOptions<'_>,
+    parts: &[InputPart<'_>],
+    held: H,
+    combiner: &C,
+    max_keys: usize,
+) -> Result<(Keyed<K, V>, JobReport)>
+where
+    H: HeldMapper<I, Acc = Table<K, V>>,
+{
+    let (table, report) =
+        opts.map_reduce_held::<I, H>(parts, held, |a, b| merge(a, b, combiner, max_keys))?;
+    Ok((finish(table, max_keys)?, report))
 }
 
 /// Runs a keyed job: its chunks' tables merged in chunk order, then sorted.

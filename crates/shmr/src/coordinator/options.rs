@@ -8,7 +8,7 @@ use super::settings::{ProgressFn, Settings};
 use crate::error::Encoded;
 use crate::error::{Error, Result};
 use crate::job::keyed::Delimiters;
-use crate::job::{FnMapper, Input, Job, JobMapper, JobReport, MapBare, MapWith};
+use crate::job::{FnMapper, HeldMapper, Input, Job, JobMapper, JobReport, MapBare, MapWith};
 use crate::memory::{ArrayRef, Element, SharedArray};
 use crate::protocol::Func;
 use crate::shm::{ChunkSize, Partition};
@@ -140,6 +140,37 @@ impl<'p> JobOptions<'p> {
             let payload =
                 postcard::to_allocvec(&FnMapper::<P, I, T>::new(params, mapper)).encoded()?;
             let plan = Plan::read::<I, FnMapper<P, I, T>>(partition, parts, payload);
+            let (value, report) =
+                self.pool
+                    .execute(plan, self.settings, self.progress, &mut reducer)?;
+            Ok((
+                value.expect("internal: a partition has at least one chunk"),
+                report,
+            ))
+        })();
+        match self.across {
+            Some(ranks) => combine(ranks, local, &mut reducer),
+            None => local,
+        }
+    }
+
+    /// A held job (see [`HeldMapper`]): each worker's one partial, folded
+    /// with `reducer` in the order workers finish, with the report.
+    pub(crate) fn map_reduce_held<I, H>(
+        self,
+        parts: &[InputPart<'_>],
+        mapper: H,
+        reducer: impl FnMut(H::Acc, H::Acc) -> H::Acc,
+    ) -> Result<(H::Acc, JobReport)>
+    where
+        I: Input,
+        H: HeldMapper<I>,
+    {
+        let mut reducer = reducer;
+        let local = (|| {
+            let partition = self.partition(parts)?;
+            let payload = postcard::to_allocvec(&mapper).encoded()?;
+            let plan = Plan::held::<I, H>(partition, parts, payload);
             let (value, report) =
                 self.pool
                     .execute(plan, self.settings, self.progress, &mut reducer)?;

@@ -10,16 +10,16 @@ use super::pool::{Pool, State, Worker, deadline_after, guard};
 use super::settings::{ProgressFn, Settings};
 use crate::error::Encoded;
 use crate::error::{Error, Result};
-use crate::job::{Input, JobReport, Mapper};
+use crate::job::{HeldMapper, Input, JobReport, Mapper};
 use crate::memory::{ArrayRef, Element, Segment, SharedArray};
 use crate::protocol::Failure;
 use crate::protocol::{
     self, Access, Channel, Entry, FromWorker, Func, Layout, MapJob, Mapping, ToWorker,
 };
 use crate::shm::{self, LockTable, Slots};
-use crate::shm::{Holding, STOP_CLAIMS};
+use crate::shm::{HELD_LAST, HELD_PART, Holding, STOP_CLAIMS};
 use crate::shm::{Partition, Selection};
-use crate::worker::entry_for;
+use crate::worker::{entry_for, held_entry_for};
 use ndarray::Dimension;
 use rustix::fd::{AsFd, BorrowedFd};
 use serde::de::DeserializeOwned;
@@ -151,6 +151,9 @@ impl Pool {
             };
             // What is left in the rings, in any order: the round is over.
             let decoded = folder.pass(&state.slots, true);
+            // Parts of held partials whose last part never came are of
+            // workers that died: their chunks are mapped again.
+            folder.pending.clear();
             report.lock_acquisitions += state.slots.total_locks_taken();
             // Which stripes the dead held: read before anything resets them.
             let held: Vec<(usize, Vec<usize>)> = match &table {
@@ -308,6 +311,22 @@ impl<'p> Plan<'p> {
             partition,
             writes: Writes::Nothing,
             entry: entry_for::<M, I>(),
+            payload,
+        }
+    }
+
+    /// A held job over input `I` with mapper `H`: each worker folds all its
+    /// chunks into one partial.
+    pub(crate) fn held<I: Input, H: HeldMapper<I>>(
+        partition: Partition,
+        parts: &[InputPart<'p>],
+        payload: Vec<u8>,
+    ) -> Self {
+        Plan {
+            parts: parts.iter().map(|p| p.array).collect(),
+            partition,
+            writes: Writes::Nothing,
+            entry: held_entry_for::<H, I>(),
             payload,
         }
     }
@@ -784,6 +803,19 @@ pub(crate) struct Folder<'r, T> {
     /// A panic of the reducer, raised again once the job is over (the
     /// pool's state stays whole meanwhile).
     panicked: Option<Box<dyn std::any::Any + Send>>,
+    /// A held job's parts so far, by worker slot, combined: folded only
+    /// with the worker's last part, which says which chunks they cover.
+    pending: std::collections::HashMap<usize, T>,
+}
+
+/// A record taken from a slot.
+enum Taken<T> {
+    /// The partial of one chunk.
+    Chunk(u64, T),
+    /// A part of a held partial.
+    Part(T),
+    /// The last part of a held partial, and the chunks it covers.
+    Last(Vec<u64>, T),
 }
 
 impl<'r, T: DeserializeOwned> Folder<'r, T> {
@@ -795,7 +827,61 @@ impl<'r, T: DeserializeOwned> Folder<'r, T> {
             done: vec![false; chunks as usize],
             reduce,
             panicked: None,
+            pending: std::collections::HashMap::new(),
         }
+    }
+
+    /// `reduce(a, b)`, unless the reducer has panicked (now or before):
+    /// then `None`, and the panic is kept for [`Folder::finish`].
+    fn combine(&mut self, a: Option<T>, b: T) -> Option<T> {
+        if self.panicked.is_some() {
+            return None;
+        }
+        let Some(a) = a else {
+            return Some(b);
+        };
+        let reduce = &mut self.reduce;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reduce(a, b))) {
+            Ok(v) => Some(v),
+            Err(p) => {
+                self.panicked = Some(p);
+                None
+            }
+        }
+    }
+
+    /// Takes a held job's record of worker `w`: parts wait for the last,
+    /// which marks its chunks done; the whole is folded in whatever order
+    /// workers finish (a held job's partials combine alike in any order).
+    fn take_held(&mut self, w: usize, taken: Taken<T>) -> Result<()> {
+        match taken {
+            Taken::Part(part) => {
+                let so_far = self.pending.remove(&w);
+                if let Some(v) = self.combine(so_far, part) {
+                    self.pending.insert(w, v);
+                }
+            }
+            Taken::Last(chunks, part) => {
+                let n = self.done.len();
+                for &c in &chunks {
+                    let done = self
+                        .done
+                        .get_mut(c as usize)
+                        .ok_or_else(|| Error::Protocol(format!("result for chunk {c} of {n}")))?;
+                    if std::mem::replace(done, true) {
+                        return Err(Error::Protocol(format!("chunk {c} was mapped twice")));
+                    }
+                }
+                let so_far = self.pending.remove(&w);
+                let whole = self.combine(so_far, part);
+                if let Some(whole) = whole {
+                    let acc = self.acc.take();
+                    self.acc = self.combine(acc, whole);
+                }
+            }
+            Taken::Chunk(..) => unreachable!("internal: a chunk's record is not held"),
+        }
+        Ok(())
     }
 
     fn missing(&self) -> Vec<u64> {
@@ -819,19 +905,8 @@ impl<'r, T: DeserializeOwned> Folder<'r, T> {
 
     fn fold_one(&mut self, value: T) {
         self.next += 1;
-        if self.panicked.is_some() {
-            return;
-        }
-        let reduce = &mut self.reduce;
-        match self.acc.take() {
-            None => self.acc = Some(value),
-            Some(a) => {
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reduce(a, value))) {
-                    Ok(v) => self.acc = Some(v),
-                    Err(p) => self.panicked = Some(p),
-                }
-            }
-        }
+        let acc = self.acc.take();
+        self.acc = self.combine(acc, value);
     }
 
     /// The result; a panic of the reducer is raised here.
@@ -855,6 +930,17 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
                     let next = self.next;
                     let done = &self.done;
                     let taken = slots.take_if(w, |chunk, bytes| {
+                        // A held job's records are taken as they come.
+                        if chunk == HELD_PART {
+                            return Some(postcard::from_bytes(bytes).encoded().map(Taken::Part));
+                        }
+                        if chunk == HELD_LAST {
+                            return Some(
+                                postcard::from_bytes::<(Vec<u64>, T)>(bytes)
+                                    .encoded()
+                                    .map(|(c, v)| Taken::Last(c, v)),
+                            );
+                        }
                         if chunk >= chunks {
                             return Some(Err(Error::Protocol(format!(
                                 "result for chunk {chunk} of {chunks}"
@@ -871,13 +957,20 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
                         Some(
                             postcard::from_bytes::<T>(bytes)
                                 .encoded()
-                                .map(|v| (chunk, v)),
+                                .map(|v| Taken::Chunk(chunk, v)),
                         )
                     })?;
                     let Some(taken) = taken else {
                         break;
                     };
-                    let (chunk, value) = taken?;
+                    let (chunk, value) = match taken? {
+                        Taken::Chunk(chunk, value) => (chunk, value),
+                        held => {
+                            self.take_held(w, held)?;
+                            took = true;
+                            continue;
+                        }
+                    };
                     self.done[chunk as usize] = true;
                     took = true;
                     if chunk == self.next {

@@ -15,6 +15,22 @@ pub(crate) trait Mapper<I: Input>: Serialize + DeserializeOwned {
     fn map(&self, chunk: I::Chunk<'_>) -> Self::Out;
 }
 
+/// The worker-side half of a *held* job: one accumulator for all the
+/// chunks a worker maps, committed once, in parts, when none is left. Only
+/// for partials whose combining gives the same result in any order and
+/// grouping (a keyed job with an order-free combiner), since which chunks
+/// a worker gets depends on timing.
+pub(crate) trait HeldMapper<I: Input>: Serialize + DeserializeOwned {
+    type Acc: Serialize + DeserializeOwned + 'static;
+    /// An empty accumulator.
+    fn start(&self) -> Self::Acc;
+    /// Maps one chunk into `acc`.
+    fn map_into(&self, acc: &mut Self::Acc, chunk: I::Chunk<'_>);
+    /// `acc` cut into parts of about `bytes` serialized bytes each (at
+    /// least one part), which combine to it in any order.
+    fn parts(&self, acc: Self::Acc, bytes: usize) -> Vec<Self::Acc>;
+}
+
 /// A [`Job`] seen as a mapper.
 #[derive(Serialize, Deserialize)]
 #[serde(transparent)]

@@ -45,7 +45,7 @@ mod raw;
 
 pub use input::{Append, Input, IntoBare, IntoWith, MapBare, MapWith, Part, Side};
 pub use mapper::LockedMapFn;
-pub(crate) use mapper::{FnMapper, FnWith, InPlaceFn, JobMapper, LockedFn, Mapper};
+pub(crate) use mapper::{FnMapper, FnWith, HeldMapper, InPlaceFn, JobMapper, LockedFn, Mapper};
 pub use raw::{Raw, RawArray};
 
 use crate::memory::Element;

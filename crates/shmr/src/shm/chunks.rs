@@ -10,7 +10,7 @@
 
 use super::lock::{LockTable, LockedOutput};
 use super::partition::{Partition, Selection};
-use super::slots::{CLAIMING, JobSlot};
+use super::slots::{CLAIMING, HELD_LAST, HELD_PART, JobSlot};
 use crate::error::{Error, Result};
 use crate::memory::{Element, Header, Segment, dim_for};
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
@@ -96,6 +96,47 @@ impl<'a> JobMemory<'a> {
         // also sees the record.
         self.slot.in_progress.store(0, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// [`claim`](JobMemory::claim) for a held job, whose worker commits
+    /// its chunks only once none is left: `held` is the first chunk it
+    /// holds, if any. Its `in progress` word then stays at that chunk while
+    /// it claims more (rather than going through `CLAIMING` and 0), so the
+    /// coordinator never takes it for a worker that holds nothing.
+    pub(crate) fn claim_held(&self, held: Option<u64>) -> Option<Claim> {
+        if held.is_none() {
+            return self.claim();
+        }
+        let k = self.slot.claims.fetch_add(1, Ordering::SeqCst);
+        self.selection.nth(&self.partition, k).map(|chunk| Claim {
+            chunk,
+            rows: self.partition.chunk(chunk),
+        })
+    }
+
+    /// Commits a held job's partial for `chunks`, in `parts` (at least
+    /// one), which ends the hold: every part but the last as a
+    /// [`HELD_PART`] record, the last with the list of chunks as the
+    /// [`HELD_LAST`] record. The coordinator counts the chunks done only
+    /// when it has that one.
+    pub(crate) fn commit_held<T: Serialize>(&mut self, chunks: &[u64], parts: &[T]) -> Result<()> {
+        let Some((last, first)) = parts.split_last() else {
+            return Err(Error::Protocol("a held partial of no part".into()));
+        };
+        for part in first {
+            self.slot.writer.push(HELD_PART, part, self.slot.notify)?;
+        }
+        self.slot
+            .writer
+            .push(HELD_LAST, &(chunks, last), self.slot.notify)?;
+        self.slot.in_progress.store(0, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Bytes of this worker's ring: a held job cuts its partial into parts
+    /// that fit it several times over.
+    pub(crate) fn ring_bytes(&self) -> usize {
+        self.slot.writer.capacity()
     }
 
     fn part(&self, index: usize) -> Result<(&'a Segment, &'a Header)> {

@@ -26,6 +26,13 @@
 //!
 //! The records of a worker that dies mid-job stay readable: only the chunk
 //! it was mapping (named by `in progress`) is lost and run again.
+//!
+//! A *held* job's worker (a keyed job whose combiner is order-free) folds
+//! all its chunks into one partial and writes it only when no chunk is left
+//! to claim: as [`HELD_PART`] records, then one [`HELD_LAST`] record that
+//! names the chunks they cover. Its `in progress` word names its first
+//! chunk from its first claim until that last record: all its chunks are
+//! lost, and run again, if it dies before.
 
 use crate::error::{Error, Result};
 use crate::memory::Segment;
@@ -38,6 +45,12 @@ const CONTROL_BYTES: usize = 4096;
 const RECORD_HEADER: usize = 16;
 /// The chunk index of a padding record, which fills the ring to its end.
 const PAD: u64 = u64::MAX;
+/// The chunk index of one part of a held job's partial (see the module's
+/// documentation); more parts, or the last, follow.
+pub(crate) const HELD_PART: u64 = u64::MAX - 1;
+/// The chunk index of the last part of a held job's partial, whose payload
+/// is the list of chunks the partial covers, then the part.
+pub(crate) const HELD_LAST: u64 = u64::MAX - 2;
 /// The header at the start of each worker's region.
 pub(crate) const REGION_HEADER: usize = 64;
 /// A claim count past any selection: stores of it stop a job's claiming,
@@ -531,6 +544,11 @@ impl SlotWriter<'_> {
             unsafe { std::slice::from_raw_parts_mut(self.ring.add(at), len) },
             free,
         )
+    }
+
+    /// Bytes of the ring.
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap
     }
 
     /// Appends the partial result of `chunk`. Waits while the ring is too

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::atomic::{Ordering, fence};
 use std::time::Duration;
-pub(crate) use task::{entry_for, in_place_entry, into_entry, locked_entry};
+pub(crate) use task::{entry_for, held_entry_for, in_place_entry, into_entry, locked_entry};
 
 /// Name of the test that [`test_worker!`](crate::test_worker) defines.
 pub(crate) const TEST_ENTRY: &str = "shmr_worker_entry";

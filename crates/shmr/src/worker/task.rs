@@ -4,7 +4,7 @@
 //! entry point of a job by the address of one of the functions here.
 
 use crate::error::Encoded;
-use crate::job::{FnWith, InPlaceFn, Input, IntoWith, LockedFn, Mapper};
+use crate::job::{FnWith, HeldMapper, InPlaceFn, Input, IntoWith, LockedFn, Mapper};
 use crate::memory::Element;
 use crate::protocol::{Entry, Failure, Func};
 use crate::shm::{Aborted, Claim, JobMemory};
@@ -15,6 +15,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 /// The entry point for mapper type `M` over input `I`.
 pub(crate) fn entry_for<M: Mapper<I>, I: Input>() -> Func<Entry> {
     Func::new(run_chunks::<M, I> as Entry)
+}
+
+/// The entry point for held mapper type `H` over input `I`.
+pub(crate) fn held_entry_for<H: HeldMapper<I>, I: Input>() -> Func<Entry> {
+    Func::new(run_held::<H, I> as Entry)
 }
 
 /// The entry point of an in-place job with parameters `P`.
@@ -51,23 +56,55 @@ fn drive<T: Serialize>(
     mut map: impl FnMut(&Claim) -> T,
 ) -> Result<(), Failure> {
     while let Some(claim) = memory.claim() {
-        let out = catch_unwind(AssertUnwindSafe(|| {
-            crate::worker::in_mapper(claim.rows(), || map(&claim))
-        }))
-        .map_err(|payload| {
-            if payload.is::<Aborted>() {
-                Failure::Aborted
-            } else {
-                let rows = claim.rows();
-                Failure::Panicked {
-                    chunk: claim.chunk(),
-                    rows: (rows.start, rows.end),
-                    message: crate::worker::panic_message(&*payload),
-                }
-            }
-        })?;
+        let out = mapped(&claim, || map(&claim))?;
         memory.commit(claim, &out)?;
     }
+    Ok(())
+}
+
+/// Runs the mapper `f` of `claim` under `catch_unwind`: a panic is the
+/// job's failure, naming the chunk.
+fn mapped<T>(claim: &Claim, f: impl FnOnce() -> T) -> Result<T, Failure> {
+    catch_unwind(AssertUnwindSafe(|| {
+        crate::worker::in_mapper(claim.rows(), f)
+    }))
+    .map_err(|payload| {
+        if payload.is::<Aborted>() {
+            Failure::Aborted
+        } else {
+            let rows = claim.rows();
+            Failure::Panicked {
+                chunk: claim.chunk(),
+                rows: (rows.start, rows.end),
+                message: crate::worker::panic_message(&*payload),
+            }
+        }
+    })
+}
+
+/// A held job: every chunk this worker claims is mapped into one
+/// accumulator, committed in parts once no chunk is left.
+fn run_held<H: HeldMapper<I>, I: Input>(
+    memory: &mut JobMemory<'_>,
+    payload: &[u8],
+) -> Result<(), Failure> {
+    let mapper: H = postcard::from_bytes(payload).encoded()?;
+    let input = I::prepare(memory)?;
+    let mut acc = mapper.start();
+    let mut chunks = Vec::new();
+    while let Some(claim) = memory.claim_held(chunks.first().copied()) {
+        mapped(&claim, || {
+            mapper.map_into(&mut acc, I::chunk(&input, &claim))
+        })?;
+        chunks.push(claim.chunk());
+    }
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    // A quarter of the ring a part: the coordinator takes each as soon as
+    // it is written, so the ring never has to hold the whole partial.
+    let parts = mapper.parts(acc, (memory.ring_bytes() / 4).max(1));
+    memory.commit_held(&chunks, &parts)?;
     Ok(())
 }
 
