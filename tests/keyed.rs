@@ -331,3 +331,79 @@ fn no_delimiters_is_refused_and_one_record_without_delimiter_is_whole() {
         vec![(b"abc".to_vec(), 1), (b"def".to_vec(), 1)]
     );
 }
+
+/// A pool whose result slots are 16 KiB: far smaller than a worker's table
+/// of a few thousand words.
+fn small_slots(workers: usize) -> shmr::Pool {
+    shmr::Pool::builder()
+        .workers(workers)
+        .slot_bytes(16 << 10)
+        .max_slot_bytes(16 << 10)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_workers_table_larger_than_its_slot_arrives_in_parts() {
+    // Integer sums are order-free: each worker keeps one table for all its
+    // chunks and writes it in parts through a slot too small to hold it
+    // (slots may not grow here, so a table written whole would fail).
+    let text = zipf_text(2 << 20);
+    let a = shared(&text);
+    let want = counted(&text);
+    assert!(want.len() > 5000, "{} distinct words", want.len());
+    for workers in [1, 2, 3] {
+        let pool = small_slots(workers);
+        let (counts, report) = pool
+            .on(&a)
+            .records(Delimiters::WHITESPACE)
+            .chunk_size(ChunkSize::Bytes(64 << 10))
+            .reported()
+            .keyed(Sum, |words, out| {
+                words.iter().for_each(|w| out.emit(w, 1_u64))
+            })
+            .unwrap();
+        assert_eq!(counts.as_slice(), &want[..], "{workers} workers");
+        assert_eq!(report.slots_grown, 0);
+        assert_eq!(pool.slot_bytes(), 16 << 10);
+    }
+}
+
+/// The word whose chunk brings its worker down, once.
+const FATAL: &[u8] = b"zzfatal";
+
+#[test]
+fn a_worker_that_dies_holding_its_table_loses_no_count() {
+    // The word appears once, late in the text: the worker that maps it has
+    // mapped other chunks before, all held in its one table.
+    let mut text = zipf_text(1 << 20);
+    let at = text.len() * 3 / 4;
+    let at = at + text[at..].iter().position(|&b| b == b' ').unwrap();
+    text.splice(at..at, [b" ", FATAL, b" "].concat());
+    let a = shared(&text);
+    let want = counted(&text);
+    for workers in [1, 2] {
+        let dir = common::scratch_dir(&format!("held-death-{workers}"));
+        let marker = dir.join("died").display().to_string();
+        let pool = pool(workers);
+        let (counts, report) = pool
+            .on(&a)
+            .records(Delimiters::WHITESPACE)
+            .chunk_size(ChunkSize::Bytes(32 << 10))
+            .params(marker.clone())
+            .reported()
+            .keyed(Sum, |marker, words, out| {
+                for w in words.iter() {
+                    if w == FATAL && std::fs::File::create_new(marker).is_ok() {
+                        std::process::abort();
+                    }
+                    out.emit(w, 1_u64);
+                }
+            })
+            .unwrap();
+        assert!(std::path::Path::new(&marker).exists(), "no worker died");
+        assert_eq!(report.workers_replaced, 1);
+        assert_eq!(counts.as_slice(), &want[..], "{workers} workers");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -961,6 +961,48 @@ mod tests {
     }
 
     #[test]
+    fn a_table_cut_into_parts_keeps_every_pair_once() {
+        let mut t = Table::new();
+        let mut e = Emit {
+            table: &mut t,
+            combiner: &Sum,
+            max_keys: usize::MAX,
+        };
+        for i in 0..1000_u64 {
+            e.emit(&format!("key{i}").into_bytes(), i);
+        }
+        let parts = t.into_parts(100);
+        let mut seen: Vec<(Vec<u8>, u64)> = Vec::new();
+        for p in &parts {
+            let bytes = postcard::to_allocvec(p).unwrap();
+            // A part goes over the size by less than one pair (~ 10 bytes).
+            assert!(bytes.len() <= 100 + 16, "{} bytes", bytes.len());
+            seen.extend(p.list.iter().cloned());
+        }
+        assert!(parts.len() >= 80, "{} parts", parts.len());
+        seen.sort();
+        let want: Vec<(Vec<u8>, u64)> = {
+            let mut w: Vec<_> = (0..1000_u64)
+                .map(|i| (format!("key{i}").into_bytes(), i))
+                .collect();
+            w.sort();
+            w
+        };
+        assert_eq!(seen, want);
+        assert_eq!(Table::<u8, u8>::new().into_parts(10).len(), 1);
+    }
+
+    #[test]
+    fn sums_minima_and_maxima_of_integers_are_order_free_and_no_other() {
+        assert!(Combiner::<u64>::order_free(&Sum));
+        assert!(Combiner::<i32>::order_free(&Min));
+        assert!(Combiner::<usize>::order_free(&Max));
+        assert!(!Combiner::<f64>::order_free(&Sum));
+        assert!(!Combiner::<f32>::order_free(&Min));
+        assert!(!Combiner::<String>::order_free(&Max));
+    }
+
+    #[test]
     fn top_orders_by_value_then_key() {
         let k = Keyed {
             entries: vec![(1, 5), (2, 9), (3, 5), (4, 1)],
