@@ -154,17 +154,19 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let want = sequential(&keys, bytes);
     let seq = t.elapsed();
     let threads = shmr_suite::threads_like(&pool);
-    let (on_threads, rayon_took) =
-        shmr_suite::median_time(args.reps, || threads.install(|| by_threads(&keys, bytes)));
     by_shmr(&pool, &keys, &text)?; // warm
-    let (got, took) = shmr_suite::median_time(args.reps, || by_shmr(&pool, &keys, &text));
+    let ((got, took), (on_threads, rayon_took)) = shmr_suite::alternate(
+        args.reps,
+        || by_shmr(&pool, &keys, &text),
+        || threads.install(|| by_threads(&keys, bytes)),
+    );
     let got = got?;
     shmr_suite::report_times(
         seq,
         rayon_took,
         took,
         pool.workers(),
-        &format!("median of {}, warm", args.reps),
+        &format!("median of {}, alternating, warm", args.reps),
     );
     for (k, n) in keys.iter().zip(&got) {
         println!("  {:<20}: {n}", String::from_utf8_lossy(k));

@@ -141,23 +141,6 @@ fn text(args: &Args) -> Result<SharedArray<u8, ndarray::Ix1>, Box<dyn std::error
     Ok(text)
 }
 
-fn median<T>(
-    reps: usize,
-    mut f: impl FnMut() -> Result<T, shmr::Error>,
-) -> Result<(T, Duration), shmr::Error> {
-    let mut times = Vec::new();
-    let mut out = None;
-    for _ in 0..reps.max(1) {
-        let t = Instant::now();
-        out = Some(f()?);
-        times.push(t.elapsed());
-    }
-    Ok((
-        out.expect("one run at least"),
-        shmr_bench::overheads::median(&mut times),
-    ))
-}
-
 fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     shmr::init();
     let args = Args::parse();
@@ -166,11 +149,11 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let bytes = text.view();
     let bytes = bytes.as_slice().expect("contiguous");
 
-    // shmr first, so that the memory read after it is shmr's alone.
-    by_shmr(&pool, &text, args.chunk)?; // warm: mappings, page cache, slots grown
+    // shmr first, so that the memory read after it is shmr's alone; this
+    // run also warms (mappings, page cache, slots grown).
     let cpu = shmr_bench::machine::cpu_time();
-    let (got, took) = median(args.reps, || by_shmr(&pool, &text, args.chunk))?;
-    let merging = (shmr_bench::machine::cpu_time() - cpu) / args.reps.max(1) as u32;
+    by_shmr(&pool, &text, args.chunk)?;
+    let merging = shmr_bench::machine::cpu_time() - cpu;
     let coordinator = shmr_bench::machine::peak_private_bytes(std::process::id());
     let workers: Option<u64> = pool
         .worker_pids()
@@ -185,19 +168,24 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let seq = t.elapsed();
 
     let threads = shmr_suite::threads_like(&pool);
-    let (on_threads, rayon_took) = median(args.reps, || Ok(threads.install(|| by_threads(bytes))))?;
+    let ((got, took), (on_threads, rayon_took)) = shmr_suite::alternate(
+        args.reps,
+        || by_shmr(&pool, &text, args.chunk),
+        || threads.install(|| by_threads(bytes)),
+    );
+    let got = got?;
 
     shmr_suite::report_times(
         seq,
         rayon_took,
         took,
         pool.workers(),
-        &format!("median of {}, warm", args.reps),
+        &format!("median of {}, alternating, warm", args.reps),
     );
     let total: u64 = got.iter().map(|(_, n)| n).sum();
 
     println!("  words               : {total} ({} distinct)", got.len());
-    println!("  coordinator CPU     : {merging:>10.2?}  per shmr run (merging the chunks' tables)");
+    println!("  coordinator CPU     : {merging:>10.2?}  in shmr's first run (merging tables)");
     if let (Some(c), Some(w)) = (coordinator, workers) {
         println!(
             "  peak private memory : {:.0} MB coordinator, {:.0} MB all workers (shmr's runs, \

@@ -47,6 +47,32 @@ pub fn median_time<T>(reps: usize, mut f: impl FnMut() -> T) -> (T, Duration) {
     )
 }
 
+/// Runs `f` and `g` alternately (f, g, f, g, ...) `reps` times each and
+/// returns their last results and median times: drift in the machine's
+/// speed falls on both alike, so their ratio is fair (all of one, then all
+/// of the other, once made "level with rayon" flip from run to run here).
+pub fn alternate<T, U>(
+    reps: usize,
+    mut f: impl FnMut() -> T,
+    mut g: impl FnMut() -> U,
+) -> ((T, Duration), (U, Duration)) {
+    let (mut tf, mut tg) = (Vec::new(), Vec::new());
+    let (mut a, mut b) = (None, None);
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        a = Some(f());
+        tf.push(t.elapsed());
+        let t = Instant::now();
+        b = Some(g());
+        tg.push(t.elapsed());
+    }
+    let median = |v: &mut Vec<Duration>| shmr_bench::overheads::median(v);
+    (
+        (a.expect("at least one repetition"), median(&mut tf)),
+        (b.expect("at least one repetition"), median(&mut tg)),
+    )
+}
+
 /// Prints the comparison lines of an example over `len` f64, of which a
 /// job moves `bytes_per_elem` bytes each (8 to read, 16 to read and write).
 pub fn report(

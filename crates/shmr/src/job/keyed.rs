@@ -16,14 +16,20 @@
 //!   grows beyond the distinct keys of a chunk (Phoenix++'s lesson), and
 //!   the worker's table goes into its result slot in shared memory as one
 //!   flat record of pairs.
-//! * **Merged in chunk order.** The coordinator merges the chunk tables as
-//!   they arrive, in chunk order, into one table: for each key the values
-//!   are combined in the order of the records in the input, whatever the
-//!   number of workers. So any combiner, even one that is not commutative
-//!   or a floating-point sum, gives the same bits for 1, 2 or 3 workers.
-//!   Chunk tables cost the coordinator one insertion per distinct key per
-//!   chunk; records jobs therefore take larger chunks by default
-//!   ([`record_chunk_bytes`]).
+//! * **One table per worker when the combiner is order-free**
+//!   ([`Combiner::order_free`]: integer sums, minima, maxima). A worker
+//!   maps all its chunks into one table and writes it once no chunk is
+//!   left, in parts that fit its ring; which chunks it got does not matter
+//!   to the result. A worker that dies before its last part loses all its
+//!   chunks to the next round.
+//! * **Otherwise one table per chunk, merged in chunk order.** The
+//!   coordinator merges the chunk tables as they arrive, in chunk order:
+//!   for each key the values are combined in the order of the records in
+//!   the input, whatever the number of workers. So any combiner, even one
+//!   that is not commutative or a floating-point sum, gives the same bits
+//!   for 1, 2 or 3 workers. Chunk tables cost one insertion per distinct
+//!   key per chunk, in the worker and again in the coordinator; records
+//!   jobs therefore take larger chunks by default ([`record_chunk_bytes`]).
 //! * **Bounded.** A job's tables hold at most
 //!   [`max_keys`](crate::JobBuilder::max_keys) distinct keys; a job whose
 //!   keys outgrow that ends with [`Error::KeyLimit`],
