@@ -22,7 +22,7 @@ use shmr_bench::text::{Layout, Zipf, generate};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Word count of a text, with shmr, rayon and a plain loop.
 #[derive(Parser, Debug)]
