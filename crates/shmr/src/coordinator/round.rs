@@ -306,13 +306,7 @@ impl<'p> Plan<'p> {
         parts: &[InputPart<'p>],
         payload: Vec<u8>,
     ) -> Self {
-        Plan {
-            parts: parts.iter().map(|p| p.array).collect(),
-            partition,
-            writes: Writes::Nothing,
-            entry: entry_for::<M, I>(),
-            payload,
-        }
+        Plan::reading(entry_for::<M, I>(), partition, parts, payload)
     }
 
     /// A held job over input `I` with mapper `H`: each worker folds all its
@@ -322,11 +316,20 @@ impl<'p> Plan<'p> {
         parts: &[InputPart<'p>],
         payload: Vec<u8>,
     ) -> Self {
+        Plan::reading(held_entry_for::<H, I>(), partition, parts, payload)
+    }
+
+    fn reading(
+        entry: Func<Entry>,
+        partition: Partition,
+        parts: &[InputPart<'p>],
+        payload: Vec<u8>,
+    ) -> Self {
         Plan {
             parts: parts.iter().map(|p| p.array).collect(),
             partition,
             writes: Writes::Nothing,
-            entry: held_entry_for::<H, I>(),
+            entry,
             payload,
         }
     }

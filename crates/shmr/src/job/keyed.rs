@@ -686,6 +686,18 @@ pub(crate) struct RecordsJob<P, F, C = ()> {
     pub(crate) max_keys: usize,
 }
 
+impl<P, F, C> RecordsJob<P, F, C> {
+    /// What a keyed mapper emits through into `table`: the job's combiner
+    /// and limit.
+    fn emit_into<'e, K, V>(&'e self, table: &'e mut Table<K, V>) -> Emit<'e, K, V, C> {
+        Emit {
+            table,
+            combiner: &self.combiner,
+            max_keys: self.max_keys,
+        }
+    }
+}
+
 /// A keyed job over an array, as its workers get it.
 pub(crate) type KeyedArrayJob<P, A, D, K, V, C> = RecordsJob<P, KeyedArrayFn<P, A, D, K, V, C>, C>;
 
@@ -734,11 +746,7 @@ pub(crate) fn map_keyed_records<P, K: Key, V: Value, C: Combiner<V>>(
     (chunk, whole): RecordViews<'_>,
 ) -> Table<K, V> {
     let mut table = Table::new();
-    let mut out = Emit {
-        table: &mut table,
-        combiner: &job.combiner,
-        max_keys: job.max_keys,
-    };
+    let mut out = job.emit_into(&mut table);
     (job.f.get())(
         &job.params,
         records_of(&chunk, &whole, job.delimiters),
@@ -753,11 +761,7 @@ pub(crate) fn map_keyed_array<P, A, D: Dimension, K: Key, V: Value, C: Combiner<
     chunk: ArrayView<'_, A, D>,
 ) -> Table<K, V> {
     let mut table = Table::for_chunk(job.max_keys);
-    let mut out = Emit {
-        table: &mut table,
-        combiner: &job.combiner,
-        max_keys: job.max_keys,
-    };
+    let mut out = job.emit_into(&mut table);
     (job.f.get())(&job.params, chunk, &mut out);
     table.note_chunk();
     table
@@ -789,11 +793,7 @@ where
     }
     fn map_into(&self, table: &mut Table<K, V>, (chunk, whole): RecordViews<'_>) {
         let job = &self.0;
-        let mut out = Emit {
-            table,
-            combiner: &job.combiner,
-            max_keys: job.max_keys,
-        };
+        let mut out = job.emit_into(table);
         (job.f.get())(
             &job.params,
             records_of(&chunk, &whole, job.delimiters),
@@ -830,11 +830,7 @@ where
     }
     fn map_into(&self, table: &mut Table<K, V>, chunk: ArrayView<'_, A, D>) {
         let job = &self.0;
-        let mut out = Emit {
-            table,
-            combiner: &job.combiner,
-            max_keys: job.max_keys,
-        };
+        let mut out = job.emit_into(table);
         (job.f.get())(&job.params, chunk, &mut out);
     }
     fn parts(&self, table: Table<K, V>, bytes: usize) -> Vec<Table<K, V>> {
