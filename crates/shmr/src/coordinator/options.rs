@@ -135,21 +135,37 @@ impl<'p> JobOptions<'p> {
         T: Serialize + DeserializeOwned + 'static,
     {
         let mut reducer = reducer;
+        let payload = postcard::to_allocvec(&FnMapper::<P, I, T>::new(params, mapper)).encoded();
+        self.run_read(
+            parts,
+            payload,
+            Plan::read::<I, FnMapper<P, I, T>>,
+            &mut reducer,
+        )
+    }
+
+    /// Runs a read-only job whose plan `plan` makes from the partition and
+    /// the mapper's bytes, here and, with ranks, across them.
+    fn run_read<'a, T: Serialize + DeserializeOwned>(
+        self,
+        parts: &[InputPart<'a>],
+        payload: Result<Vec<u8>>,
+        plan: fn(Partition, &[InputPart<'a>], Vec<u8>) -> Plan<'a>,
+        reducer: &mut dyn FnMut(T, T) -> T,
+    ) -> Result<(T, JobReport)> {
         let local = (|| {
             let partition = self.partition(parts)?;
-            let payload =
-                postcard::to_allocvec(&FnMapper::<P, I, T>::new(params, mapper)).encoded()?;
-            let plan = Plan::read::<I, FnMapper<P, I, T>>(partition, parts, payload);
-            let (value, report) =
-                self.pool
-                    .execute(plan, self.settings, self.progress, &mut reducer)?;
+            let plan = plan(partition, parts, payload?);
+            let (value, report) = self
+                .pool
+                .execute(plan, self.settings, self.progress, reducer)?;
             Ok((
                 value.expect("internal: a partition has at least one chunk"),
                 report,
             ))
         })();
         match self.across {
-            Some(ranks) => combine(ranks, local, &mut reducer),
+            Some(ranks) => combine(ranks, local, reducer),
             None => local,
         }
     }
@@ -167,22 +183,8 @@ impl<'p> JobOptions<'p> {
         H: HeldMapper<I>,
     {
         let mut reducer = reducer;
-        let local = (|| {
-            let partition = self.partition(parts)?;
-            let payload = postcard::to_allocvec(&mapper).encoded()?;
-            let plan = Plan::held::<I, H>(partition, parts, payload);
-            let (value, report) =
-                self.pool
-                    .execute(plan, self.settings, self.progress, &mut reducer)?;
-            Ok((
-                value.expect("internal: a partition has at least one chunk"),
-                report,
-            ))
-        })();
-        match self.across {
-            Some(ranks) => combine(ranks, local, &mut reducer),
-            None => local,
-        }
+        let payload = postcard::to_allocvec(&mapper).encoded();
+        self.run_read(parts, payload, Plan::held::<I, H>, &mut reducer)
     }
 
     /// A [`Job`]'s run, with its report.
