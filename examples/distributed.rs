@@ -179,6 +179,26 @@ fn words_single(a: &Args, path: &std::path::Path) -> Result<ExitCode, shmr::Erro
 /// so no word is cut between ranks; the tables are merged across ranks in
 /// rank order.
 fn words_on_world(world: &World, path: &std::path::Path) -> Result<ExitCode, shmr::Error> {
+    // Whatever fails on this rank alone fails every rank, with its reason:
+    // returning early here would leave the others waiting in from_rows.
+    let (mine, rows, len) = world.all_ok(words_share(world, path))?;
+    let part = world.from_rows(mine, rows, &[len])?;
+    let counts = world
+        .on(&part)
+        .records(Delimiters::WHITESPACE)
+        .keyed(keyed::Sum, count_words)?;
+    if world.rank() == 0 {
+        print_words(&counts);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// This rank's share of the words of `path`: its bytes mapped, which bytes
+/// of the file they are, and the file's length.
+fn words_share(
+    world: &World,
+    path: &std::path::Path,
+) -> Result<(SharedArray<u8, Ix1>, std::ops::Range<usize>, usize), shmr::Error> {
     let len = shmr_bench::words::file_len(path)?;
     let (start, end) = {
         // SAFETY: nothing else writes or truncates the file meanwhile.
@@ -200,15 +220,7 @@ fn words_on_world(world: &World, path: &std::path::Path) -> Result<ExitCode, shm
     let mine = unsafe {
         SharedArray::<u8, Ix1>::open_raw(path, start as u64, end - start, shmr::NpyMode::ReadOnly)?
     };
-    let part = world.from_rows(mine, start..end, &[len])?;
-    let counts = world
-        .on(&part)
-        .records(Delimiters::WHITESPACE)
-        .keyed(keyed::Sum, count_words)?;
-    if world.rank() == 0 {
-        print_words(&counts);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((mine, start..end, len))
 }
 
 fn single(a: &Args) -> Result<ExitCode, shmr::Error> {
@@ -304,13 +316,17 @@ fn on_world(world: &World, a: &Args) -> Result<ExitCode, shmr::Error> {
         Some(p) => unsafe { world.open_npy(p.replace("{rank}", &world.rank().to_string()))? },
         None => {
             let rows = world.rows(a.len);
-            let mut d = SharedArray::<f64, Ix1>::zeros(rows.len())?;
-            world
-                .pool()
-                .on_mut(&mut d)
-                .params(rows.start)
-                .map_in_place(fill)?;
-            world.from_rows(d, rows, &[a.len])?
+            // Made on this rank alone: its failure (no shared memory left,
+            // say) is agreed with the others before from_rows waits for them.
+            let made = SharedArray::<f64, Ix1>::zeros(rows.len()).and_then(|mut d| {
+                world
+                    .pool()
+                    .on_mut(&mut d)
+                    .params(rows.start)
+                    .map_in_place(fill)?;
+                Ok(d)
+            });
+            world.from_rows(world.all_ok(made)?, rows, &[a.len])?
         }
     };
     let loaded = t.elapsed();

@@ -229,7 +229,8 @@ fn one_rank_started_as_one_of_two_is_refused() {
     // Open MPI ignores).
     let mut cmd = Command::new(example());
     cmd.args(["--len", "1000", "--reps", "1"])
-        .env("PMI_SIZE", "2");
+        .env("PMI_SIZE", "2")
+        .env("PMI_RANK", "0");
     let out = run(cmd);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
@@ -336,4 +337,49 @@ fn a_keyed_job_across_two_ranks_gives_the_single_machine_counts() {
         assert_eq!(got, single, "{ranks} ranks");
     }
     std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn an_allocations_variables_without_a_launcher_are_a_world_of_one() {
+    if !available() {
+        return;
+    }
+    // Every shell inside `salloc` or an `sbatch` script has these; a
+    // program run there without `srun` or `mpirun` is a world of one.
+    let mut cmd = Command::new(example());
+    cmd.args(["--len", "1000", "--reps", "1"])
+        .env("SLURM_NTASKS", "4")
+        .env("SLURM_NPROCS", "4")
+        .env("SLURM_JOB_ID", "4242");
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("distributed: 1 ranks"));
+}
+
+#[test]
+fn a_rank_that_fails_before_any_job_fails_every_rank_and_none_waits() {
+    if !available() {
+        return;
+    }
+    // One word for two ranks: rank 1's share holds none, which it finds
+    // alone, before the ranks first meet; it must not leave rank 0
+    // waiting in that meeting.
+    let path = std::env::temp_dir().join(format!("shmr-mpi-one-{}.txt", std::process::id()));
+    std::fs::write(&path, b"hello\n").unwrap();
+    // A hang fails in `run` (killed after two minutes); before the fix,
+    // rank 0 waited in MPI_Allgather forever.
+    let out = mpirun(2, &["--words", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    // Rank 1 says why; rank 0 says that rank 1 failed, and why.
+    assert!(
+        stderr.contains("rank 1 has no words of the file"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("rank 1 of this job failed"), "{stderr}");
 }

@@ -309,33 +309,18 @@ fn run(a: RunArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// `shmr run wordcount FILE`: the file mapped read-only as bytes, cut at
-/// whitespace into chunks of whole words, counted per word.
+/// `shmr run wordcount FILE`: the file mapped read-only as bytes (or a
+/// stream read into shared memory), cut at whitespace into chunks of whole
+/// words, counted per word.
 fn word_count(a: &RunArgs) -> Result<(), String> {
     let mut builder = Pool::builder();
     if let Some(w) = a.workers {
         builder = builder.workers(w);
     }
     let pool = builder.build().map_err(|e| e.to_string())?;
-    let len = std::fs::metadata(&a.file)
-        .map_err(|e| format!("{}: cannot read it: {e}", a.file.display()))?
-        .len() as usize;
     let start = Instant::now();
-    if len == 0 {
-        // Nothing to map (a segment cannot be empty), and nothing to count.
-        let out = json!({"job": "wordcount", "file": a.file.display().to_string(), "bytes": 0,
-            "words": 0, "distinct": 0, "workers": pool.workers(), "seconds": 0.0, "top": []});
-        if a.json {
-            println!("{out}");
-        } else {
-            println!("wordcount of {} (0 bytes): 0 words", a.file.display());
-        }
-        return Ok(());
-    }
-    // SAFETY: as for .npy files, mapped read-only here and in the workers;
-    // the user is told not to modify the file during a run.
-    let text = unsafe { SharedArray::<u8, Ix1>::open_raw(&a.file, 0, len, NpyMode::ReadOnly) }
-        .map_err(|e| e.to_string())?;
+    let text = open_text(&a.file)?;
+    let len = text.len();
     let progress = Progress::new(a.quiet, "counting");
     let tick = |done: u64, total: u64| progress.update(done, total);
     let mut job = pool
@@ -383,6 +368,48 @@ fn word_count(a: &RunArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The text to count: a regular file mapped without reading it; a stream
+/// (`-` for standard input, a pipe, a file under `/proc` whose size says 0)
+/// read to its end into shared memory. Anything else is refused with its
+/// kind: a directory, a socket, or a device, which may never end
+/// (`/dev/zero`) or be a terminal.
+fn open_text(path: &std::path::Path) -> Result<SharedArray<u8, Ix1>, String> {
+    use std::os::unix::fs::FileTypeExt;
+    let stream = |r: &mut dyn std::io::Read, what: &str| {
+        SharedArray::read_from(r).map_err(|e| format!("{what}: {e}"))
+    };
+    if path.as_os_str() == "-" {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            return Err(
+                "standard input is a terminal: pipe the text in (zcat logs.gz | shmr run \
+                 wordcount -) or give a file"
+                    .into(),
+            );
+        }
+        return stream(&mut stdin.lock(), "standard input");
+    }
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: cannot open it: {e}"))?;
+    let kind = meta.file_type();
+    if kind.is_char_device() || kind.is_block_device() {
+        return Err(format!(
+            "{shown}: is a device, which may never end or be a terminal: give a regular file, \
+             or pipe the text in (... | shmr run wordcount -)"
+        ));
+    }
+    if kind.is_fifo() || (kind.is_file() && meta.len() == 0) {
+        let mut f =
+            std::fs::File::open(path).map_err(|e| format!("{shown}: cannot open it: {e}"))?;
+        return stream(&mut f, &shown.to_string());
+    }
+    // SAFETY: as for .npy files, mapped read-only here and in the workers;
+    // the user is told not to modify the file during a run. open_raw
+    // refuses what is not a regular file (a directory, a socket).
+    unsafe { SharedArray::<u8, Ix1>::open_raw(path, 0, meta.len() as usize, NpyMode::ReadOnly) }
+        .map_err(|e| e.to_string())
 }
 
 /// The result slot a histogram job needs: one worker may map every chunk,

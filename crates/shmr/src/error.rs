@@ -197,6 +197,38 @@ pub enum Error {
         killed: usize,
     },
 
+    /// A worker's key table, in a keyed job that keeps one table per
+    /// worker, did not fit its result slot.
+    #[error(
+        "a worker's key table (a keyed job with one table per worker) needs a record of {needed} \
+         bytes, more than the {available} a worker's result slot can hold at its largest \
+         ({capacity} bytes, PoolBuilder::max_slot_bytes). The table is written in parts that fit; \
+         what did not is one key with its value, or the table's last part with the list of the \
+         chunks the worker mapped. Raise max_slot_bytes, emit smaller keys or values, or give \
+         the job fewer, larger chunks (JobBuilder::chunk_size) so that the list is shorter"
+    )]
+    TableOverflow {
+        /// Bytes the record needs.
+        needed: u64,
+        /// Bytes a record may have in a slot of the largest size.
+        available: u64,
+        /// The largest size a slot may grow to.
+        capacity: u64,
+    },
+
+    /// User code that runs in the calling process, not in a worker (a
+    /// reducer, or a keyed job's combiner when it merges tables), panicked.
+    #[error(
+        "the reducer panicked while folding partial results in this process: {message}. \
+         Reducers, and the combiners of keyed jobs when they merge the workers' tables, run \
+         here, not in a worker; the job's result is lost, the pool is intact. Fix the reducer \
+         or combiner so that it returns a value for every pair of partials"
+    )]
+    ReducerPanicked {
+        /// The panic's message.
+        message: String,
+    },
+
     /// A partial result did not fit in the worker's result slot.
     #[error(
         "the partial result of chunk {chunk} needs {needed} bytes, more than the {available} a worker's result slot can hold at its largest ({capacity} bytes, PoolBuilder::max_slot_bytes); raise max_slot_bytes, or return a smaller partial (smaller chunks help if the partial grows with the chunk)"

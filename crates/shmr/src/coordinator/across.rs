@@ -78,10 +78,16 @@ pub(crate) fn combine<T: Serialize + DeserializeOwned>(
         local.as_ref().map(|(v, _)| v).map_err(|e| e.to_string()),
     );
     let (_, report) = local?;
-    let value = all?
-        .into_iter()
-        .reduce(reduce)
-        .ok_or_else(|| Error::Protocol("an exchange with no rank".into()))?;
+    let all = all?;
+    // The same fold over the same bytes on every rank: a reducer that
+    // panics here panics on all of them, and each returns the error.
+    let value = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        all.into_iter().reduce(reduce)
+    }))
+    .map_err(|p| Error::ReducerPanicked {
+        message: crate::worker::panic_message(&*p),
+    })?
+    .ok_or_else(|| Error::Protocol("an exchange with no rank".into()))?;
     Ok((value, report))
 }
 

@@ -231,11 +231,12 @@ where
     T: Serialize + DeserializeOwned + 'static,
 {
     let job = RecordsJob {
-        delimiters: delimiters(&opts)?,
+        delimiters: opts.checked(delimiters(&opts))?,
         params,
         f: Func::new(mapper),
         combiner: (),
         max_keys: 0,
+        chunk_keys: Default::default(),
     };
     let map =
         map_records::<P, T> as for<'c> fn(&RecordsJob<P, RecordFn<P, T>>, RecordViews<'c>) -> T;
@@ -252,13 +253,14 @@ fn records_keyed<P, K: Key, V: Value, C: Combiner<V> + Clone>(
 where
     P: Serialize + DeserializeOwned + 'static,
 {
-    let max_keys = max_keys(&opts)?;
+    let max_keys = opts.checked(max_keys(&opts))?;
     let job = RecordsJob {
-        delimiters: delimiters(&opts)?,
+        delimiters: opts.checked(delimiters(&opts))?,
         params,
         f: Func::new(mapper),
         combiner: combiner.clone(),
         max_keys,
+        chunk_keys: Default::default(),
     };
     if combiner.order_free() {
         return run_held::<RecordsInput, _, _, _, _>(
@@ -289,13 +291,14 @@ where
     V: Value,
     C: Combiner<V> + Clone,
 {
-    let max_keys = max_keys(&opts)?;
+    let max_keys = opts.checked(max_keys(&opts))?;
     let job = RecordsJob {
         delimiters: opts.delimiters,
         params,
         f: Func::new(mapper),
         combiner: combiner.clone(),
         max_keys,
+        chunk_keys: Default::default(),
     };
     if combiner.order_free() {
         return run_held::<SharedArray<A, D>, _, _, _, _>(

@@ -1,7 +1,7 @@
 //! Per-job options (`JobOptions`), and the read-only jobs run with them,
 //! with the pool's entry points to them.
 
-use super::across::{Exchange, combine, settle};
+use super::across::{Exchange, combine, outcomes, settle};
 use super::pool::Pool;
 use super::round::{InputPart, Plan};
 use super::settings::{ProgressFn, Settings};
@@ -67,6 +67,20 @@ impl<'p> JobOptions<'p> {
         }
     }
 
+    /// A check made before the job's run, on a job across ranks: a rank
+    /// whose check failed still makes the one exchange the job would have
+    /// made (with its error), so the others learn of it instead of waiting
+    /// for it forever, and every rank returns an error.
+    pub(crate) fn checked<T>(&self, local: Result<T>) -> Result<T> {
+        match (local, self.across) {
+            (Err(e), Some(ranks)) => {
+                let _ = outcomes::<(), ()>(ranks, Err(e.to_string()));
+                Err(e)
+            }
+            (local, _) => local,
+        }
+    }
+
     fn chunk(&self) -> ChunkSize {
         self.chunk.unwrap_or(self.pool.inner.config.chunk)
     }
@@ -75,6 +89,7 @@ impl<'p> JobOptions<'p> {
     /// every array read chunk by chunk must have of the same length, about
     /// the chunk size in bytes of all of them together.
     pub(crate) fn partition(&self, parts: &[InputPart<'_>]) -> Result<Partition> {
+        self.chunk().check()?;
         let mut chunked = parts.iter().filter(|p| !p.side).map(|p| p.array.header);
         let first = chunked
             .next()

@@ -150,12 +150,7 @@ impl PoolBuilder {
                  one per CPU core is usually best"
             )));
         }
-        if matches!(self.chunk, ChunkSize::Bytes(0) | ChunkSize::Rows(0)) {
-            return Err(Error::InvalidConfig(format!(
-                "chunk_size({:?}): a chunk must hold at least 1 byte or row",
-                self.chunk
-            )));
-        }
+        self.chunk.check()?;
         if self.slot_bytes < MIN_SLOT_BYTES || self.slot_bytes > MAX_SLOT_BYTES {
             return Err(Error::InvalidConfig(format!(
                 "slot_bytes({}) must be between {MIN_SLOT_BYTES} and {MAX_SLOT_BYTES}",

@@ -238,7 +238,7 @@ impl Pool {
         }
         drop(state);
         report.elapsed = started.elapsed();
-        Ok((folder.finish(), report))
+        Ok((folder.finish()?, report))
     }
 }
 
@@ -589,11 +589,20 @@ impl State {
     /// told is replaced, with the new slots, before the next round.
     fn grow_slots(&mut self, needed: u64, chunk: u64, max: usize) -> Result<()> {
         let old = self.slots.slot_bytes();
-        let overflow = || Error::SlotOverflow {
-            chunk,
-            needed,
-            available: max.saturating_sub(shm::REGION_HEADER) as u64,
-            capacity: max as u64,
+        let (available, capacity) = (max.saturating_sub(shm::REGION_HEADER) as u64, max as u64);
+        let overflow = || match chunk {
+            // Not a chunk's partial: a part of a held job's table.
+            HELD_PART | HELD_LAST => Error::TableOverflow {
+                needed,
+                available,
+                capacity,
+            },
+            _ => Error::SlotOverflow {
+                chunk,
+                needed,
+                available,
+                capacity,
+            },
         };
         let fits = shm::slot_bytes_for(needed).ok_or_else(overflow)?;
         if fits > max {
@@ -803,8 +812,8 @@ pub(crate) struct Folder<'r, T> {
     /// Which chunks have a partial, folded or early.
     done: Vec<bool>,
     reduce: &'r mut dyn FnMut(T, T) -> T,
-    /// A panic of the reducer, raised again once the job is over (the
-    /// pool's state stays whole meanwhile).
+    /// A panic of the reducer, returned as an error once the round is
+    /// over (the pool's state stays whole meanwhile).
     panicked: Option<Box<dyn std::any::Any + Send>>,
     /// A held job's parts so far, by worker slot, combined: folded only
     /// with the worker's last part, which says which chunks they cover.
@@ -912,12 +921,14 @@ impl<'r, T: DeserializeOwned> Folder<'r, T> {
         self.acc = self.combine(acc, value);
     }
 
-    /// The result; a panic of the reducer is raised here.
-    fn finish(self) -> Option<T> {
-        if let Some(p) = self.panicked {
-            std::panic::resume_unwind(p);
+    /// The result, or the reducer's panic as [`Error::ReducerPanicked`].
+    fn finish(self) -> Result<Option<T>> {
+        match self.panicked {
+            Some(p) => Err(Error::ReducerPanicked {
+                message: crate::worker::panic_message(&*p),
+            }),
+            None => Ok(self.acc),
         }
-        self.acc
     }
 }
 

@@ -71,21 +71,29 @@ impl std::fmt::Debug for World {
     }
 }
 
-/// Ranks the launcher says it started, from the variables Open MPI, MPICH
-/// (Hydra) and Slurm set: to tell a binary started by another MPI's
-/// `mpirun`, where each process is a world of one.
+/// Ranks the launcher says it started this process among, from the
+/// variables a launcher sets for each process it starts (Open MPI's
+/// `mpirun`, MPICH's Hydra, PMIx, Slurm's `srun`): to tell a binary started
+/// by another MPI's launcher, where each process is a world of one. Each
+/// size counts only beside its launcher's own per-process rank: the
+/// variables of an allocation (`SLURM_NTASKS` in every shell of `salloc`
+/// or of an `sbatch` script) say what may be launched, not that this
+/// process was, and a program run there without `srun` is a world of one.
 fn launcher_ranks() -> Option<(String, usize)> {
-    [
-        "OMPI_COMM_WORLD_SIZE",
-        "PMI_SIZE",
-        "PMIX_SIZE",
-        "MPI_LOCALNRANKS",
-        "SLURM_NTASKS",
-    ]
-    .into_iter()
-    .find_map(|var| {
-        let n = std::env::var(var).ok()?.parse().ok()?;
-        Some((var.to_string(), n))
+    const LAUNCHED: [(&str, &str); 4] = [
+        ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"),
+        ("PMI_SIZE", "PMI_RANK"),
+        ("PMIX_SIZE", "PMIX_RANK"),
+        // srun's step, not the allocation: set for the tasks it starts.
+        ("SLURM_STEP_NUM_TASKS", "SLURM_PROCID"),
+    ];
+    LAUNCHED.into_iter().find_map(|(size, rank)| {
+        std::env::var_os(rank)?;
+        if size.starts_with("SLURM") {
+            std::env::var_os("SLURM_STEP_ID")?;
+        }
+        let n = std::env::var(size).ok()?.parse().ok()?;
+        Some((size.to_string(), n))
     })
 }
 
@@ -128,7 +136,14 @@ impl World {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             pool.workers((cores / node_ranks).max(1))
         }
-        .build()?;
+        .build();
+        // Every rank learns whether every other started its pool: a rank
+        // that returned here alone would leave the others waiting in their
+        // first collective.
+        let mine = pool.as_ref().map(|_| &()).map_err(ToString::to_string);
+        let all = outcomes::<(), ()>(&Collective(&world), mine);
+        let pool = pool?;
+        all?;
         Ok(World {
             pool,
             world,
@@ -138,6 +153,40 @@ impl World {
             last_wait: Cell::new(Duration::ZERO),
             _universe: universe,
         })
+    }
+
+    /// This rank's outcome of some step of its own, agreed with every
+    /// other rank's: `Ok` on every rank only if it is `Ok` on all of them,
+    /// otherwise an error on every rank, this rank's own where it failed,
+    /// [`Error::Rank`] naming the first that failed on the others. A
+    /// collective call: every rank makes it, at the same point.
+    ///
+    /// For anything a rank does alone before the next collective (opening
+    /// or making its part of the data, checking its arguments): a rank
+    /// that returned early on its own error would leave the others waiting
+    /// in that collective forever. Jobs and [`World::from_rows`] agree on
+    /// their own outcomes already.
+    ///
+    /// # Example
+    /// ```no_run
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// let world = shmr::distributed::World::init()?;
+    /// let path = format!("part-{}.bin", world.rank());
+    /// // Fails on every rank, naming the rank whose file is missing.
+    /// let len = world.all_ok(std::fs::metadata(&path).map(|m| m.len()).map_err(|e| {
+    ///     shmr::Error::File { path: path.clone().into(), reason: e.to_string() }
+    /// }))?;
+    /// # let _ = len; Ok(()) }
+    /// ```
+    pub fn all_ok<T>(&self, local: Result<T>) -> Result<T> {
+        let all = outcomes::<(), ()>(
+            self,
+            local.as_ref().map(|_| &()).map_err(ToString::to_string),
+        );
+        let value = local?;
+        all?;
+        Ok(value)
     }
 
     /// This rank, from 0.
@@ -344,40 +393,58 @@ impl Exchange for World {
         self.arrive();
         self.last_wait.set(waited.elapsed());
         let t = Instant::now();
-        // A length over MPI's limit is sent as -1, so that every rank
-        // learns of it and fails, rather than the others waiting.
-        let len = Count::try_from(mine.len()).unwrap_or(-1);
-        let mut lens = vec![0 as Count; self.size()];
-        self.world.all_gather_into(&len, &mut lens[..]);
-        let too_big = || {
-            Error::Mpi(
-                "the ranks' results together are over MPI's 2 GiB message limit: return \
-                 smaller partials from the job"
-                    .into(),
-            )
-        };
-        let mut displs = Vec::with_capacity(lens.len());
-        let mut total: Count = 0;
-        for &l in &lens {
-            displs.push(total);
-            total = total
-                .checked_add(l)
-                .filter(|_| l >= 0)
-                .ok_or_else(too_big)?;
-        }
-        let mut buf = vec![0u8; total as usize];
-        {
-            let mut parts = PartitionMut::new(&mut buf[..], &lens[..], &displs[..]);
-            self.world.all_gather_varcount_into(mine, &mut parts);
-        }
-        let out = lens
-            .iter()
-            .zip(&displs)
-            .map(|(&l, &d)| buf[d as usize..(d + l) as usize].to_vec())
-            .collect();
+        let out = all_gather(&self.world, mine);
         self.last_exchange.set(t.elapsed());
-        Ok(out)
+        out
     }
+}
+
+/// The communicator as an [`Exchange`] before the [`World`] around it is
+/// whole (while it starts).
+struct Collective<'w>(&'w SimpleCommunicator);
+
+impl Exchange for Collective<'_> {
+    fn rank(&self) -> usize {
+        self.0.rank() as usize
+    }
+    fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
+        all_gather(self.0, mine)
+    }
+}
+
+/// Every rank's bytes, in rank order, on every rank.
+fn all_gather(world: &SimpleCommunicator, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
+    // A length over MPI's limit is sent as -1, so that every rank
+    // learns of it and fails, rather than the others waiting.
+    let len = Count::try_from(mine.len()).unwrap_or(-1);
+    let mut lens = vec![0 as Count; world.size() as usize];
+    world.all_gather_into(&len, &mut lens[..]);
+    let too_big = || {
+        Error::Mpi(
+            "the ranks' results together are over MPI's 2 GiB message limit: return \
+             smaller partials from the job"
+                .into(),
+        )
+    };
+    let mut displs = Vec::with_capacity(lens.len());
+    let mut total: Count = 0;
+    for &l in &lens {
+        displs.push(total);
+        total = total
+            .checked_add(l)
+            .filter(|_| l >= 0)
+            .ok_or_else(too_big)?;
+    }
+    let mut buf = vec![0u8; total as usize];
+    {
+        let mut parts = PartitionMut::new(&mut buf[..], &lens[..], &displs[..]);
+        world.all_gather_varcount_into(mine, &mut parts);
+    }
+    Ok(lens
+        .iter()
+        .zip(&displs)
+        .map(|(&l, &d)| buf[d as usize..(d + l) as usize].to_vec())
+        .collect())
 }
 
 /// A rank's block as it is opened: the array, its rows, the global shape.

@@ -43,6 +43,7 @@ use ndarray::{ArrayView, ArrayView1, Dimension, Ix1};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Borrow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -129,10 +130,10 @@ impl Delimiters {
         if self.contains(bytes[pos - 1]) {
             return pos;
         }
-        bytes[pos..]
-            .iter()
-            .position(|&b| self.contains(b))
-            .map_or(bytes.len(), |i| pos + i + 1)
+        let found = bytes[pos..].iter().position(|&b| self.contains(b));
+        #[cfg(test)]
+        tests::SCANNED.with(|n| n.set(n.get() + found.map_or(bytes.len() - pos, |i| i + 1)));
+        found.map_or(bytes.len(), |i| pos + i + 1)
     }
 
     fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
@@ -348,14 +349,16 @@ impl<K, V> Table<K, V> {
 }
 
 impl<K: Key, V> Table<K, V> {
-    /// A chunk's table in a worker, made as large as the worker's largest
-    /// so far: chunks of one job hold about as many keys, and a table that
-    /// starts empty rehashes its keys several times while it grows.
-    fn for_chunk(max_keys: usize) -> Self {
+    /// A chunk's table in a worker, made as large as the largest this
+    /// worker has filled in this job (`hint`): chunks of one job hold about
+    /// as many keys, and a table that starts empty rehashes its keys
+    /// several times while it grows. The hint lives in the job as the
+    /// worker decoded it, so it never outlives the job: a job with millions
+    /// of keys per chunk does not make every later small job on the pool
+    /// allocate (and clear) tables of millions.
+    fn for_chunk(hint: &Cell<usize>, max_keys: usize) -> Self {
         let mut t = Table::new();
-        if std::env::var_os("SHMR_NORESERVE").is_none() {
-            t.map.reserve(CHUNK_KEYS.get().min(max_keys));
-        }
+        t.map.reserve(hint.get().min(max_keys));
         t
     }
 
@@ -397,15 +400,9 @@ impl<K: Key, V> Table<K, V> {
         }
     }
 
-    fn note_chunk(&self) {
-        CHUNK_KEYS.set(CHUNK_KEYS.get().max(self.map.len()));
+    fn note_chunk(&self, hint: &Cell<usize>) {
+        hint.set(hint.get().max(self.map.len()));
     }
-}
-
-thread_local! {
-    /// The most keys a chunk's table of this worker held (a hint for the
-    /// next, never a limit).
-    static CHUNK_KEYS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// The pairs of a table, as one sequence (postcard writes a map and a
@@ -420,8 +417,14 @@ impl<K: Serialize, V: Serialize> Serialize for Pairs<'_, K, V> {
 }
 
 impl<K: Serialize, V: Serialize> Serialize for Table<K, V> {
+    /// A table that overflowed is sent as that fact alone: its pairs are of
+    /// no use to a job that has failed, and writing them would grow the
+    /// slots and the coordinator's memory past what `max_keys` promises.
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        (self.overflowed, Pairs(self)).serialize(s)
+        if self.overflowed {
+            return (true, Pairs(&Table::<K, V>::new())).serialize(s);
+        }
+        (false, Pairs(self)).serialize(s)
     }
 }
 
@@ -684,6 +687,10 @@ pub(crate) struct RecordsJob<P, F, C = ()> {
     pub(crate) f: Func<F>,
     pub(crate) combiner: C,
     pub(crate) max_keys: usize,
+    /// The most keys a chunk's table held in this job, in this worker (a
+    /// hint for the next chunk's, never a limit); not sent.
+    #[serde(skip)]
+    pub(crate) chunk_keys: Cell<usize>,
 }
 
 impl<P, F, C> RecordsJob<P, F, C> {
@@ -720,8 +727,24 @@ fn records_of<'c>(
         start <= all.len() && chunk.len() <= all.len() - start,
         "internal: a records chunk outside its array"
     );
-    let from = delimiters.record_start(all, start);
-    let to = delimiters.record_start(all, start + chunk.len()).max(from);
+    let end = start + chunk.len();
+    // A chunk holds the records that start inside it. Its first start is
+    // looked for only up to its end: a chunk inside a long record holds
+    // none and is empty, without reading the rest of the record. Only a
+    // chunk that holds a start reads on past its end, to where that last
+    // record ends; so each byte is read at most three times whatever the
+    // chunk size (once by its chunk, once by the chunk before looking for
+    // the end of its last record, once in the mapper), never once per
+    // chunk of a long record.
+    let from = delimiters.record_start(&all[..end], start);
+    if from >= end && end < all.len() {
+        return Records {
+            bytes: &[],
+            offset: end,
+            delimiters,
+        };
+    }
+    let to = delimiters.record_start(all, end).max(from);
     Records {
         bytes: &all[from..to],
         offset: from,
@@ -760,10 +783,10 @@ pub(crate) fn map_keyed_array<P, A, D: Dimension, K: Key, V: Value, C: Combiner<
     job: &KeyedArrayJob<P, A, D, K, V, C>,
     chunk: ArrayView<'_, A, D>,
 ) -> Table<K, V> {
-    let mut table = Table::for_chunk(job.max_keys);
+    let mut table = Table::for_chunk(&job.chunk_keys, job.max_keys);
     let mut out = job.emit_into(&mut table);
     (job.f.get())(&job.params, chunk, &mut out);
-    table.note_chunk();
+    table.note_chunk(&job.chunk_keys);
     table
 }
 
@@ -863,6 +886,11 @@ pub(crate) fn call_keyed_array_bare<A, D: Dimension, K: Key, V: Value, C: Combin
 mod tests {
     use super::*;
 
+    thread_local! {
+        /// Bytes looked at by `Delimiters::record_start` on this thread.
+        pub(super) static SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
     /// Records the splitting rule makes of `text` cut nominally every
     /// `size` bytes, as (offset, bytes) pairs.
     fn spans(text: &[u8], d: Delimiters, size: usize) -> Vec<(usize, Vec<u8>)> {
@@ -886,14 +914,12 @@ mod tests {
                 let joined: Vec<u8> = s.iter().flat_map(|(_, b)| b.clone()).collect();
                 assert_eq!(joined, text, "size {size}");
                 let mut at = 0;
-                for (offset, bytes) in &s {
+                for (offset, bytes) in s.iter().filter(|(_, b)| !b.is_empty()) {
                     assert_eq!(*offset, at);
                     at += bytes.len();
                     // Every non-empty chunk starts a record and ends one.
-                    if !bytes.is_empty() {
-                        assert!(*offset == 0 || d.contains(text[offset - 1]));
-                        assert!(at == text.len() || d.contains(text[at - 1]));
-                    }
+                    assert!(*offset == 0 || d.contains(text[offset - 1]));
+                    assert!(at == text.len() || d.contains(text[at - 1]));
                 }
                 // The records of all chunks are the records of the text.
                 let all: Vec<Vec<u8>> = s
@@ -908,6 +934,33 @@ mod tests {
                 let seq: Vec<Vec<u8>> = Records::new(text, d).iter().map(<[u8]>::to_vec).collect();
                 assert_eq!(all, seq, "size {size}");
             }
+        }
+    }
+
+    #[test]
+    fn a_long_record_is_scanned_a_bounded_number_of_times_whatever_the_chunk() {
+        // One 1 MB record, then short ones: with 1 KiB chunks, a scan that
+        // read on to the record's end from every chunk inside it would read
+        // about 500 MB; a chunk that stops looking at its own end reads
+        // each byte a bounded number of times.
+        let mut text = vec![b'x'; 1 << 20];
+        text.extend_from_slice(b"\nab\ncd\n");
+        let whole = ArrayView1::from(&text[..]);
+        for size in [1, 100, 1024, 1 << 16] {
+            SCANNED.with(|n| n.set(0));
+            let mut records = 0;
+            for i in 0..text.len().div_ceil(size) {
+                let end = ((i + 1) * size).min(text.len());
+                let chunk = whole.slice(ndarray::s![i * size..end]);
+                records += records_of(&chunk, &whole, Delimiters::LINES).iter().count();
+            }
+            assert_eq!(records, 3, "size {size}");
+            let read = SCANNED.with(std::cell::Cell::get);
+            assert!(
+                read <= 3 * text.len(),
+                "size {size}: {read} bytes scanned for {}",
+                text.len()
+            );
         }
     }
 

@@ -293,3 +293,29 @@ pub(crate) fn dim_for<A: Element, D: Dimension>(header: &Header) -> Result<D> {
     dim.slice_mut().copy_from_slice(shape);
     Ok(dim)
 }
+
+impl SharedArray<u8, ndarray::Ix1> {
+    /// The bytes of a stream (a pipe, standard input, a socket) read to
+    /// its end straight into shared memory: the one copy, from the stream
+    /// into the pages the workers map. For text that arrives as a stream
+    /// rather than a file (`zcat logs.gz | program`); a file is better
+    /// mapped without reading ([`open_raw`](SharedArray::open_raw)).
+    ///
+    /// The memory is checked to be there block by block as the stream
+    /// comes, so a stream larger than the machine's memory ends in
+    /// [`Error::OutOfSharedMemory`] rather than with the process killed.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// let text = shmr::SharedArray::read_from(&b"one two three\n"[..])?;
+    /// assert_eq!(text.len(), 14);
+    /// assert_eq!(text.view()[4], b't');
+    /// # Ok(()) }
+    /// ```
+    pub fn read_from(mut reader: impl std::io::Read) -> Result<Self> {
+        let (segment, header) = Segment::from_stream(&mut reader, "the bytes of a stream")?;
+        let dim = ndarray::Ix1(header.shape()[0]);
+        Ok(Self::from_parts(segment, header, dim, true))
+    }
+}

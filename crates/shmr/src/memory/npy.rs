@@ -186,12 +186,57 @@ pub(crate) fn write_zeros(file: &File, offset: u64, len: u64) -> std::io::Result
     file.sync_data()
 }
 
-/// `path` opened for reading, and for writing too if `mode` says so.
-fn open_file(path: &Path, mode: NpyMode) -> std::io::Result<File> {
-    std::fs::OpenOptions::new()
+/// `path` opened for reading, and for writing too if `mode` says so, if
+/// it is a regular file (or a link to one); anything else is
+/// [`Error::File`] saying what it is, at once.
+///
+/// A named pipe would block `open` until some process opened its other
+/// end, and a directory or a device cannot be mapped as an array: so the
+/// kind is looked at before opening, and the file is opened without
+/// blocking and looked at again, in case it was replaced in between.
+pub(crate) fn open_regular(path: &Path, mode: NpyMode) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let bad = |reason: String| Error::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| bad(format!("cannot open it: {e}")))?;
+    not_regular(&meta.file_type()).map_or(Ok(()), |e| Err(bad(e)))?;
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .write(mode == NpyMode::ReadWrite)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
+        .map_err(|e| bad(format!("cannot open it: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| bad(format!("cannot read its size: {e}")))?;
+    not_regular(&meta.file_type()).map_or(Ok(file), |e| Err(bad(e)))
+}
+
+/// What is wrong with mapping a file of this kind, unless it is a regular
+/// file.
+fn not_regular(kind: &std::fs::FileType) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let what = if kind.is_file() {
+        return None;
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
+    };
+    Some(format!(
+        "is {what}, which cannot be mapped as an array: give the path of a regular file \
+         (a stream is read into shared memory with SharedArray::read_from)"
+    ))
 }
 
 /// Free bytes on the filesystem holding `file`.
@@ -240,8 +285,7 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
     /// ```
     pub unsafe fn open_npy(path: impl AsRef<Path>, mode: NpyMode) -> Result<Self> {
         let path = path.as_ref();
-        let file =
-            open_file(path, mode).map_err(|e| npy_error(path, format!("cannot open it: {e}")))?;
+        let file = open_regular(path, mode)?;
         let header = read_header(&file, path)?;
         let dim = dim_for::<A, D>(&header)?;
         Self::from_file(file, header, dim, mode, path)
@@ -300,8 +344,17 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
                 A::DTYPE
             )));
         }
-        let header = Header::new(A::DTYPE, dim.slice())?.at_offset(offset)?;
-        let file = open_file(path, mode).map_err(|e| bad(format!("cannot open it: {e}")))?;
+        let header = Header::new(A::DTYPE, dim.slice())?
+            .at_offset(offset)
+            .map_err(|_| {
+                bad(format!(
+                    "offset {offset} and {:?} elements of {} reach past the largest address \
+                     (2^63 bytes): check the offset and the shape",
+                    dim.slice(),
+                    A::DTYPE
+                ))
+            })?;
+        let file = open_regular(path, mode)?;
         let len = file
             .metadata()
             .map_err(|e| bad(format!("cannot read its size: {e}")))?
@@ -516,7 +569,7 @@ fn open_shm(bare: &str) -> Result<File> {
 /// ```
 pub fn npy_header(path: impl AsRef<Path>) -> Result<Header> {
     let path = path.as_ref();
-    let file = File::open(path).map_err(|e| npy_error(path, format!("cannot open it: {e}")))?;
+    let file = open_regular(path, NpyMode::ReadOnly)?;
     read_header(&file, path)
 }
 

@@ -300,6 +300,69 @@ impl Segment {
         Ok(Segment::made_here(file, map, len, None))
     }
 
+    /// A segment holding `header` (rewritten once the length is known)
+    /// and then everything `reader` gives until its end: a stream (a pipe,
+    /// standard input) copied once, straight into shared memory. Returns
+    /// the segment and the bytes read. The memfd grows as the stream comes,
+    /// and before each block the memory it needs is checked to be there,
+    /// so a stream larger than memory is an error, not the OOM killer.
+    pub(crate) fn from_stream(
+        reader: &mut dyn std::io::Read,
+        what: &str,
+    ) -> Result<(Segment, Header)> {
+        use std::io::Write;
+        const BLOCK: usize = 64 << 20;
+        let name = format!("shmr-{}", std::process::id());
+        let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+            .map_err(Error::os("memfd_create"))?;
+        let mut file = File::from(fd);
+        file.write_all(&[0; HEADER_BYTES])
+            .map_err(Error::io("writing a segment's header"))?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut read: u64 = 0;
+        let mut checked: u64 = 0;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::Io {
+                        context: "reading a stream into shared memory",
+                        source: e,
+                    });
+                }
+            };
+            if read + n as u64 > checked {
+                check_memory(BLOCK as u64, what, None)?;
+                checked += BLOCK as u64;
+            }
+            file.write_all(&buf[..n])
+                .map_err(|e| Error::OutOfSharedMemory {
+                    what: what.to_string(),
+                    requested: read + n as u64,
+                    available: memory_available().unwrap_or(0),
+                    source: e,
+                })?;
+            read += n as u64;
+        }
+        let len = usize::try_from(read).map_err(|_| Error::TooLarge {
+            shape: vec![usize::MAX],
+            elem_bytes: 1,
+        })?;
+        let header = Header::new(DType::U8, &[len])?;
+        rustix::io::pwrite(&file, &header.encode(), 0)
+            .map_err(Error::os("writing a segment's header"))?;
+        rustix::fs::fcntl_add_seals(&file, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+            .map_err(Error::os("sealing the size of a new segment"))?;
+        let total = HEADER_BYTES + len;
+        let map = MmapOptions::new()
+            .len(total)
+            .map_raw(&file)
+            .map_err(Error::io("mapping a new shared-memory segment"))?;
+        Ok((Segment::made_here(file, map, total, None), header))
+    }
+
     /// Maps a segment received from another process. With `writable` false
     /// the descriptor is first reopened read-only, so the pages cannot be
     /// made writable in this process at all, not even by `mprotect`.
@@ -345,11 +408,17 @@ impl Segment {
             .metadata()
             .map_err(Error::io("reading the size of a file to map"))?
             .len();
-        let len = usize::try_from(len).map_err(|_| {
-            Error::InvalidSegment("the file is larger than the address space".into())
-        })?;
+        let bad = |reason: &str| Error::File {
+            path: origin.to_path_buf(),
+            reason: reason.into(),
+        };
+        let len = usize::try_from(len)
+            .map_err(|_| bad("is larger than the address space; map a region of it (open_raw)"))?;
         if len == 0 {
-            return Err(Error::InvalidSegment("the file is empty".into()));
+            return Err(bad(
+                "is empty: there is nothing to map (write the data first, or make the array with \
+                 SharedArray::zeros)",
+            ));
         }
         let map = if shared_writable {
             MmapOptions::new().len(len).map_raw(&file)

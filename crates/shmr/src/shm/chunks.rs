@@ -100,15 +100,19 @@ impl<'a> JobMemory<'a> {
 
     /// [`claim`](JobMemory::claim) for a held job, whose worker commits
     /// its chunks only once none is left: `held` is the first chunk it
-    /// holds, if any. Its `in progress` word then stays at that chunk while
-    /// it claims more (rather than going through `CLAIMING` and 0), so the
-    /// coordinator never takes it for a worker that holds nothing.
+    /// holds, if any. Its `in progress` word then goes from chunk to chunk
+    /// as it claims more, never through `CLAIMING` or 0, so the coordinator
+    /// never takes it for a worker that holds nothing, and a death or a
+    /// timeout names the chunk it was mapping. Once none is left, the word
+    /// stays at its last chunk until the commit.
     pub(crate) fn claim_held(&self, held: Option<u64>) -> Option<Claim> {
         if held.is_none() {
             return self.claim();
         }
         let k = self.slot.claims.fetch_add(1, Ordering::SeqCst);
-        self.selection.nth(&self.partition, k).map(|chunk| Claim {
+        let chunk = self.selection.nth(&self.partition, k)?;
+        self.slot.in_progress.store(chunk + 1, Ordering::SeqCst);
+        Some(Claim {
             chunk,
             rows: self.partition.chunk(chunk),
         })

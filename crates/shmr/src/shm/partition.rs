@@ -52,6 +52,16 @@ pub enum ChunkSize {
 }
 
 impl ChunkSize {
+    /// Refuses a chunk of nothing, for a pool as for one job.
+    pub(crate) fn check(self) -> crate::error::Result<()> {
+        if matches!(self, ChunkSize::Bytes(0) | ChunkSize::Rows(0)) {
+            return Err(crate::error::Error::InvalidConfig(format!(
+                "chunk_size({self:?}): a chunk must hold at least 1 byte or row"
+            )));
+        }
+        Ok(())
+    }
+
     /// Rows per chunk for an array of `shape` with `elem_bytes`-byte
     /// elements. Always at least 1.
     pub fn rows_for(self, shape: &[usize], elem_bytes: usize) -> u64 {
