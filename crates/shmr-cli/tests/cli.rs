@@ -375,3 +375,85 @@ fn wordcount_counts_every_word_of_a_text_file() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// `shmr ARGS` with `input` on its standard input; the JSON it prints.
+fn json_from_stdin(args: &[&str], input: &[u8]) -> Value {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shmr"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // Written from another thread: the pipe holds only 64 KiB.
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "shmr {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+#[test]
+fn wordcount_counts_what_a_pipe_or_a_proc_file_holds() {
+    // Streams have no length to trust: `metadata().len()` is 0 for a pipe,
+    // /dev/stdin and files under /proc, which once printed "0 words".
+    let text = b"one two three two\n".repeat(100_000); // 1.8 MB, past a pipe's buffer
+    for args in [
+        &["run", "wordcount", "-", "--json"][..],
+        &[
+            "run",
+            "wordcount",
+            "/dev/stdin",
+            "--json",
+            "--chunk",
+            "64KiB",
+        ][..],
+    ] {
+        let v = json_from_stdin(args, &text);
+        assert_eq!(v["words"], 400_000, "{args:?}");
+        assert_eq!(v["distinct"], 3, "{args:?}");
+        assert_eq!(v["bytes"], text.len(), "{args:?}");
+    }
+    // A named pipe, written by another process.
+    let d = dir("fifo");
+    let fifo = d.join("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, b"a b a\n"))
+    };
+    let v = json(&["run", "wordcount", s(&fifo), "--json"]);
+    writer.join().unwrap().unwrap();
+    assert_eq!(
+        (v["words"].as_u64(), v["distinct"].as_u64()),
+        (Some(3), Some(2))
+    );
+    // A file under /proc says it has 0 bytes, and has words.
+    let v = json(&["run", "wordcount", "/proc/self/status", "--json"]);
+    assert!(v["words"].as_u64().unwrap() > 10, "{v}");
+    // What never ends, or is not text, is refused with exit code 1.
+    fails(&["run", "wordcount", "/dev/zero"], 1, "is a device");
+    fails(&["run", "wordcount", s(&d)], 1, "is a directory");
+    // A chunk of nothing, refused for a wordcount's job as for a pool.
+    let file = d.join("t.txt");
+    std::fs::write(&file, b"a b\n").unwrap();
+    fails(
+        &["run", "wordcount", s(&file), "--chunk", "0"],
+        1,
+        "at least 1 byte",
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -201,7 +201,15 @@ impl<'de, E: Pod> Deserialize<'de> for Elements<E> {
                 write!(f, "a whole number of {}-byte elements", size_of::<E>())
             }
             fn visit_bytes<Er: de::Error>(self, v: &[u8]) -> Result<Elements<E>, Er> {
-                if size_of::<E>() == 0 || !v.len().is_multiple_of(size_of::<E>()) {
+                // Zero-sized elements have no bytes: their count is the
+                // shape's, which the array fills in.
+                if size_of::<E>() == 0 {
+                    return match v.len() {
+                        0 => Ok(Elements(Vec::new())),
+                        n => Err(Er::invalid_length(n, &self)),
+                    };
+                }
+                if !v.len().is_multiple_of(size_of::<E>()) {
                     return Err(Er::invalid_length(v.len(), &self));
                 }
                 Ok(Elements(bytemuck::pod_collect_to_vec(v)))
@@ -223,9 +231,12 @@ impl<'de, E: Pod, D: Dimension> Deserialize<'de> for RawArray<E, D> {
                 let shape: Vec<usize> = seq
                     .next_element()?
                     .ok_or_else(|| de::Error::invalid_length(0, &self))?;
-                let Elements(v) = seq
+                let Elements(mut v) = seq
                     .next_element::<Elements<E>>()?
                     .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                if size_of::<E>() == 0 {
+                    v = vec![E::zeroed(); shape.iter().product()];
+                }
                 let dim = D::from_dimension(&IxDyn(&shape)).ok_or_else(|| {
                     de::Error::custom(format_args!(
                         "shape {shape:?} has {} axes, the array type {:?}",
