@@ -248,7 +248,7 @@ pub enum Error {
     #[error(
         "the job emitted more than {max_keys} distinct keys, the most its key tables may hold \
          (JobBuilder::max_keys); raise max_keys if the memory is there (about the key's size \
-         plus 40 bytes per key in the coordinator, and per chunk in each worker), or emit fewer \
+         plus 40 bytes per key, in the coordinator and in each worker's table), or emit fewer \
          distinct keys (coarser keys, a filter in the mapper)"
     )]
     KeyLimit {

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::job::keyed::{
     Combiner, DEFAULT_MAX_KEYS, Delimiters, HeldArray, HeldRecords, Key, Keyed, KeyedArrayBare,
     KeyedArrayFn, KeyedBare, KeyedFn, RecordBare, RecordFn, RecordViews, RecordsInput, RecordsJob,
-    Table, Value, call_keyed_array_bare, call_keyed_bare, call_record_bare, finish,
+    Table, Tables, Value, call_keyed_array_bare, call_keyed_bare, call_record_bare, finish,
     map_keyed_array, map_keyed_records, map_records, merge, record_chunk_bytes,
 };
 use crate::job::{HeldMapper, Input, JobReport, MapWith};
@@ -82,6 +82,29 @@ impl<'a, I, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     /// the key's size plus 40 bytes per key.
     pub fn max_keys(mut self, max_keys: usize) -> Self {
         self.opts.max_keys = Some(max_keys);
+        self
+    }
+
+    /// Where a keyed job's workers keep their tables: one per worker or
+    /// one per chunk (default [`Tables::Auto`]: per worker when the
+    /// combiner is order-free). One per chunk is faster for jobs of
+    /// millions of distinct keys; see [`Tables`].
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// use shmr::keyed::{Sum, Tables};
+    /// let ids = shmr::SharedArray::from_array(&ndarray::Array1::from_iter((0..100_000_u64).map(|i| i % 5000)))?;
+    /// let counts = shmr::global_pool()?
+    ///     .on(&ids)
+    ///     .tables(Tables::PerChunk)
+    ///     .keyed(Sum, |chunk, out| chunk.iter().for_each(|id| out.emit(id, 1_u32)))?;
+    /// assert_eq!(counts.len(), 5000);
+    /// # Ok(()) }
+    /// ```
+    pub fn tables(mut self, tables: Tables) -> Self {
+        self.opts.tables = tables;
         self
     }
 }
@@ -212,6 +235,22 @@ fn delimiters(opts: &JobOptions<'_>) -> Result<Delimiters> {
     Ok(opts.delimiters)
 }
 
+/// Whether the job keeps one table per worker ([`Tables`]).
+fn held<V, C: Combiner<V>>(opts: &JobOptions<'_>, combiner: &C) -> Result<bool> {
+    let order_free = combiner.order_free();
+    opts.checked(match opts.tables {
+        Tables::Auto => Ok(order_free),
+        Tables::PerChunk => Ok(false),
+        Tables::PerWorker if order_free => Ok(true),
+        Tables::PerWorker => Err(Error::InvalidConfig(format!(
+            "tables(Tables::PerWorker) needs an order-free combiner, and {} says it is not \
+             (Combiner::order_free): which chunks a worker gets depends on timing, so the result \
+             would change from run to run; use Tables::PerChunk or Tables::Auto",
+            std::any::type_name::<C>()
+        ))),
+    })
+}
+
 fn max_keys(opts: &JobOptions<'_>) -> Result<usize> {
     match opts.max_keys.unwrap_or(DEFAULT_MAX_KEYS) {
         0 => Err(Error::InvalidConfig("max_keys must be at least 1".into())),
@@ -262,7 +301,7 @@ where
         max_keys,
         chunk_keys: Default::default(),
     };
-    if combiner.order_free() {
+    if held(&opts, &combiner)? {
         return run_held::<RecordsInput, _, _, _, _>(
             opts,
             parts,
@@ -300,7 +339,7 @@ where
         max_keys,
         chunk_keys: Default::default(),
     };
-    if combiner.order_free() {
+    if held(&opts, &combiner)? {
         return run_held::<SharedArray<A, D>, _, _, _, _>(
             opts,
             parts,

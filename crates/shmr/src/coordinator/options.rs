@@ -7,7 +7,7 @@ use super::round::{InputPart, Plan};
 use super::settings::{ProgressFn, Settings};
 use crate::error::Encoded;
 use crate::error::{Error, Result};
-use crate::job::keyed::Delimiters;
+use crate::job::keyed::{Delimiters, Tables};
 use crate::job::{FnMapper, HeldMapper, Input, Job, JobMapper, JobReport, MapBare, MapWith};
 use crate::memory::{ArrayRef, Element, SharedArray};
 use crate::protocol::Func;
@@ -30,6 +30,8 @@ pub(crate) struct JobOptions<'p> {
     pub(crate) delimiters: Delimiters,
     /// A keyed job's limit on distinct keys, if not the default.
     pub(crate) max_keys: Option<usize>,
+    /// Where a keyed job's workers keep their tables.
+    pub(crate) tables: Tables,
 }
 
 impl std::fmt::Debug for JobOptions<'_> {
@@ -54,6 +56,7 @@ impl Pool {
             across: None,
             delimiters: Delimiters::LINES,
             max_keys: None,
+            tables: Tables::Auto,
         }
     }
 }

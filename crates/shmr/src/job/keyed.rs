@@ -303,6 +303,37 @@ impl<V: PartialOrd + 'static> Combiner<V> for Max {
     }
 }
 
+/// Where a keyed job's workers keep their tables
+/// ([`JobBuilder::tables`](crate::JobBuilder::tables)).
+///
+/// One table per worker saves inserting each chunk's keys a second time
+/// (in the coordinator's merge) and is about twice as fast when keys
+/// repeat across chunks (a word count); but a worker's table then holds
+/// every distinct key it met, and once that outgrows the caches each
+/// emit is a cache miss that a chunk's smaller table would not have been.
+/// Measured on 2 workers (docs/benchmarks.md, `examples/key_tables.rs`),
+/// one table per worker stops paying at a few million distinct keys.
+///
+/// # Example
+/// ```
+/// use shmr::keyed::Tables;
+/// assert_eq!(Tables::default(), Tables::Auto);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tables {
+    /// One per worker when the combiner is order-free
+    /// ([`Combiner::order_free`]), otherwise one per chunk.
+    #[default]
+    Auto,
+    /// One table for all of a worker's chunks; only for an order-free
+    /// combiner (which chunks a worker gets depends on timing, so any
+    /// other would give results that change from run to run).
+    PerWorker,
+    /// One table per chunk, merged in chunk order: for jobs of millions of
+    /// distinct keys, where a worker's one table would outgrow the caches.
+    PerChunk,
+}
+
 /// What a key may be: integers, byte strings (`Vec<u8>`), strings, tuples
 /// of them; anything hashable, ordered and serializable.
 pub trait Key: Hash + Eq + Ord + Serialize + DeserializeOwned + 'static {}
@@ -504,12 +535,15 @@ impl<K: Key, V: Value, C: Combiner<V>> Emit<'_, K, V, C> {
         }
     }
 
-    /// Distinct keys emitted so far in this chunk.
+    /// Distinct keys in the table emitted into so far: this chunk's, or,
+    /// when the worker keeps one table for all its chunks ([`Tables`]),
+    /// every chunk this worker has mapped in this job.
     pub fn len(&self) -> usize {
         self.table.map.len()
     }
 
-    /// Whether nothing was emitted yet in this chunk.
+    /// Whether nothing was emitted yet into this table (see
+    /// [`len`](Emit::len)).
     pub fn is_empty(&self) -> bool {
         self.table.map.is_empty()
     }
