@@ -193,12 +193,12 @@ fn words_on_world(world: &World, path: &std::path::Path) -> Result<ExitCode, shm
     Ok(ExitCode::SUCCESS)
 }
 
-/// This rank's share of the words of `path`: its bytes mapped, which bytes
-/// of the file they are, and the file's length.
-fn words_share(
-    world: &World,
-    path: &std::path::Path,
-) -> Result<(SharedArray<u8, Ix1>, std::ops::Range<usize>, usize), shmr::Error> {
+/// A rank's share of a text file: its bytes mapped, which bytes of the
+/// file they are, and the file's length.
+type Share = (SharedArray<u8, Ix1>, std::ops::Range<usize>, usize);
+
+/// This rank's share of the words of `path`.
+fn words_share(world: &World, path: &std::path::Path) -> Result<Share, shmr::Error> {
     let len = shmr_bench::words::file_len(path)?;
     let (start, end) = {
         // SAFETY: nothing else writes or truncates the file meanwhile.

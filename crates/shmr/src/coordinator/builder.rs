@@ -340,6 +340,14 @@ impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
     /// [`job`](crate::job) for why); `reducer` runs here. The mapper gets
     /// the chunk's view (a tuple of views after [`and`](JobBuilder::and)
     /// or [`side`](JobBuilder::side)).
+    ///
+    /// # Errors
+    /// A mapper that panics: [`Error::MapperPanicked`](crate::Error::MapperPanicked)
+    /// naming the chunk (it ran in a worker). A reducer that panics:
+    /// [`Error::ReducerPanicked`](crate::Error::ReducerPanicked) (it ran
+    /// here); the panic never unwinds into the caller, for any number of
+    /// workers, and the pool stays usable. Worker deaths, timeouts and
+    /// oversized partials: see docs/reliability.md.
     pub fn map_reduce<T>(
         self,
         mapper: MapBare<I, T>,

@@ -129,6 +129,16 @@ impl<'a, R: ReportMode> JobBuilder<'a, ByRecords, (), R> {
     /// table that combines the values of a key with `combiner` at once,
     /// and merges the tables: every key with its combined value, sorted by
     /// key, the same for any number of workers.
+    ///
+    /// # Errors
+    /// [`Error::KeyLimit`] past [`max_keys`](JobBuilder::max_keys) distinct
+    /// keys. The combiner runs in the workers (at every emit) and, merging
+    /// tables, here: a panic in a worker is [`Error::MapperPanicked`]
+    /// naming the chunk, one here [`Error::ReducerPanicked`]; neither
+    /// unwinds into the caller, for any number of workers. How many tables
+    /// meet here depends on the workers when each keeps one
+    /// ([`Tables`]), so a combiner that panics only on some pairs of
+    /// values may panic with two workers and not with one.
     pub fn keyed<K: Key, V: Value, C: Combiner<V> + Clone>(
         self,
         combiner: C,

@@ -337,13 +337,24 @@ impl Segment {
                 check_memory(BLOCK as u64, what, None)?;
                 checked += BLOCK as u64;
             }
-            file.write_all(&buf[..n])
-                .map_err(|e| Error::OutOfSharedMemory {
+            let full = |e: &std::io::Error| {
+                // Out of memory, or of what the memfd may grow to.
+                [rustix::io::Errno::NOSPC, rustix::io::Errno::NOMEM]
+                    .map(|n| Some(n.raw_os_error()))
+                    .contains(&e.raw_os_error())
+            };
+            file.write_all(&buf[..n]).map_err(|e| match full(&e) {
+                true => Error::OutOfSharedMemory {
                     what: what.to_string(),
                     requested: read + n as u64,
                     available: memory_available().unwrap_or(0),
                     source: e,
-                })?;
+                },
+                false => Error::Io {
+                    context: "writing a stream into shared memory",
+                    source: e,
+                },
+            })?;
             read += n as u64;
         }
         let len = usize::try_from(read).map_err(|_| Error::TooLarge {
