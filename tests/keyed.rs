@@ -98,8 +98,10 @@ fn records_that_straddle_every_boundary_are_seen_once_whole() {
             )
             .unwrap();
         assert_eq!(n, records, "chunk {chunk}");
+        // (A chunk inside a long record is empty, and where it says it is
+        // does not matter: it is not looked for past its own end.)
         let mut at = 0;
-        for (offset, len) in tiles {
+        for (offset, len) in tiles.into_iter().filter(|&(_, len)| len > 0) {
             assert_eq!(offset, at, "chunk {chunk}");
             at += len;
         }

@@ -186,7 +186,9 @@ impl<'c> Records<'c> {
         self.bytes
     }
 
-    /// Where the chunk starts in the whole array, in bytes.
+    /// Where the chunk starts in the whole array, in bytes. The non-empty
+    /// chunks tile the array in order; an empty chunk (one inside a record
+    /// longer than it) says its nominal end.
     pub fn offset(&self) -> usize {
         self.offset
     }
