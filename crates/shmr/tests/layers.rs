@@ -84,8 +84,111 @@ fn code(text: &str) -> String {
     code
 }
 
-/// Every module path that `text` names with `crate::` or `super::`.
-fn imports(module: &[String], is_mod_file: bool, text: &str) -> BTreeSet<Vec<String>> {
+/// The paths of a use tree such as `a::{b, c::{d, e as f}}`, each as its
+/// segments (an alias is named by the path it stands for; `self` is the
+/// path so far).
+fn use_paths(tree: &str) -> Vec<Vec<String>> {
+    let tree = tree.trim();
+    let Some(open) = tree.find('{') else {
+        let path = tree.split(" as ").next().unwrap();
+        return vec![
+            path.split("::")
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && *s != "self")
+                .map(String::from)
+                .collect(),
+        ];
+    };
+    let prefix: Vec<String> = tree[..open]
+        .split("::")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+    // Split at the commas outside nested braces.
+    let (mut items, mut depth, mut start) = (Vec::new(), 0, 0);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                items.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&inner[start..]);
+    items
+        .into_iter()
+        .filter(|i| !i.trim().is_empty())
+        .flat_map(use_paths)
+        .map(|p| prefix.iter().cloned().chain(p).collect())
+        .collect()
+}
+
+/// The use tree that starts at `rest` (after `crate::`): up to the end of
+/// a path, or the brace that closes a group.
+fn tree_at(rest: &str) -> &str {
+    if !rest.starts_with('{') {
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(rest.len());
+        // A group after a path (`crate::a::{b, c}`) belongs to it.
+        if rest[end..].starts_with('{') {
+            return tree_at_group(rest, end);
+        }
+        return &rest[..end];
+    }
+    tree_at_group(rest, 0)
+}
+
+fn tree_at_group(rest: &str, open: usize) -> &str {
+    let mut depth = 0;
+    for (i, c) in rest[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &rest[..open + i + 1];
+                }
+            }
+            _ => {}
+        }
+    }
+    rest
+}
+
+/// What the crate root re-exports (`pub use a::{B, c}` in lib.rs), by the
+/// name it gives: the path it stands for. A lower layer that names
+/// `crate::Pool` names `coordinator::Pool`.
+fn reexports(lib: &str) -> BTreeMap<String, Vec<String>> {
+    let code = code(lib);
+    let mut map = BTreeMap::new();
+    let mut rest = code.as_str();
+    while let Some(i) = rest.find("pub use ") {
+        rest = &rest[i + "pub use ".len()..];
+        let end = rest.find(';').unwrap_or(rest.len());
+        for path in use_paths(&rest[..end]) {
+            if let Some(last) = path.last() {
+                map.insert(last.clone(), path.clone());
+            }
+        }
+        rest = &rest[end..];
+    }
+    map
+}
+
+/// Every module path that `text` names with `crate::` or `super::`, with
+/// the crate root's re-exports resolved to where they are defined.
+fn imports(
+    module: &[String],
+    is_mod_file: bool,
+    text: &str,
+    roots: &BTreeMap<String, Vec<String>>,
+) -> BTreeSet<Vec<String>> {
     let mut found = BTreeSet::new();
     let code = code(text);
     for (prefix, base) in [
@@ -107,36 +210,47 @@ fn imports(module: &[String], is_mod_file: bool, text: &str) -> BTreeSet<Vec<Str
             if !word_start {
                 continue;
             }
-            let path: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
-                .collect();
-            let mut full = base.clone();
-            full.extend(path.split("::").filter(|s| !s.is_empty()).map(String::from));
-            found.insert(full);
+            for path in use_paths(tree_at(rest)) {
+                let mut full = base.clone();
+                full.extend(path);
+                // A name the root re-exports, named through the root.
+                if let Some(defined) = full.first().and_then(|n| roots.get(n)) {
+                    full.splice(..1, defined.iter().cloned());
+                }
+                found.insert(full);
+            }
         }
     }
     found
 }
 
-#[test]
-fn layers_import_only_downward_and_modules_form_no_circle() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_of(&src, f)).collect();
+/// Each import of a lower layer's module that names a higher layer, as a
+/// line saying which; `files` are the crate's sources with their text.
+fn against_the_layers(src: &Path, files: &[(PathBuf, String)]) -> (Vec<String>, Edges) {
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|(f, _)| module_of(src, f)).collect();
+    let lib = files
+        .iter()
+        .find(|(f, _)| f.ends_with("lib.rs"))
+        .map_or("", |(_, t)| t.as_str());
+    let roots = reexports(lib);
     let layer = |m: &[String]| {
         m.first()
             .and_then(|top| LAYERS.iter().position(|l| l == top))
     };
-    let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    let mut edges: Edges = BTreeMap::new();
     let mut wrong = Vec::new();
-    for file in &files {
-        let module = module_of(&src, file);
+    for (file, text) in files {
+        let module = module_of(src, file);
         let is_mod = file
             .file_name()
             .is_some_and(|n| n == "mod.rs" || n == "lib.rs");
-        for path in imports(&module, is_mod, &std::fs::read_to_string(file).unwrap()) {
+        // The root re-exports for its users; only the layers are checked.
+        let roots = if module.is_empty() {
+            &BTreeMap::new()
+        } else {
+            &roots
+        };
+        for path in imports(&module, is_mod, text, roots) {
             // The longest prefix of the path that is a module of the crate.
             let Some(target) = (1..=path.len())
                 .rev()
@@ -151,7 +265,7 @@ fn layers_import_only_downward_and_modules_form_no_circle() {
             {
                 wrong.push(format!(
                     "{} ({}) names {} ({}), a higher layer",
-                    file.strip_prefix(&src).unwrap().display(),
+                    file.strip_prefix(src).unwrap().display(),
                     LAYERS[from],
                     path.join("::"),
                     LAYERS[to]
@@ -163,6 +277,66 @@ fn layers_import_only_downward_and_modules_form_no_circle() {
             }
         }
     }
+    (wrong, edges)
+}
+
+/// Imports between modules: who names whom.
+type Edges = BTreeMap<Vec<String>, BTreeSet<Vec<String>>>;
+
+/// The crate's sources with their text.
+fn sources() -> (PathBuf, Vec<(PathBuf, String)>) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let files = files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            (f, text)
+        })
+        .collect();
+    (src, files)
+}
+
+#[test]
+fn a_higher_layer_named_through_the_crate_root_is_caught() {
+    let (src, mut files) = sources();
+    let (wrong, _) = against_the_layers(&src, &files);
+    assert!(wrong.is_empty(), "{wrong:?}");
+    // The hole this closes: the root re-exports `Pool` from the
+    // coordinator, so `crate::Pool` in memory/ names a higher layer; as do
+    // a group (`crate::{Element, Pool}`) and a path into a group.
+    for line in [
+        "use crate::Pool as _;",
+        "use crate::{DType, Pool};",
+        "use crate::{error::Result, coordinator::{Pool as P}};",
+    ] {
+        let array = files
+            .iter_mut()
+            .find(|(f, _)| f.ends_with("memory/array.rs"))
+            .unwrap();
+        let with = format!("{line}\n{}", array.1);
+        let saved = std::mem::replace(&mut array.1, with);
+        let (wrong, _) = against_the_layers(&src, &files);
+        assert!(
+            wrong
+                .iter()
+                .any(|w| w.contains("memory/array.rs") && w.contains("Pool")),
+            "{line} was not caught: {wrong:?}"
+        );
+        files
+            .iter_mut()
+            .find(|(f, _)| f.ends_with("memory/array.rs"))
+            .unwrap()
+            .1 = saved;
+    }
+}
+
+#[test]
+fn layers_import_only_downward_and_modules_form_no_circle() {
+    let (src, files) = sources();
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|(f, _)| module_of(&src, f)).collect();
+    let (wrong, edges) = against_the_layers(&src, &files);
     assert!(
         wrong.is_empty(),
         "imports against the layers:\n{}",
