@@ -17,14 +17,13 @@ use crate::protocol::{
     self, Access, Channel, Entry, FromWorker, Func, Layout, MapJob, Mapping, ToWorker,
 };
 use crate::shm::{self, LockTable, Slots};
-use crate::shm::{HELD_LAST, HELD_PART, Holding, STOP_CLAIMS};
+use crate::shm::{Holding, Record};
 use crate::shm::{Partition, Selection};
 use crate::worker::{entry_for, held_entry_for};
 use ndarray::Dimension;
 use rustix::fd::{AsFd, BorrowedFd};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use std::sync::atomic::{Ordering, fence};
 use std::time::{Duration, Instant};
 
 impl Pool {
@@ -403,8 +402,6 @@ impl State {
     /// every worker that could still write its slot has been killed.
     fn run(&mut self, spec: RoundSpec<'_>, take: &mut dyn Take) -> Result<Round> {
         self.slots.reset();
-        // The resets must be visible to workers woken by the message below.
-        fence(Ordering::Release);
         let mut watch = Watch {
             pending: Vec::new(),
             deaths: Vec::new(),
@@ -467,15 +464,14 @@ impl State {
         // critical path. Long jobs fall through to poll after SPIN.
         const SPIN: Duration = Duration::from_micros(30);
         let spin_start = Instant::now();
-        while (self.slots.finished().load(Ordering::Acquire) as usize) < watch.pending.len()
-            && spin_start.elapsed() < SPIN
+        while (self.slots.finished() as usize) < watch.pending.len() && spin_start.elapsed() < SPIN
         {
             std::hint::spin_loop();
         }
         while !watch.pending.is_empty() {
             let mut wait = POLL_PERIOD;
             if let Some(tick) = spec.progress {
-                tick(self.slots.claims().load(Ordering::Relaxed));
+                tick(self.slots.claimed());
                 wait = wait.min(PROGRESS_PERIOD);
             }
             if let Some((timeout, at)) = spec.deadline {
@@ -510,7 +506,7 @@ impl State {
                 }
                 match self.live(i).chan.recv::<FromWorker>() {
                     Ok(Some((FromWorker::Done { job: j }, _))) if j == spec.job => {
-                        fence(Ordering::Acquire);
+                        self.slots.replied();
                     }
                     // Waiting for room: records are taken below.
                     Ok(Some((FromWorker::Full { job: j }, _))) if j == spec.job => {
@@ -575,7 +571,7 @@ impl State {
     /// a worker that took one of the round's chunks is seen holding it,
     /// or having committed it.
     fn nothing_left(&self, spec: &RoundSpec<'_>, pending: &[usize]) -> bool {
-        let claimed = self.slots.claims().load(Ordering::SeqCst);
+        let claimed = self.slots.claimed();
         claimed >= spec.chunks
             && pending
                 .iter()
@@ -590,15 +586,15 @@ impl State {
     fn grow_slots(&mut self, needed: u64, chunk: u64, max: usize) -> Result<()> {
         let old = self.slots.slot_bytes();
         let (available, capacity) = (max.saturating_sub(shm::REGION_HEADER) as u64, max as u64);
-        let overflow = || match chunk {
-            // Not a chunk's partial: a part of a held job's table.
-            HELD_PART | HELD_LAST => Error::TableOverflow {
+        let overflow = || match Record::of(chunk) {
+            Record::Chunk(chunk) => Error::SlotOverflow {
+                chunk,
                 needed,
                 available,
                 capacity,
             },
-            _ => Error::SlotOverflow {
-                chunk,
+            // Not a chunk's partial: a part of a held job's table.
+            Record::HeldPart | Record::HeldLast => Error::TableOverflow {
                 needed,
                 available,
                 capacity,
@@ -656,7 +652,7 @@ impl State {
     /// Pending workers that hold no chunk are spared: they reply soon (no
     /// chunk is left to claim), or are replaced before the next round.
     fn time_out(&mut self, watch: &mut Watch, timeout: Duration, spec: &RoundSpec<'_>) -> Error {
-        self.slots.claims().fetch_max(STOP_CLAIMS, Ordering::SeqCst);
+        self.slots.stop_claims();
         let since = Instant::now();
         let mut stuck = Vec::new();
         for i in std::mem::take(&mut watch.pending) {
@@ -943,18 +939,23 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
                     // when draining; anything else stays in the ring.
                     let next = self.next;
                     let done = &self.done;
-                    let taken = slots.take_if(w, |chunk, bytes| {
-                        // A held job's records are taken as they come.
-                        if chunk == HELD_PART {
-                            return Some(postcard::from_bytes(bytes).encoded().map(Taken::Part));
-                        }
-                        if chunk == HELD_LAST {
-                            return Some(
-                                postcard::from_bytes::<(Vec<u64>, T)>(bytes)
-                                    .encoded()
-                                    .map(|(c, v)| Taken::Last(c, v)),
-                            );
-                        }
+                    let taken = slots.take_if(w, |record, bytes| {
+                        let chunk = match record {
+                            Record::Chunk(chunk) => chunk,
+                            // A held job's records are taken as they come.
+                            Record::HeldPart => {
+                                return Some(
+                                    postcard::from_bytes(bytes).encoded().map(Taken::Part),
+                                );
+                            }
+                            Record::HeldLast => {
+                                return Some(
+                                    postcard::from_bytes::<(Vec<u64>, T)>(bytes)
+                                        .encoded()
+                                        .map(|(c, v)| Taken::Last(c, v)),
+                                );
+                            }
+                        };
                         if chunk >= chunks {
                             return Some(Err(Error::Protocol(format!(
                                 "result for chunk {chunk} of {chunks}"
@@ -1005,8 +1006,7 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
 /// for it: they see this flag while they wait, and give up.
 fn abort(locks: Option<&LockTable<'_>>) {
     if let Some(t) = locks {
-        t.abort().store(1, Ordering::Relaxed);
-        t.wake_all();
+        t.abort_job();
     }
 }
 

@@ -75,8 +75,15 @@ impl<'a> LockTable<'a> {
         self.segment.atomic_u32(offset)
     }
 
-    pub(crate) fn abort(&self) -> &AtomicU32 {
+    fn abort(&self) -> &AtomicU32 {
         self.word(0)
+    }
+
+    /// Tells every worker waiting for a lock of this job to give up (a
+    /// worker died, perhaps holding the lock they wait for), and wakes them.
+    pub(crate) fn abort_job(&self) {
+        self.abort().store(1, Ordering::Relaxed);
+        self.wake_all();
     }
 
     pub(crate) fn holder(&self, stripe: usize) -> &AtomicU32 {
@@ -155,7 +162,7 @@ impl<'a> LockTable<'a> {
 
     /// Wakes every worker sleeping on any stripe: after raising the abort
     /// flag, so that they see it now rather than at their next timeout.
-    pub(crate) fn wake_all(&self) {
+    fn wake_all(&self) {
         for s in 0..self.stripes {
             if self.holder(s).load(Ordering::Relaxed) & WAITERS != 0 {
                 let _ = futex::wake(self.holder(s), futex::Flags::empty(), u32::MAX);

@@ -24,6 +24,6 @@ pub use partition::{
     ChunkSize, DEFAULT_CHUNK_BYTES, MIN_AUTO_CHUNK_BYTES, MIN_AUTO_CHUNKS, Partition,
 };
 pub(crate) use slots::{
-    HELD_LAST, HELD_PART, Holding, MAX_SLOT_BYTES, MIN_SLOT_BYTES, REGION_HEADER, STOP_CLAIMS,
-    Slots, WorkerSlot, slot_bytes_for,
+    Holding, MAX_SLOT_BYTES, MIN_SLOT_BYTES, REGION_HEADER, Record, Slots, WorkerSlot,
+    slot_bytes_for,
 };

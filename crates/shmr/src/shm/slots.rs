@@ -38,7 +38,7 @@ use crate::error::{Error, Result};
 use crate::memory::Segment;
 use rustix::thread::futex;
 use serde::Serialize;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 /// The control page before the worker regions.
 const CONTROL_BYTES: usize = 4096;
@@ -51,6 +51,30 @@ pub(crate) const HELD_PART: u64 = u64::MAX - 1;
 /// The chunk index of the last part of a held job's partial, whose payload
 /// is the list of chunks the partial covers, then the part.
 pub(crate) const HELD_LAST: u64 = u64::MAX - 2;
+
+/// What a record in a ring holds, as its reader sees it: the indices that
+/// mark held records never leave this module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Record {
+    /// The partial of one chunk.
+    Chunk(u64),
+    /// One part of a held job's partial; more follow.
+    HeldPart,
+    /// The last part of a held job's partial, after the list of the chunks
+    /// it covers.
+    HeldLast,
+}
+
+impl Record {
+    /// The record whose header says `index`.
+    pub(crate) fn of(index: u64) -> Record {
+        match index {
+            HELD_PART => Record::HeldPart,
+            HELD_LAST => Record::HeldLast,
+            chunk => Record::Chunk(chunk),
+        }
+    }
+}
 /// The header at the start of each worker's region.
 pub(crate) const REGION_HEADER: usize = 64;
 /// A claim count past any selection: stores of it stop a job's claiming,
@@ -146,16 +170,46 @@ impl Slots {
         self.workers
     }
 
-    /// The shared chunk counter.
-    pub(crate) fn claims(&self) -> &AtomicU64 {
+    /// The shared chunk counter: the next claim's index, for the workers'
+    /// `fetch_add` (`JobMemory::claim`).
+    pub(super) fn claims(&self) -> &AtomicU64 {
         self.control_word(0)
+    }
+
+    /// How many claims have been made this job (past the selection's end
+    /// once every chunk is claimed, or once claiming was stopped). `SeqCst`,
+    /// in one total order with the workers' claims and `in progress`
+    /// words: see `JobMemory::claim` for what the coordinator concludes.
+    pub(crate) fn claimed(&self) -> u64 {
+        self.claims().load(Ordering::SeqCst)
+    }
+
+    /// Stops the job's claiming: every later claim is past any selection.
+    /// Workers that hold a chunk finish it; none takes another.
+    pub(crate) fn stop_claims(&self) {
+        self.claims().fetch_max(STOP_CLAIMS, Ordering::SeqCst);
     }
 
     /// How many workers have finished the current job. Only a hint that
     /// lets the coordinator spin briefly instead of sleeping until the
     /// replies wake it; the replies on the sockets remain the truth.
-    pub(crate) fn finished(&self) -> &AtomicU64 {
-        self.control_word(1)
+    pub(crate) fn finished(&self) -> u64 {
+        self.control_word(1).load(Ordering::Acquire)
+    }
+
+    /// Counts this worker finished with the current job, after its last
+    /// slot write and before its reply: the fence makes every write of this
+    /// worker visible to a coordinator that sees the count, or that gets
+    /// the reply and calls [`Slots::replied`].
+    pub(crate) fn mark_finished(&self) {
+        fence(Ordering::Release);
+        self.control_word(1).fetch_add(1, Ordering::Release);
+    }
+
+    /// The coordinator's half of [`Slots::mark_finished`], on a worker's
+    /// reply: its slot writes are visible from here on.
+    pub(crate) fn replied(&self) {
+        fence(Ordering::Acquire);
     }
 
     /// Word `i` of the control page, each on its own cache line so that
@@ -173,13 +227,13 @@ impl Slots {
     }
 
     /// Bytes of records `worker` has finished writing in the current job.
-    pub(crate) fn committed(&self, worker: usize) -> &AtomicU64 {
+    pub(super) fn committed(&self, worker: usize) -> &AtomicU64 {
         self.region_word(worker, 0)
     }
 
     /// The chunk `worker` is mapping, plus one; 0 when it is between chunks;
     /// [`CLAIMING`] while it claims one.
-    pub(crate) fn in_progress(&self, worker: usize) -> &AtomicU64 {
+    pub(super) fn in_progress(&self, worker: usize) -> &AtomicU64 {
         self.region_word(worker, 1)
     }
 
@@ -193,7 +247,7 @@ impl Slots {
     }
 
     /// How many locks `worker` has taken in the current job.
-    pub(crate) fn locks_taken(&self, worker: usize) -> &AtomicU64 {
+    pub(super) fn locks_taken(&self, worker: usize) -> &AtomicU64 {
         self.region_word(worker, 2)
     }
 
@@ -227,7 +281,8 @@ impl Slots {
             .sum()
     }
 
-    /// Clears every region header before a job.
+    /// Clears every region header before a job, visibly to the workers
+    /// the coordinator tells of it next.
     pub(crate) fn reset(&self) {
         for w in 0..self.workers {
             self.committed(w).store(0, Ordering::Relaxed);
@@ -236,9 +291,11 @@ impl Slots {
             self.consumed(w).store(0, Ordering::Relaxed);
         }
         self.claims().store(0, Ordering::Relaxed);
-        self.finished().store(0, Ordering::Relaxed);
+        self.control_word(1).store(0, Ordering::Relaxed);
         // A worker killed while it waited leaves its count behind.
         self.waiting().store(0, Ordering::Relaxed);
+        // Visible to the workers woken by the next message.
+        fence(Ordering::Release);
     }
 
     /// Where `worker`'s region starts in the segment.
@@ -293,7 +350,7 @@ impl Slots {
     pub(crate) fn take_if<R>(
         &self,
         worker: usize,
-        f: impl FnOnce(u64, &[u8]) -> Option<R>,
+        f: impl FnOnce(Record, &[u8]) -> Option<R>,
     ) -> Result<Option<R>> {
         let (ring, consumed, committed) = self.unread(worker)?;
         // SAFETY: [consumed, committed) of the ring: its writer (the one
@@ -316,7 +373,9 @@ impl Slots {
         // SAFETY: the payload lies in [consumed, committed) (`parse_head`
         // checked), as above; the slice is dropped before `consumed` is
         // stored below.
-        let out = f(head.chunk, unsafe { ring.get(head.payload.clone()) });
+        let out = f(Record::of(head.chunk), unsafe {
+            ring.get(head.payload.clone())
+        });
         if out.is_some() {
             self.give_back(worker, head.next);
         }
@@ -742,7 +801,7 @@ mod tests {
                 .unwrap();
             match got {
                 Some((chunk, bytes)) => {
-                    assert_eq!(chunk, next);
+                    assert_eq!(chunk, Record::Chunk(next));
                     assert_eq!(bytes, payload(next));
                     next += 1;
                 }

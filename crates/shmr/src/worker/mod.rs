@@ -12,13 +12,12 @@ use crate::protocol::{
     self, Access, Channel, Entry, Failure, FromWorker, Inherited, Layout, MapJob, Mapping, Role,
     ToWorker, role,
 };
-use crate::shm::{JobMemory, LockTable, STOP_CLAIMS, WorkerSlot};
+use crate::shm::{JobMemory, LockTable, WorkerSlot};
 use rustix::fd::OwnedFd;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::atomic::{Ordering, fence};
 use std::time::Duration;
 pub(crate) use task::{entry_for, held_entry_for, in_place_entry, into_entry, locked_entry};
 
@@ -109,9 +108,7 @@ fn serve() -> Result<()> {
                         // large for the slot, which the coordinator maps
                         // again after growing the slots.
                         if !matches!(failure, Failure::SlotOverflow { .. }) {
-                            slot.shared()
-                                .claims()
-                                .fetch_max(STOP_CLAIMS, Ordering::Relaxed);
+                            slot.shared().stop_claims();
                         }
                         FromWorker::Failed {
                             job: job.job,
@@ -119,11 +116,9 @@ fn serve() -> Result<()> {
                         }
                     }
                 };
-                // Our slot writes must be visible before the coordinator,
-                // woken by this message (or spinning on `finished`), reads
-                // them.
-                fence(Ordering::Release);
-                slot.shared().finished().fetch_add(1, Ordering::Release);
+                // Before the reply: our slot writes are visible to the
+                // coordinator it wakes (or that spins on `finished`).
+                slot.shared().mark_finished();
                 chan.send(&reply, &[])?;
             }
             ToWorker::Attach {
