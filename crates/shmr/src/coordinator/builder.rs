@@ -18,8 +18,8 @@
 
 use super::across::Exchange;
 use super::options::JobOptions;
+use super::plan::InputPart;
 use super::pool::Pool;
-use super::round::InputPart;
 use super::settings::ProgressFn;
 use crate::error::Result;
 use crate::job::{

@@ -16,12 +16,12 @@
 
 use super::builder::{JobBuilder, Params, ReportMode};
 use super::options::JobOptions;
-use super::round::InputPart;
+use super::plan::InputPart;
 use crate::error::{Error, Result};
 use crate::job::keyed::{
     Combiner, DEFAULT_MAX_KEYS, Delimiters, HeldArray, HeldRecords, Key, Keyed, KeyedArrayBare,
-    KeyedArrayFn, KeyedBare, KeyedFn, RecordBare, RecordFn, RecordViews, RecordsInput, RecordsJob,
-    Table, Tables, Value, call_keyed_array_bare, call_keyed_bare, call_record_bare, finish,
+    KeyedArrayFn, KeyedBare, KeyedFn, RecordBare, RecordFn, RecordViews, RecordsInput, Table,
+    Tables, UserFn, Value, call_keyed_array_bare, call_keyed_bare, call_record_bare, finish,
     map_keyed_array, map_keyed_records, map_records, merge, record_chunk_bytes,
 };
 use crate::job::{HeldMapper, Input, JobReport, MapWith};
@@ -279,7 +279,7 @@ where
     P: Serialize + DeserializeOwned + 'static,
     T: Serialize + DeserializeOwned + 'static,
 {
-    let job = RecordsJob {
+    let job = UserFn {
         delimiters: opts.checked(delimiters(&opts))?,
         params,
         f: Func::new(mapper),
@@ -287,8 +287,7 @@ where
         max_keys: 0,
         chunk_keys: Default::default(),
     };
-    let map =
-        map_records::<P, T> as for<'c> fn(&RecordsJob<P, RecordFn<P, T>>, RecordViews<'c>) -> T;
+    let map = map_records::<P, T> as for<'c> fn(&UserFn<P, RecordFn<P, T>>, RecordViews<'c>) -> T;
     opts.map_reduce_reported::<RecordsInput, _, T>(parts, job, as_map_with(map), reducer)
 }
 
@@ -303,7 +302,7 @@ where
     P: Serialize + DeserializeOwned + 'static,
 {
     let max_keys = opts.checked(max_keys(&opts))?;
-    let job = RecordsJob {
+    let job = UserFn {
         delimiters: opts.checked(delimiters(&opts))?,
         params,
         f: Func::new(mapper),
@@ -321,7 +320,7 @@ where
         );
     }
     let map = map_keyed_records::<P, K, V, C>
-        as for<'c> fn(&RecordsJob<P, KeyedFn<P, K, V, C>, C>, RecordViews<'c>) -> Table<K, V>;
+        as for<'c> fn(&UserFn<P, KeyedFn<P, K, V, C>, C>, RecordViews<'c>) -> Table<K, V>;
     run_keyed::<RecordsInput, _, _, _, _>(opts, parts, job, as_map_with(map), &combiner, max_keys)
 }
 
@@ -341,7 +340,7 @@ where
     C: Combiner<V> + Clone,
 {
     let max_keys = opts.checked(max_keys(&opts))?;
-    let job = RecordsJob {
+    let job = UserFn {
         delimiters: opts.delimiters,
         params,
         f: Func::new(mapper),

@@ -8,11 +8,14 @@
 
 mod across;
 mod builder;
+mod fold;
 mod keyed;
 mod options;
+mod plan;
 mod pool;
 mod round;
 mod settings;
+mod state;
 mod write;
 
 pub use across::Exchange;

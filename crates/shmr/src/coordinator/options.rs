@@ -2,8 +2,8 @@
 //! with the pool's entry points to them.
 
 use super::across::{Exchange, combine, outcomes, settle};
+use super::plan::{InputPart, Plan};
 use super::pool::Pool;
-use super::round::{InputPart, Plan};
 use super::settings::{ProgressFn, Settings};
 use crate::error::Encoded;
 use crate::error::{Error, Result};

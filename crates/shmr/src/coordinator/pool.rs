@@ -1,25 +1,20 @@
-//! The pool of worker processes: starting, replacing and stopping them.
-//! Jobs enter through `options.rs` and `write.rs` and run in `round.rs`.
+//! The pool of worker processes as users see it: its settings
+//! (`PoolBuilder`), the `Pool` and the global one. Its workers are started,
+//! replaced and driven through a job's rounds in `state.rs`; jobs enter
+//! through `options.rs` and `write.rs` and run in `round.rs`.
 
 use super::settings::Settings;
+use super::state::{State, guard};
 use crate::error::{Error, Result};
 use crate::memory::Element;
 use crate::memory::SharedArray;
-use crate::memory::{Segment, release};
-use crate::protocol::{
-    self, Channel, FromWorker, Mapping, OUTPUT_FD, PROTOCOL, ToWorker, WORKER_ENV, WORKER_FD,
-};
+use crate::memory::release;
 use crate::shm::DEFAULT_STRIPES;
 use crate::shm::{ChunkSize, Partition};
 use crate::shm::{MAX_SLOT_BYTES, MIN_SLOT_BYTES, Slots};
-use crate::worker::TEST_ENTRY;
-use command_fds::{CommandFdExt, FdMapping};
 use ndarray::Dimension;
-use rustix::fd::AsFd;
-use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 /// Default size of each worker's result slot.
 pub const DEFAULT_SLOT_BYTES: usize = 4 << 20;
@@ -231,34 +226,6 @@ pub(crate) struct Inner {
     workers: usize,
 }
 
-#[derive(Debug)]
-pub(crate) struct State {
-    pub(crate) workers: Vec<Option<Worker>>,
-    pub(crate) slots: Slots,
-    pub(crate) next_job: u64,
-    /// The lock table of locked jobs, made on first use and grown as needed.
-    pub(crate) locks: Option<Arc<Segment>>,
-}
-
-#[derive(Debug)]
-pub(crate) struct Worker {
-    pub(crate) child: Child,
-    pub(crate) chan: Channel,
-    pub(crate) pid: u32,
-    /// Segments this worker has mapped, and how.
-    pub(crate) mapped: HashSet<(u64, Mapping)>,
-    /// The job whose reply this worker still owes, and since when: a round
-    /// may end without it when it holds no chunk (see `State::settle_late`).
-    pub(crate) owes: Option<(u64, Instant)>,
-}
-
-pub(crate) fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave the state half-updated in
-    // a way that matters (every step below is checked again), so poisoning
-    // is not an error.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Pool {
     /// A builder with default settings.
     pub fn builder() -> PoolBuilder {
@@ -312,186 +279,6 @@ impl Pool {
     }
 }
 
-impl State {
-    /// Starts workers for every empty place.
-    pub(crate) fn start_missing(&mut self, timeout: Duration) -> Result<()> {
-        let missing: Vec<usize> = (0..self.workers.len())
-            .filter(|&i| self.workers[i].is_none())
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        // Spawn them all first, then wait for all: start-up runs in parallel.
-        let mut started = Vec::new();
-        for &i in &missing {
-            match spawn() {
-                Ok(w) => started.push((i, w)),
-                Err(e) => {
-                    // Reap the ones already started: no child is left behind.
-                    for (_, (mut child, chan)) in started {
-                        drop(chan);
-                        let _ = child.kill();
-                        let _ = child.wait();
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        let deadline = deadline_after(timeout);
-        let mut first_err = None;
-        for (i, (child, chan)) in started {
-            match self.handshake(i, child, chan, deadline) {
-                Ok(w) => self.workers[i] = Some(w),
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        first_err.map_or(Ok(()), Err)
-    }
-
-    fn handshake(
-        &self,
-        index: usize,
-        mut child: Child,
-        chan: Channel,
-        deadline: Option<Instant>,
-    ) -> Result<Worker> {
-        let fail = |child: &mut Child, why: String| {
-            let _ = child.kill();
-            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-            Error::WorkerStart(format!(
-                "{why} (worker {status}). If this is a test binary, add `shmr::test_worker!();` to the test file; \
-                 in a program, call shmr::init() first thing in main"
-            ))
-        };
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if !protocol::wait_any(&[chan.as_fd()], left)?[0] {
-            return Err(fail(
-                &mut child,
-                format!("no ready message within {:?}", left.unwrap_or_default()),
-            ));
-        }
-        let pid = match chan.recv::<FromWorker>() {
-            Ok(Some((
-                FromWorker::Ready {
-                    pid,
-                    protocol,
-                    probe,
-                },
-                _,
-            ))) => {
-                if protocol != PROTOCOL || probe != protocol::probe() {
-                    return Err(fail(
-                        &mut child,
-                        "the worker runs a different build of this program (was the executable replaced?)".into(),
-                    ));
-                }
-                pid
-            }
-            Ok(_) => {
-                return Err(fail(
-                    &mut child,
-                    "the worker exited before it was ready".into(),
-                ));
-            }
-            Err(e) => return Err(fail(&mut child, e.to_string())),
-        };
-        let setup = ToWorker::Setup {
-            index: index as u32,
-            workers: self.slots.workers() as u32,
-            slot_bytes: self.slots.slot_bytes() as u64,
-            probe: protocol::probe(),
-        };
-        if let Err(e) = chan.send(&setup, &[self.slots.segment().fd()]) {
-            return Err(fail(
-                &mut child,
-                format!("could not send the worker its setup: {e}"),
-            ));
-        }
-        // A worker that cannot use its setup (its slots, say) says so now,
-        // so that `build` fails instead of the first job.
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if !protocol::wait_any(&[chan.as_fd()], left)?[0] {
-            return Err(fail(&mut child, "no answer to its setup in time".into()));
-        }
-        match chan.recv::<FromWorker>() {
-            Ok(Some((FromWorker::SetUp, _))) => {}
-            Ok(Some((FromWorker::Refused { why }, _))) => {
-                return Err(fail(
-                    &mut child,
-                    format!("the worker refused its setup: {why}"),
-                ));
-            }
-            Ok(_) => {
-                return Err(fail(
-                    &mut child,
-                    "the worker exited during its setup".into(),
-                ));
-            }
-            Err(e) => return Err(fail(&mut child, e.to_string())),
-        }
-        Ok(Worker {
-            child,
-            chan,
-            pid,
-            mapped: HashSet::new(),
-            owes: None,
-        })
-    }
-
-    /// Tells the workers that mapped segment `id` to unmap it.
-    pub(crate) fn release(&mut self, id: u64) {
-        for w in self.workers.iter_mut().flatten() {
-            let before = w.mapped.len();
-            w.mapped.retain(|&(s, _)| s != id);
-            if w.mapped.len() != before {
-                // A failed send means the worker is dead; the next job
-                // notices and replaces it.
-                let _ = w.chan.send(&ToWorker::Release { segment: id }, &[]);
-            }
-        }
-    }
-}
-
-/// Starts one worker process: this executable, with the control socket at
-/// `WORKER_FD`. The arguments select the worker entry test when this is a
-/// libtest binary; a program that calls `shmr::init()` first never reads them.
-fn spawn() -> Result<(Child, Channel)> {
-    let (chan, theirs) = Channel::pair()?;
-    let mut cmd = Command::new("/proc/self/exe");
-    cmd.args([
-        TEST_ENTRY,
-        "--exact",
-        "--include-ignored",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ])
-    .env(WORKER_ENV, std::process::id().to_string())
-    .stdin(Stdio::null())
-    .stdout(Stdio::null());
-    // What a mapper prints goes to our stderr, so that a program's stdout
-    // (JSON, say) is never mixed with it; `init` moves it onto stdout.
-    let output = rustix::io::dup(rustix::stdio::stderr())
-        .map_err(Error::os("duplicating stderr for a worker"))?;
-    cmd.fd_mappings(vec![
-        FdMapping {
-            parent_fd: theirs,
-            child_fd: WORKER_FD,
-        },
-        FdMapping {
-            parent_fd: output,
-            child_fd: OUTPUT_FD,
-        },
-    ])
-    .map_err(|_| Error::Protocol("descriptor mapping collision".into()))?;
-    let child = cmd
-        .spawn()
-        .map_err(|e| Error::WorkerStart(format!("could not execute /proc/self/exe: {e}")))?;
-    Ok((child, chan))
-}
-
 impl Inner {
     pub(crate) fn flush_released(&self, state: &mut State) {
         let ids: Vec<u64> = std::mem::take(&mut *guard(&self.released));
@@ -511,38 +298,6 @@ impl Inner {
         }
         if let Ok(mut state) = self.state.try_lock() {
             self.flush_released(&mut state);
-        }
-    }
-}
-
-/// `timeout` from now, or `None` (no deadline) when that is past what an
-/// `Instant` can hold: `Duration::MAX` means "no limit", as elsewhere in Rust.
-pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
-}
-
-/// Stops and reaps every worker: when the pool is dropped, and also when
-/// `build` fails after some workers had started.
-impl Drop for State {
-    fn drop(&mut self) {
-        for w in self.workers.iter().flatten() {
-            let _ = w.chan.send(&ToWorker::Shutdown, &[]);
-        }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        for w in self.workers.iter_mut().flatten() {
-            loop {
-                match w.child.try_wait() {
-                    Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(1))
-                    }
-                    _ => {
-                        let _ = w.child.kill();
-                        let _ = w.child.wait();
-                        break;
-                    }
-                }
-            }
         }
     }
 }

@@ -54,8 +54,8 @@
 //! written.
 
 use super::options::JobOptions;
-use super::round::InputPart;
-use super::round::{Plan, Writes};
+use super::plan::InputPart;
+use super::plan::{Plan, Writes};
 use crate::error::Encoded;
 use crate::error::{Error, Result};
 use crate::job::{FnWith, InPlaceFn, Input, IntoBare, IntoWith, JobReport, LockedFn};

@@ -8,6 +8,7 @@
 #![allow(unsafe_code)]
 
 mod array;
+mod available;
 mod element;
 mod npy;
 pub(crate) mod release;
@@ -15,7 +16,8 @@ mod segment;
 
 pub use array::SharedArray;
 pub(crate) use array::{ArrayRef, dim_for};
+pub(crate) use available::check_memory;
 pub use element::{DType, Element};
 pub use npy::{NpyMode, npy_header};
 pub use segment::Header;
-pub(crate) use segment::{Segment, check_memory};
+pub(crate) use segment::Segment;

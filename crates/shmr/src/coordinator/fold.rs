@@ -1,0 +1,230 @@
+//! A job's partials folded as they arrive: in chunk order for chunk
+//! partials, so the result is the same left fold whatever the workers and
+//! their timing; in any order for the parts of held (per-worker) partials,
+//! which combine alike in any order.
+
+use crate::error::Encoded;
+use crate::error::{Error, Result};
+use crate::shm::{Record, Slots};
+use serde::de::DeserializeOwned;
+
+/// Takes records out of the slots while a round runs (a [`Folder`],
+/// without its partial type).
+pub(crate) trait Take {
+    /// Takes what can be folded now; with `drain`, everything committed.
+    fn pass(&mut self, slots: &Slots, drain: bool) -> Result<()>;
+}
+
+/// A job's partials folded in chunk order as they arrive: chunk 0, then
+/// 1, ..., each folded as soon as it and all before it have arrived, so the
+/// result is the same left fold whatever the workers and their timing.
+/// Partials that arrive early stay in their worker's ring (where the
+/// worker waits for room once it is full), unless the round can no longer
+/// fold in order (a chunk was lost), when they are decoded and kept here.
+pub(crate) struct Folder<'r, T> {
+    next: u64,
+    acc: Option<T>,
+    /// Decoded partials after `next`.
+    early: std::collections::BTreeMap<u64, T>,
+    /// Which chunks have a partial, folded or early.
+    done: Vec<bool>,
+    reduce: &'r mut dyn FnMut(T, T) -> T,
+    /// A panic of the reducer, returned as an error once the round is
+    /// over (the pool's state stays whole meanwhile).
+    panicked: Option<Box<dyn std::any::Any + Send>>,
+    /// A held job's parts so far, by worker slot, combined: folded only
+    /// with the worker's last part, which says which chunks they cover.
+    pending: std::collections::HashMap<usize, T>,
+}
+
+/// A record taken from a slot.
+enum Taken<T> {
+    /// The partial of one chunk.
+    Chunk(u64, T),
+    /// A part of a held partial.
+    Part(T),
+    /// The last part of a held partial, and the chunks it covers.
+    Last(Vec<u64>, T),
+}
+
+impl<'r, T: DeserializeOwned> Folder<'r, T> {
+    pub(super) fn new(chunks: u64, reduce: &'r mut dyn FnMut(T, T) -> T) -> Self {
+        Folder {
+            next: 0,
+            acc: None,
+            early: std::collections::BTreeMap::new(),
+            done: vec![false; chunks as usize],
+            reduce,
+            panicked: None,
+            pending: std::collections::HashMap::new(),
+        }
+    }
+
+    /// `reduce(a, b)`, unless the reducer has panicked (now or before):
+    /// then `None`, and the panic is kept for [`Folder::finish`].
+    fn combine(&mut self, a: Option<T>, b: T) -> Option<T> {
+        if self.panicked.is_some() {
+            return None;
+        }
+        let Some(a) = a else {
+            return Some(b);
+        };
+        let reduce = &mut self.reduce;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reduce(a, b))) {
+            Ok(v) => Some(v),
+            Err(p) => {
+                self.panicked = Some(p);
+                None
+            }
+        }
+    }
+
+    /// Takes a held job's record of worker `w`: parts wait for the last,
+    /// which marks its chunks done; the whole is folded in whatever order
+    /// workers finish (a held job's partials combine alike in any order).
+    fn take_held(&mut self, w: usize, taken: Taken<T>) -> Result<()> {
+        match taken {
+            Taken::Part(part) => {
+                let so_far = self.pending.remove(&w);
+                if let Some(v) = self.combine(so_far, part) {
+                    self.pending.insert(w, v);
+                }
+            }
+            Taken::Last(chunks, part) => {
+                let n = self.done.len();
+                for &c in &chunks {
+                    let done = self
+                        .done
+                        .get_mut(c as usize)
+                        .ok_or_else(|| Error::Protocol(format!("result for chunk {c} of {n}")))?;
+                    if std::mem::replace(done, true) {
+                        return Err(Error::Protocol(format!("chunk {c} was mapped twice")));
+                    }
+                }
+                let so_far = self.pending.remove(&w);
+                let whole = self.combine(so_far, part);
+                if let Some(whole) = whole {
+                    let acc = self.acc.take();
+                    self.acc = self.combine(acc, whole);
+                }
+            }
+            Taken::Chunk(..) => unreachable!("internal: a chunk's record is not held"),
+        }
+        Ok(())
+    }
+
+    /// Drops the parts of held partials whose last part never came: they
+    /// are of workers that died, whose chunks are mapped again.
+    pub(super) fn drop_unfinished_held(&mut self) {
+        self.pending.clear();
+    }
+
+    pub(super) fn missing(&self) -> Vec<u64> {
+        (0..self.done.len() as u64)
+            .filter(|&c| !self.done[c as usize])
+            .collect()
+    }
+
+    pub(super) fn missing_count(&self) -> u64 {
+        self.done.iter().filter(|d| !**d).count() as u64
+    }
+
+    /// Folds the partial of chunk `next`, then those that arrived early
+    /// and now follow.
+    fn fold(&mut self, value: T) {
+        self.fold_one(value);
+        while let Some(v) = self.early.remove(&self.next) {
+            self.fold_one(v);
+        }
+    }
+
+    fn fold_one(&mut self, value: T) {
+        self.next += 1;
+        let acc = self.acc.take();
+        self.acc = self.combine(acc, value);
+    }
+
+    /// The result, or the reducer's panic as [`Error::ReducerPanicked`].
+    pub(super) fn finish(self) -> Result<Option<T>> {
+        match self.panicked {
+            Some(p) => Err(Error::ReducerPanicked {
+                message: crate::worker::panic_message(&*p),
+            }),
+            None => Ok(self.acc),
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Take for Folder<'_, T> {
+    fn pass(&mut self, slots: &Slots, drain: bool) -> Result<()> {
+        let chunks = self.done.len() as u64;
+        loop {
+            let mut took = false;
+            for w in 0..slots.workers() {
+                loop {
+                    // Decoded only if it is taken: the next in order, or any
+                    // when draining; anything else stays in the ring.
+                    let next = self.next;
+                    let done = &self.done;
+                    let taken = slots.take_if(w, |record, bytes| {
+                        let chunk = match record {
+                            Record::Chunk(chunk) => chunk,
+                            // A held job's records are taken as they come.
+                            Record::HeldPart => {
+                                return Some(
+                                    postcard::from_bytes(bytes).encoded().map(Taken::Part),
+                                );
+                            }
+                            Record::HeldLast => {
+                                return Some(
+                                    postcard::from_bytes::<(Vec<u64>, T)>(bytes)
+                                        .encoded()
+                                        .map(|(c, v)| Taken::Last(c, v)),
+                                );
+                            }
+                        };
+                        if chunk >= chunks {
+                            return Some(Err(Error::Protocol(format!(
+                                "result for chunk {chunk} of {chunks}"
+                            ))));
+                        }
+                        if done[chunk as usize] {
+                            return Some(Err(Error::Protocol(format!(
+                                "chunk {chunk} was mapped twice"
+                            ))));
+                        }
+                        if chunk != next && !drain {
+                            return None;
+                        }
+                        Some(
+                            postcard::from_bytes::<T>(bytes)
+                                .encoded()
+                                .map(|v| Taken::Chunk(chunk, v)),
+                        )
+                    })?;
+                    let Some(taken) = taken else {
+                        break;
+                    };
+                    let (chunk, value) = match taken? {
+                        Taken::Chunk(chunk, value) => (chunk, value),
+                        held => {
+                            self.take_held(w, held)?;
+                            took = true;
+                            continue;
+                        }
+                    };
+                    self.done[chunk as usize] = true;
+                    took = true;
+                    if chunk == self.next {
+                        self.fold(value);
+                    } else {
+                        self.early.insert(chunk, value);
+                    }
+                }
+            }
+            if !took {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! A keyed or records job as its workers run it: the user's function with
+//! its parameters, delimiters, combiner and key limit, and the entry points
+//! that map a chunk (or all of a worker's chunks) into a table.
+
+use super::combiner::{Combiner, Key, Value};
+use super::records::{Delimiters, Records, records_of};
+use super::table::{Emit, Table};
+use crate::job::{HeldMapper, Side};
+use crate::memory::{Element, SharedArray};
+use crate::protocol::{Func, fn_ptr};
+use ndarray::{ArrayView, ArrayView1, Dimension, Ix1};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+
+/// A records mapper with parameters.
+pub type RecordFn<P, T> = for<'c> fn(&P, Records<'c>) -> T;
+/// A records mapper without parameters.
+pub type RecordBare<T> = for<'c> fn(Records<'c>) -> T;
+/// A keyed mapper of records, with parameters.
+pub type KeyedFn<P, K, V, C> = for<'c, 'e> fn(&P, Records<'c>, &mut Emit<'e, K, V, C>);
+/// A keyed mapper of records, without parameters.
+pub type KeyedBare<K, V, C> = for<'c, 'e> fn(Records<'c>, &mut Emit<'e, K, V, C>);
+/// A keyed mapper of an array's chunks, with parameters.
+pub type KeyedArrayFn<P, A, D, K, V, C> =
+    for<'c, 'e> fn(&P, ArrayView<'c, A, D>, &mut Emit<'e, K, V, C>);
+/// A keyed mapper of an array's chunks, without parameters.
+pub type KeyedArrayBare<A, D, K, V, C> =
+    for<'c, 'e> fn(ArrayView<'c, A, D>, &mut Emit<'e, K, V, C>);
+
+fn_ptr! {
+    [P, T] for<'c> fn(&P, Records<'c>) -> T;
+    [T] for<'c> fn(Records<'c>) -> T;
+    [P, K, V, C] for<'c, 'e> fn(&P, Records<'c>, &mut Emit<'e, K, V, C>);
+    [K, V, C] for<'c, 'e> fn(Records<'c>, &mut Emit<'e, K, V, C>);
+    [P, A, D, K, V, C] for<'c, 'e> fn(&P, ArrayView<'c, A, D>, &mut Emit<'e, K, V, C>);
+    [A, D, K, V, C] for<'c, 'e> fn(ArrayView<'c, A, D>, &mut Emit<'e, K, V, C>);
+}
+
+/// What the workers of a records job or a keyed job (over records or an
+/// array) get: the user's function and what it needs: its parameters, the
+/// delimiters, the combiner and the key limit (`F` a mapper type above).
+#[derive(Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "P: Serialize, C: Serialize",
+    deserialize = "P: DeserializeOwned, C: DeserializeOwned"
+))]
+pub(crate) struct UserFn<P, F, C = ()> {
+    pub(crate) delimiters: Delimiters,
+    pub(crate) params: P,
+    pub(crate) f: Func<F>,
+    pub(crate) combiner: C,
+    pub(crate) max_keys: usize,
+    /// The most keys a chunk's table held in this job, in this worker (a
+    /// hint for the next chunk's, never a limit); not sent.
+    #[serde(skip)]
+    pub(crate) chunk_keys: Cell<usize>,
+}
+
+impl<P, F, C> UserFn<P, F, C> {
+    /// What a keyed mapper emits through into `table`: the job's combiner
+    /// and limit.
+    fn emit_into<'e, K, V>(&'e self, table: &'e mut Table<K, V>) -> Emit<'e, K, V, C> {
+        Emit::new(table, &self.combiner, self.max_keys)
+    }
+}
+
+/// A keyed job over an array, as its workers get it.
+pub(crate) type KeyedArrayJob<P, A, D, K, V, C> = UserFn<P, KeyedArrayFn<P, A, D, K, V, C>, C>;
+
+/// The two views a records job's mapper gets: its chunk and the whole.
+pub(crate) type RecordViews<'c> = (ArrayView1<'c, u8>, ArrayView1<'c, u8>);
+
+/// A records job's mapper, as the worker calls it.
+pub(crate) fn map_records<P, T>(
+    job: &UserFn<P, RecordFn<P, T>>,
+    (chunk, whole): RecordViews<'_>,
+) -> T {
+    (job.f.get())(&job.params, records_of(&chunk, &whole, job.delimiters))
+}
+
+/// A keyed records job's mapper: one table per chunk.
+pub(crate) fn map_keyed_records<P, K: Key, V: Value, C: Combiner<V>>(
+    job: &UserFn<P, KeyedFn<P, K, V, C>, C>,
+    (chunk, whole): RecordViews<'_>,
+) -> Table<K, V> {
+    let mut table = Table::new();
+    let mut out = job.emit_into(&mut table);
+    (job.f.get())(
+        &job.params,
+        records_of(&chunk, &whole, job.delimiters),
+        &mut out,
+    );
+    table
+}
+
+/// A keyed job over an array's chunks: one table per chunk.
+pub(crate) fn map_keyed_array<P, A, D: Dimension, K: Key, V: Value, C: Combiner<V>>(
+    job: &KeyedArrayJob<P, A, D, K, V, C>,
+    chunk: ArrayView<'_, A, D>,
+) -> Table<K, V> {
+    let mut table = Table::for_chunk(&job.chunk_keys, job.max_keys);
+    let mut out = job.emit_into(&mut table);
+    (job.f.get())(&job.params, chunk, &mut out);
+    table.note_chunk(&job.chunk_keys);
+    table
+}
+
+/// What a records job's workers read: the text chunk by chunk, and whole.
+pub(crate) type RecordsInput = (SharedArray<u8, Ix1>, Side<u8, Ix1>);
+
+/// A keyed records job whose combiner is order-free, as its workers run
+/// it: one table for all of a worker's chunks.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "P: Serialize, C: Serialize",
+    deserialize = "P: DeserializeOwned, C: DeserializeOwned"
+))]
+#[serde(transparent)]
+pub(crate) struct HeldRecords<P, K, V, C>(pub(crate) UserFn<P, KeyedFn<P, K, V, C>, C>);
+
+impl<P, K, V, C> HeldMapper<RecordsInput> for HeldRecords<P, K, V, C>
+where
+    P: Serialize + DeserializeOwned + 'static,
+    K: Key,
+    V: Value,
+    C: Combiner<V>,
+{
+    type Acc = Table<K, V>;
+    fn start(&self) -> Table<K, V> {
+        Table::new()
+    }
+    fn map_into(&self, table: &mut Table<K, V>, (chunk, whole): RecordViews<'_>) {
+        let job = &self.0;
+        let mut out = job.emit_into(table);
+        (job.f.get())(
+            &job.params,
+            records_of(&chunk, &whole, job.delimiters),
+            &mut out,
+        );
+    }
+    fn parts(&self, table: Table<K, V>, bytes: usize) -> Vec<Table<K, V>> {
+        table.into_parts(bytes)
+    }
+}
+
+/// A keyed job over an array whose combiner is order-free, as its
+/// workers run it: one table for all of a worker's chunks.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "P: Serialize, C: Serialize",
+    deserialize = "P: DeserializeOwned, C: DeserializeOwned"
+))]
+#[serde(transparent)]
+pub(crate) struct HeldArray<P, A, D, K, V, C>(pub(crate) KeyedArrayJob<P, A, D, K, V, C>);
+
+impl<P, A, D, K, V, C> HeldMapper<SharedArray<A, D>> for HeldArray<P, A, D, K, V, C>
+where
+    P: Serialize + DeserializeOwned + 'static,
+    A: Element,
+    D: Dimension + 'static,
+    K: Key,
+    V: Value,
+    C: Combiner<V>,
+{
+    type Acc = Table<K, V>;
+    fn start(&self) -> Table<K, V> {
+        Table::new()
+    }
+    fn map_into(&self, table: &mut Table<K, V>, chunk: ArrayView<'_, A, D>) {
+        let job = &self.0;
+        let mut out = job.emit_into(table);
+        (job.f.get())(&job.params, chunk, &mut out);
+    }
+    fn parts(&self, table: Table<K, V>, bytes: usize) -> Vec<Table<K, V>> {
+        table.into_parts(bytes)
+    }
+}
+
+/// Parameterless mappers as mappers whose parameter is the function.
+pub(crate) fn call_record_bare<T>(f: &Func<RecordBare<T>>, r: Records<'_>) -> T {
+    (f.get())(r)
+}
+/// See [`call_record_bare`].
+pub(crate) fn call_keyed_bare<K: Key, V: Value, C: Combiner<V>>(
+    f: &Func<KeyedBare<K, V, C>>,
+    r: Records<'_>,
+    out: &mut Emit<'_, K, V, C>,
+) {
+    (f.get())(r, out)
+}
+/// See [`call_record_bare`].
+pub(crate) fn call_keyed_array_bare<A, D: Dimension, K: Key, V: Value, C: Combiner<V>>(
+    f: &Func<KeyedArrayBare<A, D, K, V, C>>,
+    chunk: ArrayView<'_, A, D>,
+    out: &mut Emit<'_, K, V, C>,
+) {
+    (f.get())(chunk, out)
+}
