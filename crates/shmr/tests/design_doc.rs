@@ -115,7 +115,7 @@ fn stale(doc: &str, root: &Path, files: &[(String, String)]) -> Vec<String> {
     let ours = |ty: &str| defs.iter().any(|d| d.names.contains(ty));
     let mut missing = Vec::new();
     for (line, q) in quoted(doc) {
-        // A path of ours: `coordinator/round.rs`, `tests/faults.rs`.
+        // A path of ours: `coordinator/round.rs`, `crates/shmr/tests/faults.rs`.
         if q.contains('/')
             && !q.contains(' ')
             && [".rs", ".md", ".sh", ".py"].iter().any(|e| q.ends_with(e))

@@ -1,5 +1,5 @@
 //! `.npy` files, memory-mapped, and named segments in /dev/shm (shmr on
-//! both sides; the Python side is in tests/python.rs).
+//! both sides; the Python side is in crates/shmr/tests/python.rs).
 
 mod common;
 use common::{pool_with_rows, scratch_dir};
@@ -94,7 +94,7 @@ fn bad_npy_files_get_clear_errors() {
     let err = open(&dir.join("missing.npy"));
     assert!(err.to_string().contains("cannot open"), "{err}");
     // Fortran order, big-endian and unsupported types come from numpy, in
-    // tests/python.rs.
+    // crates/shmr/tests/python.rs.
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -263,7 +263,7 @@ fn dev_shm_larger_than_memory_child() {
 
 #[test]
 #[ignore = "needs a private mount namespace (unshare -Urm, root or user namespaces): \
-            cargo test --test npy -- --ignored a_full_dev_shm; .ci/run does"]
+            cargo test -p shmr --test npy -- --ignored a_full_dev_shm; .ci/run does"]
 fn a_full_dev_shm_is_an_error_at_creation_saying_asked_and_free() {
     // /dev/shm replaced in a child process only: needs mount namespaces
     // (`unshare` from util-linux, and a kernel and container that allow
