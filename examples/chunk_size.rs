@@ -30,7 +30,7 @@ fn main() -> Result<(), shmr::Error> {
             b = b.workers(w);
         }
         let pool = b.build()?;
-        let chunks = pool.partition(&data).len();
+        let chunks = pool.on(&data).partition()?.len();
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         pool.on(&data).run(&Sum)?; // warm the workers' mappings
         let (_, sum) = median_time(o.reps, || pool.on(&data).run(&Sum));

@@ -53,8 +53,8 @@ mod shm;
 mod worker;
 
 pub use coordinator::{
-    ByRecords, DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Exchange, InPlace, JobBuilder, MAX_WORKERS,
-    Params, Plain, Pool, PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
+    ByRecords, DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Exchange, InPlace, JobBuilder, KeyedInput,
+    MAX_WORKERS, Params, Plain, Pool, PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
 };
 pub use error::{Error, Result};
 pub use job::{Input, Job, JobReport, Raw, RawArray, Side, keyed};

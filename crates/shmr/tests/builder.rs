@@ -23,7 +23,7 @@ fn reductions_with_and_without_parameters() {
     let pool = pool(2);
     let (v, a) = data(100_000);
     // The default chunking, folded in chunk order, sequentially.
-    let rows = pool.partition(&a).chunk_rows() as usize;
+    let rows = pool.on(&a).partition().unwrap().chunk_rows() as usize;
     let want = v
         .axis_chunks_iter(Axis(0), rows)
         .map(|c| c.sum())

@@ -183,7 +183,7 @@ fn arrays_of_different_lengths_are_refused_before_any_work() {
         .side(&y)
         .map_reduce(|(x, y)| x.len() + y.len(), |a, b| a + b)
         .unwrap();
-    assert_eq!(n, 10 + 11 * pool.partition(&x).len() as usize);
+    assert_eq!(n, 10 + 11 * pool.on(&x).partition().unwrap().len() as usize);
 }
 
 #[test]

@@ -287,7 +287,7 @@ fn edge_sizes() {
             vec![len],
             "one chunk holds the whole array of {len}"
         );
-        assert_eq!(pool.partition(&a).len(), 1);
+        assert_eq!(pool.on(&a).partition().unwrap().len(), 1);
     }
 
     // Zero-dimensional array: one element, one chunk.

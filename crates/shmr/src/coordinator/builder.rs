@@ -26,7 +26,7 @@ use crate::job::{
     Append, InPlaceFn, Input, IntoBare, IntoWith, Job, JobReport, LockedFn, MapBare, MapWith, Side,
 };
 use crate::memory::{Element, SharedArray};
-use crate::shm::{ChunkSize, LockedOutput};
+use crate::shm::{ChunkSize, LockedOutput, Partition};
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
 use serde::{Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
@@ -296,6 +296,45 @@ impl<'a, I, P, R: ReportMode> JobBuilder<'a, I, P, R> {
         self.opts.progress = Some(progress);
         self
     }
+    /// How this job's input will be cut into chunks: its own chunk size (or
+    /// the pool's), a records job's default, and every array read chunk by
+    /// chunk counted in a row's bytes. The partition the job will run.
+    ///
+    /// # Errors
+    /// As the job would: arrays of different lengths read together, a
+    /// chunk size of nothing.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// let x = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(10_000, 1.0_f64))?;
+    /// let job = pool.on(&x).chunk_size(shmr::ChunkSize::Rows(1000));
+    /// assert_eq!(job.partition()?.len(), 10);
+    /// # Ok(()) }
+    /// ```
+    pub fn partition(&self) -> Result<Partition> {
+        self.opts.partition(&self.parts)
+    }
+
+    /// The job also returns its [`JobReport`]: `(result, report)`.
+    pub fn reported(self) -> JobBuilder<'a, I, P, Reported> {
+        JobBuilder {
+            opts: self.opts,
+            parts: self.parts,
+            params: self.params,
+            _types: PhantomData,
+        }
+    }
+}
+
+// Settings that mean something for one kind of job only are offered only
+// on the builders of that kind: set anywhere else, they do not compile.
+
+impl<'a, A: Element, D: Dimension + 'static, P, R: ReportMode>
+    JobBuilder<'a, SharedArray<A, D>, P, R>
+{
     /// Stripes (locks) of a [`map_locked`](JobBuilder::map_locked) job's
     /// output (default [`DEFAULT_STRIPES`](crate::DEFAULT_STRIPES)). More
     /// stripes, less waiting between workers that write different places.
@@ -303,7 +342,10 @@ impl<'a, I, P, R: ReportMode> JobBuilder<'a, I, P, R> {
         self.opts.settings.stripes = stripes;
         self
     }
-    /// In-place jobs: let a worker write only the chunk it is mapping.
+}
+
+impl<'a, A: Element, D: Dimension + 'static, P, R: ReportMode> JobBuilder<'a, InPlace<A, D>, P, R> {
+    /// Lets a worker write only the chunk it is mapping.
     /// The operating system then enforces what the API promises: while a
     /// worker maps a chunk, the rest of the array is read-only in that
     /// worker (`mprotect`), so a stray write from `unsafe` code in the
@@ -315,15 +357,6 @@ impl<'a, I, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     pub fn guard_writes(mut self, guard: bool) -> Self {
         self.opts.settings.guard_writes = guard;
         self
-    }
-    /// The job also returns its [`JobReport`]: `(result, report)`.
-    pub fn reported(self) -> JobBuilder<'a, I, P, Reported> {
-        JobBuilder {
-            opts: self.opts,
-            parts: self.parts,
-            params: self.params,
-            _types: PhantomData,
-        }
     }
 }
 

@@ -75,7 +75,19 @@ impl<'a, P, R: ReportMode> JobBuilder<'a, SharedArray<u8, Ix1>, P, R> {
     }
 }
 
-impl<'a, I, P, R: ReportMode> JobBuilder<'a, I, P, R> {
+/// What a keyed job can read: records, or an array's chunks. Sealed: the
+/// settings of keyed jobs are offered on these builders only.
+pub trait KeyedInput: sealed::Sealed {}
+impl KeyedInput for ByRecords {}
+impl<A: Element, D: Dimension + 'static> KeyedInput for SharedArray<A, D> {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::ByRecords {}
+    impl<A: crate::memory::Element, D: ndarray::Dimension> Sealed for crate::memory::SharedArray<A, D> {}
+}
+
+impl<'a, I: KeyedInput, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     /// The most distinct keys a keyed job may hold, in each chunk's table
     /// and in the merged result (default [`DEFAULT_MAX_KEYS`]); a job that
     /// meets more ends with [`Error::KeyLimit`]. It bounds memory: about

@@ -22,6 +22,6 @@ pub use across::Exchange;
 #[cfg(feature = "mpi")]
 pub(crate) use across::outcomes;
 pub use builder::{InPlace, JobBuilder, Params, Plain, ReportMode, Reported};
-pub use keyed::ByRecords;
+pub use keyed::{ByRecords, KeyedInput};
 pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, MAX_WORKERS, Pool, PoolBuilder, global_pool};
 pub use settings::ProgressFn;

@@ -273,7 +273,13 @@ impl Pool {
             .collect()
     }
 
-    /// How `array` is cut into chunks on this pool.
+    /// How `array` is cut into chunks on this pool, with the pool's chunk
+    /// size: what a job over it alone, with no chunk size of its own, runs.
+    #[deprecated(
+        since = "0.1.0",
+        note = "ignores a job's own chunk size, a records job's default and arrays read \
+                together; use the job's own: `pool.on(&a)....partition()`"
+    )]
     pub fn partition<A: Element, D: Dimension>(&self, array: &SharedArray<A, D>) -> Partition {
         Partition::of(array.shape(), A::DTYPE.size(), self.inner.config.chunk)
     }

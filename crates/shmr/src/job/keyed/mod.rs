@@ -32,7 +32,7 @@
 //!   jobs therefore take larger chunks by default ([`record_chunk_bytes`]).
 //! * **Bounded.** A job's tables hold at most
 //!   [`max_keys`](crate::JobBuilder::max_keys) distinct keys; a job whose
-//!   keys outgrow that ends with [`Error::KeyLimit`],
+//!   keys outgrow that ends with [`Error::KeyLimit`](crate::Error::KeyLimit),
 //!   naming the setting, never with the machine out of memory.
 
 mod combiner;

@@ -187,7 +187,7 @@ impl<K: Key, V: Value, C: Combiner<V>> Emit<'_, K, V, C> {
     }
 
     /// [`emit`](Emit::emit) for keys made from their borrowed form by
-    /// `From`: [`SmallBytes`] keys from `&[u8]` words.
+    /// `From`: [`SmallBytes`](super::SmallBytes) keys from `&[u8]` words.
     #[inline]
     pub fn emit_from<Q>(&mut self, key: &Q, value: V)
     where
@@ -213,7 +213,7 @@ impl<K: Key, V: Value, C: Combiner<V>> Emit<'_, K, V, C> {
     }
 
     /// Distinct keys in the table emitted into so far: this chunk's, or,
-    /// when the worker keeps one table for all its chunks ([`Tables`]),
+    /// when the worker keeps one table for all its chunks ([`Tables`](super::Tables)),
     /// every chunk this worker has mapped in this job.
     pub fn len(&self) -> usize {
         self.table.map.len()
