@@ -338,6 +338,16 @@ impl<'a, A: Element, D: Dimension + 'static, P, R: ReportMode>
     /// Stripes (locks) of a [`map_locked`](JobBuilder::map_locked) job's
     /// output (default [`DEFAULT_STRIPES`](crate::DEFAULT_STRIPES)). More
     /// stripes, less waiting between workers that write different places.
+    ///
+    /// Only where a locked job can follow; an in-place job takes no locks,
+    /// so this does not compile:
+    /// ```compile_fail,E0599
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// let pool = shmr::Pool::new()?;
+    /// let mut a = shmr::SharedArray::<f64, _>::zeros(10)?;
+    /// pool.on_mut(&mut a).stripes(4).map_in_place(|mut c| c.fill(1.0))?;
+    /// # Ok(()) }
+    /// ```
     pub fn stripes(mut self, stripes: usize) -> Self {
         self.opts.settings.stripes = stripes;
         self
@@ -354,6 +364,16 @@ impl<'a, A: Element, D: Dimension + 'static, P, R: ReportMode> JobBuilder<'a, In
     /// page: writes into the page a chunk shares with its neighbour are not
     /// caught. Costs two `mprotect` calls per chunk and two per job (see
     /// `docs/design.md` for the measured cost). Off by default.
+    ///
+    /// Only for in-place jobs; a job that reads cannot write its input at
+    /// all, so this does not compile:
+    /// ```compile_fail,E0599
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// let pool = shmr::Pool::new()?;
+    /// let a = shmr::SharedArray::<f64, _>::zeros(10)?;
+    /// let s: f64 = pool.on(&a).guard_writes(true).map_reduce(|c| c.sum(), |x, y| x + y)?;
+    /// # Ok(()) }
+    /// ```
     pub fn guard_writes(mut self, guard: bool) -> Self {
         self.opts.settings.guard_writes = guard;
         self

@@ -91,7 +91,18 @@ impl<'a, I: KeyedInput, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     /// The most distinct keys a keyed job may hold, in each chunk's table
     /// and in the merged result (default [`DEFAULT_MAX_KEYS`]); a job that
     /// meets more ends with [`Error::KeyLimit`]. It bounds memory: about
-    /// the key's size plus 40 bytes per key.
+    /// the key's size plus 130 bytes per key at the limit, in the
+    /// coordinator and in each worker (docs/reliability.md).
+    ///
+    /// Only where a keyed job can follow (records, one array); with two
+    /// arrays read together it does not compile:
+    /// ```compile_fail,E0599
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// let pool = shmr::Pool::new()?;
+    /// let a = shmr::SharedArray::<f64, _>::zeros(10)?;
+    /// let s: f64 = pool.on(&a).and(&a).max_keys(10).map_reduce(|(x, _)| x.sum(), |x, y| x + y)?;
+    /// # Ok(()) }
+    /// ```
     pub fn max_keys(mut self, max_keys: usize) -> Self {
         self.opts.max_keys = Some(max_keys);
         self
