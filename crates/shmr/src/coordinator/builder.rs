@@ -17,6 +17,7 @@
 //! types, so a closure coerces to the function pointer each expects.
 
 use super::across::Exchange;
+use super::bare;
 use super::options::JobOptions;
 use super::plan::InputPart;
 use super::pool::Pool;
@@ -26,8 +27,9 @@ use crate::job::{
     Append, InPlaceFn, Input, IntoBare, IntoWith, Job, JobReport, LockedFn, MapBare, MapWith, Side,
 };
 use crate::memory::{Element, SharedArray};
-use crate::shm::{ChunkSize, LockedOutput, Partition};
-use ndarray::{ArrayView, ArrayViewMut, Dimension};
+use crate::protocol::Func;
+use crate::shm::{ChunkSize, Partition};
+use ndarray::{ArrayViewMut, Dimension};
 use serde::{Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -380,8 +382,19 @@ impl<'a, A: Element, D: Dimension + 'static, P, R: ReportMode> JobBuilder<'a, In
     }
 }
 
-/// A locked mapper without parameters.
-type LockedBare<A, D, B> = fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
+impl<'a, I, R: ReportMode> JobBuilder<'a, I, (), R> {
+    /// The same job with `f`, a mapper without parameters, as its
+    /// parameters: the bare final methods call their params form on this,
+    /// with an adapter of `bare.rs`.
+    pub(super) fn bare_mapper<F>(self, f: Func<F>) -> JobBuilder<'a, I, Params<Func<F>>, R> {
+        JobBuilder {
+            opts: self.opts,
+            parts: self.parts,
+            params: Params(f),
+            _types: PhantomData,
+        }
+    }
+}
 
 /// The parameters of a job, given by [`JobBuilder::params`].
 #[derive(Debug)]
@@ -409,10 +422,8 @@ impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
     where
         T: Serialize + DeserializeOwned + 'static,
     {
-        let (v, r) = self
-            .opts
-            .map_reduce_plain_reported::<I, T>(&self.parts, mapper, reducer)?;
-        Ok(R::out(v, r))
+        self.bare_mapper(I::bare_func(mapper))
+            .map_reduce(bare::map::<I, T>, reducer)
     }
 
     /// Writes each chunk of `output` from the same rows of the input (the
@@ -426,8 +437,8 @@ impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self.opts.map_into::<I, B, E>(&self.parts, output, mapper)?;
-        Ok(R::out((), r))
+        self.bare_mapper(I::into_bare_func(mapper))
+            .map_into(output, bare::into::<I, B, E>)
     }
 }
 
@@ -441,18 +452,18 @@ impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
     }
 
     /// Lets the mapper write anywhere in `output`, each element under its
-    /// stripe's lock (see [`LockedOutput`]).
+    /// stripe's lock (see [`LockedOutput`](crate::LockedOutput)).
     pub fn map_locked<B, E>(
         self,
         output: &mut SharedArray<B, E>,
-        mapper: LockedBare<A, D, B>,
+        mapper: bare::LockedBare<A, D, B>,
     ) -> Result<R::Out<()>>
     where
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self.opts.map_locked(self.parts[0].array, output, mapper)?;
-        Ok(R::out((), r))
+        self.bare_mapper(Func::new(mapper))
+            .map_locked(output, bare::locked::<A, D, B>)
     }
 }
 
@@ -460,8 +471,8 @@ impl<'a, A: Element, D: Dimension + 'static, R: ReportMode> JobBuilder<'a, InPla
     /// Maps every chunk in place: each worker gets its own chunks as
     /// mutable views, disjoint by construction, so no lock is taken.
     pub fn map_in_place(self, mapper: fn(ArrayViewMut<'_, A, D>)) -> Result<R::Out<()>> {
-        let r = self.opts.map_in_place::<A, D>(self.parts[0], mapper)?;
-        Ok(R::out((), r))
+        self.bare_mapper(Func::new(mapper))
+            .map_in_place(bare::in_place::<A, D>)
     }
 }
 
@@ -475,7 +486,7 @@ where
     pub fn map_in_place(self, mapper: InPlaceFn<P, A, D>) -> Result<R::Out<()>> {
         let r = self
             .opts
-            .map_in_place_with::<A, D, P>(self.parts[0], self.params.0, mapper)?;
+            .map_in_place::<A, D, P>(self.parts[0], self.params.0, mapper)?;
         Ok(R::out((), r))
     }
 }
@@ -514,9 +525,9 @@ where
         B: Element,
         E: Dimension + 'static,
     {
-        let r =
-            self.opts
-                .map_into_with::<I, B, E, P>(&self.parts, output, self.params.0, mapper)?;
+        let r = self
+            .opts
+            .map_into::<I, B, E, P>(&self.parts, output, self.params.0, mapper)?;
         Ok(R::out((), r))
     }
 }
@@ -539,7 +550,7 @@ where
     {
         let r = self
             .opts
-            .map_locked_with(self.parts[0].array, output, self.params.0, mapper)?;
+            .map_locked(self.parts[0].array, output, self.params.0, mapper)?;
         Ok(R::out((), r))
     }
 }

@@ -14,6 +14,7 @@
 //! A keyed job is a `map_reduce` whose partial is a chunk's table of pairs
 //! and whose reducer merges tables: see `job/keyed.rs` for why.
 
+use super::bare;
 use super::builder::{JobBuilder, Params, ReportMode};
 use super::options::JobOptions;
 use super::plan::InputPart;
@@ -21,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::job::keyed::{
     Combiner, DEFAULT_MAX_KEYS, Delimiters, HeldArray, HeldRecords, Key, Keyed, KeyedArrayBare,
     KeyedArrayFn, KeyedBare, KeyedFn, RecordBare, RecordFn, RecordViews, RecordsInput, Table,
-    Tables, UserFn, Value, call_keyed_array_bare, call_keyed_bare, call_record_bare, finish,
-    map_keyed_array, map_keyed_records, map_records, merge, record_chunk_bytes,
+    Tables, UserFn, Value, finish, map_keyed_array, map_keyed_records, map_records, merge,
+    record_chunk_bytes,
 };
 use crate::job::{HeldMapper, Input, JobReport, MapWith};
 use crate::memory::{Element, SharedArray};
@@ -143,9 +144,8 @@ impl<'a, R: ReportMode> JobBuilder<'a, ByRecords, (), R> {
     where
         T: Serialize + DeserializeOwned + 'static,
     {
-        let call = call_record_bare::<T> as RecordFn<Func<RecordBare<T>>, T>;
-        let (v, r) = records_map_reduce(self.opts, &self.parts, Func::new(mapper), call, reducer)?;
-        Ok(R::out(v, r))
+        self.bare_mapper(Func::new(mapper))
+            .map_reduce(bare::records::<T>, reducer)
     }
 
     /// Maps each chunk's records to `(key, value)` pairs, emitted into a
@@ -167,9 +167,8 @@ impl<'a, R: ReportMode> JobBuilder<'a, ByRecords, (), R> {
         combiner: C,
         mapper: KeyedBare<K, V, C>,
     ) -> Result<R::Out<Keyed<K, V>>> {
-        let call = call_keyed_bare::<K, V, C> as KeyedFn<Func<KeyedBare<K, V, C>>, K, V, C>;
-        let (v, r) = records_keyed(self.opts, &self.parts, Func::new(mapper), call, combiner)?;
-        Ok(R::out(v, r))
+        self.bare_mapper(Func::new(mapper))
+            .keyed(combiner, bare::keyed_records::<K, V, C>)
     }
 }
 
@@ -233,10 +232,8 @@ impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
         combiner: C,
         mapper: KeyedArrayBare<A, D, K, V, C>,
     ) -> Result<R::Out<Keyed<K, V>>> {
-        let call = call_keyed_array_bare::<A, D, K, V, C>
-            as KeyedArrayFn<Func<KeyedArrayBare<A, D, K, V, C>>, A, D, K, V, C>;
-        let (v, r) = array_keyed(self.opts, &self.parts, Func::new(mapper), call, combiner)?;
-        Ok(R::out(v, r))
+        self.bare_mapper(Func::new(mapper))
+            .keyed(combiner, bare::keyed_array::<A, D, K, V, C>)
     }
 }
 

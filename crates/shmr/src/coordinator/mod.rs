@@ -7,6 +7,7 @@
 //! (`memory`).
 
 mod across;
+mod bare;
 mod builder;
 mod fold;
 mod keyed;

@@ -8,9 +8,8 @@ use super::settings::{ProgressFn, Settings};
 use crate::error::Encoded;
 use crate::error::{Error, Result};
 use crate::job::keyed::{Delimiters, Tables};
-use crate::job::{FnMapper, HeldMapper, Input, Job, JobMapper, JobReport, MapBare, MapWith};
+use crate::job::{FnMapper, HeldMapper, Input, Job, JobMapper, JobReport, MapWith};
 use crate::memory::{ArrayRef, Element, SharedArray};
-use crate::protocol::Func;
 use crate::shm::{ChunkSize, Partition};
 use ndarray::Dimension;
 use serde::{Serialize, de::DeserializeOwned};
@@ -124,21 +123,6 @@ impl<'p> JobOptions<'p> {
         ))
     }
 
-    /// A parameterless mapper's job, with its report.
-    pub(crate) fn map_reduce_plain_reported<I, T>(
-        self,
-        parts: &[InputPart<'_>],
-        mapper: MapBare<I, T>,
-        reducer: impl FnMut(T, T) -> T,
-    ) -> Result<(T, JobReport)>
-    where
-        I: Input,
-        T: Serialize + DeserializeOwned + 'static,
-    {
-        let plain = call_plain::<I, T> as MapWith<Func<MapBare<I, T>>, I, T>;
-        self.map_reduce_reported::<I, _, T>(parts, I::bare_func(mapper), plain, reducer)
-    }
-
     /// A mapper with parameters: its job, with its report.
     pub(crate) fn map_reduce_reported<I, P, T>(
         self,
@@ -238,10 +222,4 @@ impl<'p> JobOptions<'p> {
             None => local,
         }
     }
-}
-
-/// Adapts a parameterless mapper to the parameterized form: the mapper is
-/// the parameter.
-fn call_plain<I: Input, T>(f: &Func<MapBare<I, T>>, chunk: I::Chunk<'_>) -> T {
-    I::bare_call(f, chunk)
 }

@@ -58,32 +58,17 @@ use super::plan::InputPart;
 use super::plan::{Plan, Writes};
 use crate::error::Encoded;
 use crate::error::{Error, Result};
-use crate::job::{FnWith, InPlaceFn, Input, IntoBare, IntoWith, JobReport, LockedFn};
+use crate::job::{FnWith, InPlaceFn, Input, IntoWith, JobReport, LockedFn};
 use crate::memory::{ArrayRef, Element, SharedArray};
 use crate::protocol::{Entry, Func};
-use crate::shm::LockedOutput;
 use crate::worker::{in_place_entry, into_entry, locked_entry};
-use ndarray::{ArrayView, ArrayViewMut, Dimension};
+use ndarray::Dimension;
 use serde::{Serialize, de::DeserializeOwned};
 
 impl JobOptions<'_> {
-    /// An in-place job, without parameters.
-    pub(crate) fn map_in_place<A, D>(
-        self,
-        array: InputPart<'_>,
-        mapper: fn(ArrayViewMut<'_, A, D>),
-    ) -> Result<JobReport>
-    where
-        A: Element,
-        D: Dimension + 'static,
-    {
-        self.map_in_place_with::<A, D, _>(array, Func::new(mapper), in_place_plain::<A, D>)
-    }
-
-    /// An in-place job whose mapper gets parameters. (Each kind of write
-    /// job ends in its `_with` form, which agrees its outcome with the
-    /// other ranks of a job across them: `settled`.)
-    pub(crate) fn map_in_place_with<A, D, P>(
+    /// An in-place job. (Each kind of write job agrees its outcome with
+    /// the other ranks of a job across them: `settled`.)
+    pub(crate) fn map_in_place<A, D, P>(
         self,
         array: InputPart<'_>,
         params: P,
@@ -104,24 +89,8 @@ impl JobOptions<'_> {
         })())
     }
 
-    /// An out-of-place job, without parameters.
-    pub(crate) fn map_into<I, B, E>(
-        self,
-        parts: &[InputPart<'_>],
-        output: &mut SharedArray<B, E>,
-        mapper: IntoBare<I, B, E>,
-    ) -> Result<JobReport>
-    where
-        I: Input,
-        B: Element,
-        E: Dimension + 'static,
-    {
-        let plain = into_plain::<I, B, E> as IntoWith<Func<IntoBare<I, B, E>>, I, B, E>;
-        self.map_into_with::<I, B, E, _>(parts, output, I::into_bare_func(mapper), plain)
-    }
-
     /// An out-of-place job whose mapper gets parameters.
-    pub(crate) fn map_into_with<I, B, E, P>(
+    pub(crate) fn map_into<I, B, E, P>(
         self,
         parts: &[InputPart<'_>],
         output: &mut SharedArray<B, E>,
@@ -155,24 +124,8 @@ impl JobOptions<'_> {
         })())
     }
 
-    /// A locked job, without parameters.
-    pub(crate) fn map_locked<A, D, B, E>(
-        self,
-        input: ArrayRef<'_>,
-        output: &mut SharedArray<B, E>,
-        mapper: fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>),
-    ) -> Result<JobReport>
-    where
-        A: Element,
-        D: Dimension + 'static,
-        B: Element,
-        E: Dimension + 'static,
-    {
-        self.map_locked_with(input, output, Func::new(mapper), locked_plain::<A, D, B>)
-    }
-
     /// A locked job whose mapper gets parameters.
-    pub(crate) fn map_locked_with<A, D, B, E, P>(
+    pub(crate) fn map_locked<A, D, B, E, P>(
         self,
         input: ArrayRef<'_>,
         output: &mut SharedArray<B, E>,
@@ -226,32 +179,4 @@ impl JobOptions<'_> {
 
 fn payload<P: Serialize, F>(params: P, f: Func<F>) -> Result<Vec<u8>> {
     postcard::to_allocvec(&FnWith { params, f }).encoded()
-}
-
-fn in_place_plain<A: Element, D: Dimension>(
-    f: &Func<fn(ArrayViewMut<'_, A, D>)>,
-    chunk: ArrayViewMut<'_, A, D>,
-) {
-    let f = f.get();
-    f(chunk)
-}
-
-/// A parameterless locked mapper.
-type LockedPlainFn<A, D, B> = fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
-
-fn into_plain<I: Input, B: Element, E: Dimension>(
-    f: &Func<IntoBare<I, B, E>>,
-    input: I::Chunk<'_>,
-    output: ArrayViewMut<'_, B, E>,
-) {
-    I::into_bare_call(f, input, output)
-}
-
-fn locked_plain<A: Element, D: Dimension, B: Element>(
-    f: &Func<LockedPlainFn<A, D, B>>,
-    input: ArrayView<'_, A, D>,
-    output: &mut LockedOutput<'_, B>,
-) {
-    let f = f.get();
-    f(input, output)
 }

@@ -50,7 +50,7 @@ pub use result::Keyed;
 pub use table::{DEFAULT_MAX_KEYS, Emit};
 pub(crate) use table::{Table, finish, merge};
 pub(crate) use task::{
-    HeldArray, HeldRecords, RecordViews, RecordsInput, UserFn, call_keyed_array_bare,
-    call_keyed_bare, call_record_bare, map_keyed_array, map_keyed_records, map_records,
+    HeldArray, HeldRecords, RecordViews, RecordsInput, UserFn, map_keyed_array, map_keyed_records,
+    map_records,
 };
 pub use task::{KeyedArrayBare, KeyedArrayFn, KeyedBare, KeyedFn, RecordBare, RecordFn};

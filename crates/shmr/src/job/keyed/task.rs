@@ -176,24 +176,3 @@ where
         table.into_parts(bytes)
     }
 }
-
-/// Parameterless mappers as mappers whose parameter is the function.
-pub(crate) fn call_record_bare<T>(f: &Func<RecordBare<T>>, r: Records<'_>) -> T {
-    (f.get())(r)
-}
-/// See [`call_record_bare`].
-pub(crate) fn call_keyed_bare<K: Key, V: Value, C: Combiner<V>>(
-    f: &Func<KeyedBare<K, V, C>>,
-    r: Records<'_>,
-    out: &mut Emit<'_, K, V, C>,
-) {
-    (f.get())(r, out)
-}
-/// See [`call_record_bare`].
-pub(crate) fn call_keyed_array_bare<A, D: Dimension, K: Key, V: Value, C: Combiner<V>>(
-    f: &Func<KeyedArrayBare<A, D, K, V, C>>,
-    chunk: ArrayView<'_, A, D>,
-    out: &mut Emit<'_, K, V, C>,
-) {
-    (f.get())(chunk, out)
-}

@@ -1,0 +1,75 @@
+//! Mappers without parameters, as mappers whose parameter is the mapper.
+//!
+//! A job's mapper either takes the chunk alone or takes `&params` first
+//! ([`JobBuilder::params`]). Only the builder's final methods know the
+//! difference: each bare one hands its mapper over as the job's parameters
+//! (`JobBuilder::bare_mapper`) and calls its params form with one of the
+//! adapters below,
+//! which calls the mapper without them. Below the builder every job has
+//! parameters.
+
+use crate::job::keyed::{
+    Combiner, Emit, Key, KeyedArrayBare, KeyedBare, RecordBare, Records, Value,
+};
+use crate::job::{Input, IntoBare, MapBare};
+use crate::memory::Element;
+use crate::protocol::Func;
+use crate::shm::LockedOutput;
+use ndarray::{ArrayView, ArrayViewMut, Dimension};
+
+/// A `map_reduce` mapper without parameters.
+pub(super) fn map<I: Input, T>(f: &Func<MapBare<I, T>>, chunk: I::Chunk<'_>) -> T {
+    I::bare_call(f, chunk)
+}
+
+/// A `map_into` mapper without parameters.
+pub(super) fn into<I: Input, B: Element, E: Dimension>(
+    f: &Func<IntoBare<I, B, E>>,
+    input: I::Chunk<'_>,
+    output: ArrayViewMut<'_, B, E>,
+) {
+    I::into_bare_call(f, input, output)
+}
+
+/// A `map_in_place` mapper without parameters.
+pub(super) fn in_place<A, D: Dimension>(
+    f: &Func<fn(ArrayViewMut<'_, A, D>)>,
+    chunk: ArrayViewMut<'_, A, D>,
+) {
+    (f.get())(chunk)
+}
+
+/// A `map_locked` mapper without parameters.
+pub(super) type LockedBare<A, D, B> = fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
+
+/// See [`LockedBare`].
+pub(super) fn locked<A, D: Dimension, B>(
+    f: &Func<LockedBare<A, D, B>>,
+    input: ArrayView<'_, A, D>,
+    output: &mut LockedOutput<'_, B>,
+) {
+    (f.get())(input, output)
+}
+
+/// A records `map_reduce` mapper without parameters.
+pub(super) fn records<T>(f: &Func<RecordBare<T>>, r: Records<'_>) -> T {
+    (f.get())(r)
+}
+
+/// A keyed mapper of records without parameters.
+pub(super) fn keyed_records<K: Key, V: Value, C: Combiner<V>>(
+    f: &Func<KeyedBare<K, V, C>>,
+    r: Records<'_>,
+    out: &mut Emit<'_, K, V, C>,
+) {
+    (f.get())(r, out)
+}
+
+/// A keyed mapper of an array's chunks without parameters.
+pub(super) fn keyed_array<A, D: Dimension, K: Key, V: Value, C: Combiner<V>>(
+    f: &Func<KeyedArrayBare<A, D, K, V, C>>,
+    chunk: ArrayView<'_, A, D>,
+    out: &mut Emit<'_, K, V, C>,
+) {
+    (f.get())(chunk, out)
+}
