@@ -90,14 +90,3 @@ pub(crate) fn combine<T: Serialize + DeserializeOwned>(
     .ok_or_else(|| Error::Protocol("an exchange with no rank".into()))?;
     Ok((value, report))
 }
-
-/// A job that writes: every rank learns whether every other succeeded.
-pub(crate) fn settle(ranks: &dyn Exchange, local: Result<JobReport>) -> Result<JobReport> {
-    let all = outcomes::<(), ()>(
-        ranks,
-        local.as_ref().map(|_| &()).map_err(|e| e.to_string()),
-    );
-    let report = local?;
-    all?;
-    Ok(report)
-}

@@ -447,7 +447,7 @@ impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
 {
     /// Runs a [`Job`]: its value is its parameters.
     pub fn run<J: Job<A, D>>(self, job: &J) -> Result<R::Out<J::Partial>> {
-        let (v, r) = self.opts.run_reported(self.parts[0].array, job)?;
+        let (v, r) = self.opts.run_job(self.parts[0].array, job)?;
         Ok(R::out(v, r))
     }
 
@@ -505,12 +505,9 @@ where
     where
         T: Serialize + DeserializeOwned + 'static,
     {
-        let (v, r) = self.opts.map_reduce_reported::<I, P, T>(
-            &self.parts,
-            self.params.0,
-            mapper,
-            reducer,
-        )?;
+        let (v, r) =
+            self.opts
+                .map_reduce::<I, P, T>(&self.parts, self.params.0, mapper, reducer)?;
         Ok(R::out(v, r))
     }
 

@@ -308,7 +308,7 @@ where
         chunk_keys: Default::default(),
     };
     let map = map_records::<P, T> as for<'c> fn(&UserFn<P, RecordFn<P, T>>, RecordViews<'c>) -> T;
-    opts.map_reduce_reported::<RecordsInput, _, T>(parts, job, as_map_with(map), reducer)
+    opts.map_reduce::<RecordsInput, _, T>(parts, job, as_map_with(map), reducer)
 }
 
 fn records_keyed<P, K: Key, V: Value, C: Combiner<V> + Clone>(
@@ -410,10 +410,8 @@ fn run_keyed<I: Input, J, K: Key, V: Value, C: Combiner<V>>(
 where
     J: Serialize + DeserializeOwned + 'static,
 {
-    let (table, report) =
-        opts.map_reduce_reported::<I, J, Table<K, V>>(parts, job, map, |a, b| {
-            merge(a, b, combiner, max_keys)
-        })?;
+    let (table, report) = opts
+        .map_reduce::<I, J, Table<K, V>>(parts, job, map, |a, b| merge(a, b, combiner, max_keys))?;
     Ok((finish(table, max_keys)?, report))
 }
 

@@ -1,7 +1,8 @@
-//! Per-job options (`JobOptions`), and the read-only jobs run with them,
-//! with the pool's entry points to them.
+//! Per-job options (`JobOptions`), and `JobOptions::run`, where every job
+//! ends: its partition, its plan, its rounds, its fold, and its outcome
+//! agreed across ranks; with the read-only jobs that end there.
 
-use super::across::{Exchange, combine, outcomes, settle};
+use super::across::{Exchange, combine, outcomes};
 use super::plan::{InputPart, Plan};
 use super::pool::Pool;
 use super::settings::{ProgressFn, Settings};
@@ -61,14 +62,6 @@ impl Pool {
 }
 
 impl<'p> JobOptions<'p> {
-    /// A write job's outcome, agreed among the ranks of a job across them.
-    pub(crate) fn settled(&self, local: Result<JobReport>) -> Result<JobReport> {
-        match self.across {
-            Some(ranks) => settle(ranks, local),
-            None => local,
-        }
-    }
-
     /// A check made before the job's run, on a job across ranks: a rank
     /// whose check failed still makes the one exchange the job would have
     /// made (with its error), so the others learn of it instead of waiting
@@ -124,7 +117,7 @@ impl<'p> JobOptions<'p> {
     }
 
     /// A mapper with parameters: its job, with its report.
-    pub(crate) fn map_reduce_reported<I, P, T>(
+    pub(crate) fn map_reduce<I, P, T>(
         self,
         parts: &[InputPart<'_>],
         params: P,
@@ -138,26 +131,30 @@ impl<'p> JobOptions<'p> {
     {
         let mut reducer = reducer;
         let payload = postcard::to_allocvec(&FnMapper::<P, I, T>::new(params, mapper)).encoded();
-        self.run_read(
+        self.run(
             parts,
-            payload,
-            Plan::read::<I, FnMapper<P, I, T>>,
+            |partition| {
+                Ok(Plan::read::<I, FnMapper<P, I, T>>(
+                    partition, parts, payload?,
+                ))
+            },
             &mut reducer,
         )
     }
 
-    /// Runs a read-only job whose plan `plan` makes from the partition and
-    /// the mapper's bytes, here and, with ranks, across them.
-    fn run_read<'a, T: Serialize + DeserializeOwned>(
+    /// Runs a job of any kind, here and, with ranks, across them: its
+    /// partition, the plan that `plan` makes of it (any check it makes is
+    /// this rank's outcome, agreed with the others like the result), the
+    /// rounds, and the partials folded with `reducer` (a job that writes
+    /// has `()` partials: its outcome alone is agreed). Every job ends here.
+    pub(crate) fn run<'a, T: Serialize + DeserializeOwned>(
         self,
         parts: &[InputPart<'a>],
-        payload: Result<Vec<u8>>,
-        plan: fn(Partition, &[InputPart<'a>], Vec<u8>) -> Plan<'a>,
+        plan: impl FnOnce(Partition) -> Result<Plan<'a>>,
         reducer: &mut dyn FnMut(T, T) -> T,
     ) -> Result<(T, JobReport)> {
         let local = (|| {
-            let partition = self.partition(parts)?;
-            let plan = plan(partition, parts, payload?);
+            let plan = plan(self.partition(parts)?)?;
             let (value, report) = self
                 .pool
                 .execute(plan, self.settings, self.progress, reducer)?;
@@ -186,11 +183,15 @@ impl<'p> JobOptions<'p> {
     {
         let mut reducer = reducer;
         let payload = postcard::to_allocvec(&mapper).encoded();
-        self.run_read(parts, payload, Plan::held::<I, H>, &mut reducer)
+        self.run(
+            parts,
+            |partition| Ok(Plan::held::<I, H>(partition, parts, payload?)),
+            &mut reducer,
+        )
     }
 
     /// A [`Job`]'s run, with its report.
-    pub(crate) fn run_reported<A, D, J>(
+    pub(crate) fn run_job<A, D, J>(
         self,
         array: ArrayRef<'_>,
         job: &J,
@@ -200,26 +201,18 @@ impl<'p> JobOptions<'p> {
         D: Dimension + 'static,
         J: Job<A, D>,
     {
-        let local = (|| {
-            job.validate()?;
-            let parts = [InputPart { array, side: false }];
-            let partition = self.partition(&parts)?;
-            // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
-            let payload = postcard::to_allocvec(job).encoded()?;
-            let plan = Plan::read::<SharedArray<A, D>, JobMapper<J>>(partition, &parts, payload);
-            let (value, report) =
-                self.pool
-                    .execute(plan, self.settings, self.progress, &mut |a, b| {
-                        job.reduce(a, b)
-                    })?;
-            Ok((
-                value.expect("internal: a partition has at least one chunk"),
-                report,
-            ))
-        })();
-        match self.across {
-            Some(ranks) => combine(ranks, local, &mut |a, b| job.reduce(a, b)),
-            None => local,
-        }
+        let parts = [InputPart { array, side: false }];
+        self.run(
+            &parts,
+            |partition| {
+                job.validate()?;
+                // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
+                let payload = postcard::to_allocvec(job).encoded()?;
+                Ok(Plan::read::<SharedArray<A, D>, JobMapper<J>>(
+                    partition, &parts, payload,
+                ))
+            },
+            &mut |a, b| job.reduce(a, b),
+        )
     }
 }

@@ -88,6 +88,23 @@ impl<'p> Plan<'p> {
         Plan::reading(held_entry_for::<H, I>(), partition, parts, payload)
     }
 
+    /// A job that writes, as `writes` says, with entry point `entry`.
+    pub(crate) fn write(
+        partition: Partition,
+        parts: &[InputPart<'p>],
+        writes: Writes<'p>,
+        entry: Func<Entry>,
+        payload: Vec<u8>,
+    ) -> Self {
+        Plan {
+            parts: parts.iter().map(|p| p.array).collect(),
+            partition,
+            writes,
+            entry,
+            payload,
+        }
+    }
+
     fn reading(
         entry: Func<Entry>,
         partition: Partition,

@@ -60,14 +60,14 @@ use crate::error::Encoded;
 use crate::error::{Error, Result};
 use crate::job::{FnWith, InPlaceFn, Input, IntoWith, JobReport, LockedFn};
 use crate::memory::{ArrayRef, Element, SharedArray};
-use crate::protocol::{Entry, Func};
+use crate::protocol::Func;
+use crate::shm::Partition;
 use crate::worker::{in_place_entry, into_entry, locked_entry};
 use ndarray::Dimension;
 use serde::{Serialize, de::DeserializeOwned};
 
 impl JobOptions<'_> {
-    /// An in-place job. (Each kind of write job agrees its outcome with
-    /// the other ranks of a job across them: `settled`.)
+    /// An in-place job.
     pub(crate) fn map_in_place<A, D, P>(
         self,
         array: InputPart<'_>,
@@ -79,14 +79,21 @@ impl JobOptions<'_> {
         D: Dimension + 'static,
         P: Serialize + DeserializeOwned + 'static,
     {
-        self.settled((|| {
+        let parts = [array];
+        self.write(&parts, |partition| {
             array.array.check_writable()?;
             let writes = Writes::InPlace {
                 guard: self.settings.guard_writes,
             };
             let payload = payload(params, Func::new(mapper))?;
-            self.write(&[array], writes, in_place_entry::<P, A, D>(), payload)
-        })())
+            Ok(Plan::write(
+                partition,
+                &parts,
+                writes,
+                in_place_entry::<P, A, D>(),
+                payload,
+            ))
+        })
     }
 
     /// An out-of-place job whose mapper gets parameters.
@@ -103,7 +110,7 @@ impl JobOptions<'_> {
         E: Dimension + 'static,
         P: Serialize + DeserializeOwned + 'static,
     {
-        self.settled((|| {
+        self.write(parts, |partition| {
             let input = parts[0].array.header.shape();
             if input.first() != output.shape().first() {
                 return Err(Error::InvalidConfig(format!(
@@ -115,13 +122,15 @@ impl JobOptions<'_> {
             }
             output.check_writable()?;
             let payload = payload(params, I::into_func(mapper))?;
-            self.write(
+            let writes = Writes::Into(output.shared());
+            Ok(Plan::write(
+                partition,
                 parts,
-                Writes::Into(output.shared()),
+                writes,
                 into_entry::<P, I, B, E>(),
                 payload,
-            )
-        })())
+            ))
+        })
     }
 
     /// A locked job whose mapper gets parameters.
@@ -139,40 +148,35 @@ impl JobOptions<'_> {
         E: Dimension + 'static,
         P: Serialize + DeserializeOwned + 'static,
     {
-        self.settled((|| {
+        let parts = [InputPart {
+            array: input,
+            side: false,
+        }];
+        self.write(&parts, |partition| {
             output.check_writable()?;
-            let parts = [InputPart {
-                array: input,
-                side: false,
-            }];
             let writes = Writes::Locked {
                 output: output.shared(),
                 stripes: self.settings.stripes,
             };
             let payload = payload(params, Func::new(mapper))?;
-            self.write(&parts, writes, locked_entry::<P, A, D, B>(), payload)
-        })())
+            Ok(Plan::write(
+                partition,
+                &parts,
+                writes,
+                locked_entry::<P, A, D, B>(),
+                payload,
+            ))
+        })
     }
 
-    /// Runs a job that writes: its parts cut by this job's partition, the
-    /// entry point of its kind, no partials to fold.
-    fn write(
+    /// Runs a job that writes: no partials to fold, its outcome agreed
+    /// with the other ranks of a job across them.
+    fn write<'a>(
         self,
-        parts: &[InputPart<'_>],
-        writes: Writes<'_>,
-        entry: Func<Entry>,
-        payload: Vec<u8>,
+        parts: &[InputPart<'a>],
+        plan: impl FnOnce(Partition) -> Result<Plan<'a>>,
     ) -> Result<JobReport> {
-        let plan = Plan {
-            partition: self.partition(parts)?,
-            parts: parts.iter().map(|p| p.array).collect(),
-            writes,
-            entry,
-            payload,
-        };
-        let (_, report) =
-            self.pool
-                .execute::<()>(plan, self.settings, self.progress, &mut |(), ()| ())?;
+        let ((), report) = self.run(parts, plan, &mut |(), ()| ())?;
         Ok(report)
     }
 }
