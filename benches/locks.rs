@@ -77,7 +77,7 @@ fn main() -> Result<(), shmr::Error> {
             b
         });
         let mut out = SharedArray::<u64, _>::zeros(bins)?;
-        let mut locked = |stripes: usize, f: shmr::job::LockedMapFn<(), u64, ndarray::Ix1, u64>| {
+        let mut locked = |stripes: usize, f: shmr::job::LockedWith<(), u64, ndarray::Ix1, u64>| {
             shmr_suite::median_time(reps, || {
                 out.view_mut().fill(0);
                 pool.on(&input)

@@ -9,9 +9,9 @@
 //! parameters.
 
 use crate::job::keyed::{
-    Combiner, Emit, Key, KeyedArrayBare, KeyedBare, RecordBare, Records, Value,
+    Combiner, Emit, Key, KeyedArrayBare, KeyedBare, Records, RecordsBare, Value,
 };
-use crate::job::{Input, IntoBare, MapBare};
+use crate::job::{InPlaceBare, Input, IntoBare, LockedBare, MapBare};
 use crate::memory::Element;
 use crate::protocol::Func;
 use crate::shm::LockedOutput;
@@ -33,16 +33,13 @@ pub(super) fn into<I: Input, B: Element, E: Dimension>(
 
 /// A `map_in_place` mapper without parameters.
 pub(super) fn in_place<A, D: Dimension>(
-    f: &Func<fn(ArrayViewMut<'_, A, D>)>,
+    f: &Func<InPlaceBare<A, D>>,
     chunk: ArrayViewMut<'_, A, D>,
 ) {
     (f.get())(chunk)
 }
 
 /// A `map_locked` mapper without parameters.
-pub(super) type LockedBare<A, D, B> = fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
-
-/// See [`LockedBare`].
 pub(super) fn locked<A, D: Dimension, B>(
     f: &Func<LockedBare<A, D, B>>,
     input: ArrayView<'_, A, D>,
@@ -52,7 +49,7 @@ pub(super) fn locked<A, D: Dimension, B>(
 }
 
 /// A records `map_reduce` mapper without parameters.
-pub(super) fn records<T>(f: &Func<RecordBare<T>>, r: Records<'_>) -> T {
+pub(super) fn records<T>(f: &Func<RecordsBare<T>>, r: Records<'_>) -> T {
     (f.get())(r)
 }
 

@@ -24,12 +24,13 @@ use super::pool::Pool;
 use super::settings::ProgressFn;
 use crate::error::Result;
 use crate::job::{
-    Append, InPlaceFn, Input, IntoBare, IntoWith, Job, JobReport, LockedFn, MapBare, MapWith, Side,
+    Append, InPlaceBare, InPlaceWith, Input, IntoBare, IntoWith, Job, JobReport, LockedBare,
+    LockedWith, MapBare, MapWith, Side,
 };
 use crate::memory::{Element, SharedArray};
 use crate::protocol::Func;
 use crate::shm::{ChunkSize, Partition};
-use ndarray::{ArrayViewMut, Dimension};
+use ndarray::Dimension;
 use serde::{Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -456,7 +457,7 @@ impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
     pub fn map_locked<B, E>(
         self,
         output: &mut SharedArray<B, E>,
-        mapper: bare::LockedBare<A, D, B>,
+        mapper: LockedBare<A, D, B>,
     ) -> Result<R::Out<()>>
     where
         B: Element,
@@ -470,7 +471,7 @@ impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
 impl<'a, A: Element, D: Dimension + 'static, R: ReportMode> JobBuilder<'a, InPlace<A, D>, (), R> {
     /// Maps every chunk in place: each worker gets its own chunks as
     /// mutable views, disjoint by construction, so no lock is taken.
-    pub fn map_in_place(self, mapper: fn(ArrayViewMut<'_, A, D>)) -> Result<R::Out<()>> {
+    pub fn map_in_place(self, mapper: InPlaceBare<A, D>) -> Result<R::Out<()>> {
         self.bare_mapper(Func::new(mapper))
             .map_in_place(bare::in_place::<A, D>)
     }
@@ -483,7 +484,7 @@ where
 {
     /// [`map_in_place`](JobBuilder::map_in_place) whose mapper gets the
     /// parameters first.
-    pub fn map_in_place(self, mapper: InPlaceFn<P, A, D>) -> Result<R::Out<()>> {
+    pub fn map_in_place(self, mapper: InPlaceWith<P, A, D>) -> Result<R::Out<()>> {
         let r = self
             .opts
             .map_in_place::<A, D, P>(self.parts[0], self.params.0, mapper)?;
@@ -539,7 +540,7 @@ where
     pub fn map_locked<B, E>(
         self,
         output: &mut SharedArray<B, E>,
-        mapper: LockedFn<P, A, D, B>,
+        mapper: LockedWith<P, A, D, B>,
     ) -> Result<R::Out<()>>
     where
         B: Element,

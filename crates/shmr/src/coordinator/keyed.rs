@@ -21,8 +21,8 @@ use super::plan::InputPart;
 use crate::error::{Error, Result};
 use crate::job::keyed::{
     Combiner, DEFAULT_MAX_KEYS, Delimiters, HeldArray, HeldRecords, Key, Keyed, KeyedArrayBare,
-    KeyedArrayFn, KeyedBare, KeyedFn, RecordBare, RecordFn, RecordViews, RecordsInput, Table,
-    Tables, UserFn, Value, finish, map_keyed_array, map_keyed_records, map_records, merge,
+    KeyedArrayWith, KeyedBare, KeyedWith, RecordViews, RecordsBare, RecordsInput, RecordsWith,
+    Table, Tables, UserFn, Value, finish, map_keyed_array, map_keyed_records, map_records, merge,
     record_chunk_bytes,
 };
 use crate::job::{HeldMapper, Input, JobReport, MapWith};
@@ -138,7 +138,7 @@ impl<'a, R: ReportMode> JobBuilder<'a, ByRecords, (), R> {
     /// order with `reducer`, like [`JobBuilder::map_reduce`].
     pub fn map_reduce<T>(
         self,
-        mapper: RecordBare<T>,
+        mapper: RecordsBare<T>,
         reducer: impl FnMut(T, T) -> T,
     ) -> Result<R::Out<T>>
     where
@@ -180,7 +180,7 @@ where
     /// the parameters first.
     pub fn map_reduce<T>(
         self,
-        mapper: RecordFn<P, T>,
+        mapper: RecordsWith<P, T>,
         reducer: impl FnMut(T, T) -> T,
     ) -> Result<R::Out<T>>
     where
@@ -195,7 +195,7 @@ where
     pub fn keyed<K: Key, V: Value, C: Combiner<V> + Clone>(
         self,
         combiner: C,
-        mapper: KeyedFn<P, K, V, C>,
+        mapper: KeyedWith<P, K, V, C>,
     ) -> Result<R::Out<Keyed<K, V>>> {
         let (v, r) = records_keyed(self.opts, &self.parts, self.params.0, mapper, combiner)?;
         Ok(R::out(v, r))
@@ -247,7 +247,7 @@ where
     pub fn keyed<K: Key, V: Value, C: Combiner<V> + Clone>(
         self,
         combiner: C,
-        mapper: KeyedArrayFn<P, A, D, K, V, C>,
+        mapper: KeyedArrayWith<P, A, D, K, V, C>,
     ) -> Result<R::Out<Keyed<K, V>>> {
         let (v, r) = array_keyed(self.opts, &self.parts, self.params.0, mapper, combiner)?;
         Ok(R::out(v, r))
@@ -292,7 +292,7 @@ fn records_map_reduce<P, T>(
     opts: JobOptions<'_>,
     parts: &[InputPart<'_>],
     params: P,
-    mapper: RecordFn<P, T>,
+    mapper: RecordsWith<P, T>,
     reducer: impl FnMut(T, T) -> T,
 ) -> Result<(T, JobReport)>
 where
@@ -307,7 +307,8 @@ where
         max_keys: 0,
         chunk_keys: Default::default(),
     };
-    let map = map_records::<P, T> as for<'c> fn(&UserFn<P, RecordFn<P, T>>, RecordViews<'c>) -> T;
+    let map =
+        map_records::<P, T> as for<'c> fn(&UserFn<P, RecordsWith<P, T>>, RecordViews<'c>) -> T;
     opts.map_reduce::<RecordsInput, _, T>(parts, job, as_map_with(map), reducer)
 }
 
@@ -315,7 +316,7 @@ fn records_keyed<P, K: Key, V: Value, C: Combiner<V> + Clone>(
     opts: JobOptions<'_>,
     parts: &[InputPart<'_>],
     params: P,
-    mapper: KeyedFn<P, K, V, C>,
+    mapper: KeyedWith<P, K, V, C>,
     combiner: C,
 ) -> Result<(Keyed<K, V>, JobReport)>
 where
@@ -340,7 +341,7 @@ where
         );
     }
     let map = map_keyed_records::<P, K, V, C>
-        as for<'c> fn(&UserFn<P, KeyedFn<P, K, V, C>, C>, RecordViews<'c>) -> Table<K, V>;
+        as for<'c> fn(&UserFn<P, KeyedWith<P, K, V, C>, C>, RecordViews<'c>) -> Table<K, V>;
     run_keyed::<RecordsInput, _, _, _, _>(opts, parts, job, as_map_with(map), &combiner, max_keys)
 }
 
@@ -348,7 +349,7 @@ fn array_keyed<P, A, D, K, V, C>(
     opts: JobOptions<'_>,
     parts: &[InputPart<'_>],
     params: P,
-    mapper: KeyedArrayFn<P, A, D, K, V, C>,
+    mapper: KeyedArrayWith<P, A, D, K, V, C>,
     combiner: C,
 ) -> Result<(Keyed<K, V>, JobReport)>
 where

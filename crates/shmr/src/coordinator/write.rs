@@ -58,7 +58,7 @@ use super::plan::InputPart;
 use super::plan::{Plan, Writes};
 use crate::error::Encoded;
 use crate::error::{Error, Result};
-use crate::job::{FnWith, InPlaceFn, Input, IntoWith, JobReport, LockedFn};
+use crate::job::{FnWith, InPlaceWith, Input, IntoWith, JobReport, LockedWith};
 use crate::memory::{ArrayRef, Element, SharedArray};
 use crate::protocol::Func;
 use crate::shm::Partition;
@@ -72,7 +72,7 @@ impl JobOptions<'_> {
         self,
         array: InputPart<'_>,
         params: P,
-        mapper: InPlaceFn<P, A, D>,
+        mapper: InPlaceWith<P, A, D>,
     ) -> Result<JobReport>
     where
         A: Element,
@@ -139,7 +139,7 @@ impl JobOptions<'_> {
         input: ArrayRef<'_>,
         output: &mut SharedArray<B, E>,
         params: P,
-        mapper: LockedFn<P, A, D, B>,
+        mapper: LockedWith<P, A, D, B>,
     ) -> Result<JobReport>
     where
         A: Element,

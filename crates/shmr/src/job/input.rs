@@ -66,14 +66,15 @@ impl<A: Element, D: Dimension + 'static> Part for Side<A, D> {
     }
 }
 
-/// A mapper with parameters for input `I`: `fn(&P, chunk) -> T`.
+/// A `map_reduce` mapper with parameters for input `I`: `fn(&P, chunk) -> T`.
 pub type MapWith<P, I, T> = for<'c> fn(&P, <I as Input>::Chunk<'c>) -> T;
-/// A mapper without parameters for input `I`: `fn(chunk) -> T`.
+/// A `map_reduce` mapper without parameters for input `I`: `fn(chunk) -> T`.
 pub type MapBare<I, T> = for<'c> fn(<I as Input>::Chunk<'c>) -> T;
-/// An out-of-place mapper with parameters for input `I`, writing rows of
-/// an output of `B`/`E`.
+
+/// A `map_into` mapper with parameters for input `I`, writing the rows of
+/// an output of `B`/`E` that match its chunk.
 pub type IntoWith<P, I, B, E> = for<'c, 'o> fn(&P, <I as Input>::Chunk<'c>, ArrayViewMut<'o, B, E>);
-/// An out-of-place mapper without parameters for input `I`.
+/// A `map_into` mapper without parameters.
 pub type IntoBare<I, B, E> = for<'c, 'o> fn(<I as Input>::Chunk<'c>, ArrayViewMut<'o, B, E>);
 
 /// What a job reads: one array (a [`SharedArray`] type), or a tuple of

@@ -81,14 +81,16 @@ pub(crate) struct FnWith<P, F> {
     pub(crate) f: Func<F>,
 }
 
-/// An in-place mapper.
-pub(crate) type InPlaceFn<P, A, D> = fn(&P, ArrayViewMut<'_, A, D>);
-/// A locked mapper.
-pub(crate) type LockedFn<P, A, D, B> = fn(&P, ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
-/// The mapper of a locked job with parameters
-/// ([`JobBuilder::map_locked`](crate::JobBuilder::map_locked) after `.params(p)`):
-/// parameters, the input chunk, and the locked output.
-pub type LockedMapFn<P, A, D, B> = LockedFn<P, A, D, B>;
+/// A `map_in_place` mapper with parameters: the chunk, to write.
+pub type InPlaceWith<P, A, D> = fn(&P, ArrayViewMut<'_, A, D>);
+/// A `map_in_place` mapper without parameters.
+pub type InPlaceBare<A, D> = fn(ArrayViewMut<'_, A, D>);
+
+/// A `map_locked` mapper with parameters: the input chunk, and the output
+/// written under its stripes' locks.
+pub type LockedWith<P, A, D, B> = fn(&P, ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
+/// A `map_locked` mapper without parameters.
+pub type LockedBare<A, D, B> = fn(ArrayView<'_, A, D>, &mut LockedOutput<'_, B>);
 
 fn_ptr! {
     [A, D, T] fn(ArrayView<'_, A, D>) -> T;

@@ -41,11 +41,16 @@
 mod input;
 pub mod keyed;
 mod mapper;
+pub mod mappers;
 mod raw;
 
 pub use input::{Append, Input, IntoBare, IntoWith, MapBare, MapWith, Part, Side};
-pub use mapper::LockedMapFn;
-pub(crate) use mapper::{FnMapper, FnWith, HeldMapper, InPlaceFn, JobMapper, LockedFn, Mapper};
+pub(crate) use mapper::{FnMapper, FnWith, HeldMapper, JobMapper, Mapper};
+pub use mapper::{InPlaceBare, InPlaceWith, LockedBare, LockedWith};
+
+/// The old name of [`LockedWith`].
+#[deprecated(since = "0.1.0", note = "renamed LockedWith (shmr::job::mappers)")]
+pub type LockedMapFn<P, A, D, B> = LockedWith<P, A, D, B>;
 pub use raw::{Raw, RawArray};
 
 use crate::memory::Element;

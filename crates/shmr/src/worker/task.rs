@@ -4,7 +4,7 @@
 //! entry point of a job by the address of one of the functions here.
 
 use crate::error::Encoded;
-use crate::job::{FnWith, HeldMapper, InPlaceFn, Input, IntoWith, LockedFn, Mapper};
+use crate::job::{FnWith, HeldMapper, InPlaceWith, Input, IntoWith, LockedWith, Mapper};
 use crate::memory::Element;
 use crate::protocol::{Entry, Failure, Func};
 use crate::shm::{Aborted, Claim, JobMemory};
@@ -121,7 +121,7 @@ fn run_in_place<P: DeserializeOwned, A: Element, D: Dimension>(
     memory: &mut JobMemory<'_>,
     payload: &[u8],
 ) -> Result<(), Failure> {
-    let m: FnWith<P, InPlaceFn<P, A, D>> = postcard::from_bytes(payload).encoded()?;
+    let m: FnWith<P, InPlaceWith<P, A, D>> = postcard::from_bytes(payload).encoded()?;
     let f = m.f.get();
     let guard = memory.guarded();
     let mut array = memory.in_place::<A, D>()?;
@@ -174,7 +174,7 @@ where
     D: Dimension,
     B: Element,
 {
-    let m: FnWith<P, LockedFn<P, A, D, B>> = postcard::from_bytes(payload).encoded()?;
+    let m: FnWith<P, LockedWith<P, A, D, B>> = postcard::from_bytes(payload).encoded()?;
     let f = m.f.get();
     let input = memory.input::<A, D>(0)?;
     let mut out = memory.locked::<B>()?;

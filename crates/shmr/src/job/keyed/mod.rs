@@ -53,4 +53,17 @@ pub(crate) use task::{
     HeldArray, HeldRecords, RecordViews, RecordsInput, UserFn, map_keyed_array, map_keyed_records,
     map_records,
 };
-pub use task::{KeyedArrayBare, KeyedArrayFn, KeyedBare, KeyedFn, RecordBare, RecordFn};
+pub use task::{KeyedArrayBare, KeyedArrayWith, KeyedBare, KeyedWith, RecordsBare, RecordsWith};
+
+/// The old name of [`RecordsWith`].
+#[deprecated(since = "0.1.0", note = "renamed RecordsWith (shmr::job::mappers)")]
+pub type RecordFn<P, T> = RecordsWith<P, T>;
+/// The old name of [`RecordsBare`].
+#[deprecated(since = "0.1.0", note = "renamed RecordsBare (shmr::job::mappers)")]
+pub type RecordBare<T> = RecordsBare<T>;
+/// The old name of [`KeyedWith`].
+#[deprecated(since = "0.1.0", note = "renamed KeyedWith (shmr::job::mappers)")]
+pub type KeyedFn<P, K, V, C> = KeyedWith<P, K, V, C>;
+/// The old name of [`KeyedArrayWith`].
+#[deprecated(since = "0.1.0", note = "renamed KeyedArrayWith (shmr::job::mappers)")]
+pub type KeyedArrayFn<P, A, D, K, V, C> = KeyedArrayWith<P, A, D, K, V, C>;

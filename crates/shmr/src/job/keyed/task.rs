@@ -13,16 +13,18 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 
-/// A records mapper with parameters.
-pub type RecordFn<P, T> = for<'c> fn(&P, Records<'c>) -> T;
+/// A records mapper with parameters: a chunk's whole records to a value.
+pub type RecordsWith<P, T> = for<'c> fn(&P, Records<'c>) -> T;
 /// A records mapper without parameters.
-pub type RecordBare<T> = for<'c> fn(Records<'c>) -> T;
-/// A keyed mapper of records, with parameters.
-pub type KeyedFn<P, K, V, C> = for<'c, 'e> fn(&P, Records<'c>, &mut Emit<'e, K, V, C>);
+pub type RecordsBare<T> = for<'c> fn(Records<'c>) -> T;
+
+/// A keyed mapper of records, with parameters: emits `(key, value)` pairs.
+pub type KeyedWith<P, K, V, C> = for<'c, 'e> fn(&P, Records<'c>, &mut Emit<'e, K, V, C>);
 /// A keyed mapper of records, without parameters.
 pub type KeyedBare<K, V, C> = for<'c, 'e> fn(Records<'c>, &mut Emit<'e, K, V, C>);
+
 /// A keyed mapper of an array's chunks, with parameters.
-pub type KeyedArrayFn<P, A, D, K, V, C> =
+pub type KeyedArrayWith<P, A, D, K, V, C> =
     for<'c, 'e> fn(&P, ArrayView<'c, A, D>, &mut Emit<'e, K, V, C>);
 /// A keyed mapper of an array's chunks, without parameters.
 pub type KeyedArrayBare<A, D, K, V, C> =
@@ -66,14 +68,14 @@ impl<P, F, C> UserFn<P, F, C> {
 }
 
 /// A keyed job over an array, as its workers get it.
-pub(crate) type KeyedArrayJob<P, A, D, K, V, C> = UserFn<P, KeyedArrayFn<P, A, D, K, V, C>, C>;
+pub(crate) type KeyedArrayJob<P, A, D, K, V, C> = UserFn<P, KeyedArrayWith<P, A, D, K, V, C>, C>;
 
 /// The two views a records job's mapper gets: its chunk and the whole.
 pub(crate) type RecordViews<'c> = (ArrayView1<'c, u8>, ArrayView1<'c, u8>);
 
 /// A records job's mapper, as the worker calls it.
 pub(crate) fn map_records<P, T>(
-    job: &UserFn<P, RecordFn<P, T>>,
+    job: &UserFn<P, RecordsWith<P, T>>,
     (chunk, whole): RecordViews<'_>,
 ) -> T {
     (job.f.get())(&job.params, records_of(&chunk, &whole, job.delimiters))
@@ -81,7 +83,7 @@ pub(crate) fn map_records<P, T>(
 
 /// A keyed records job's mapper: one table per chunk.
 pub(crate) fn map_keyed_records<P, K: Key, V: Value, C: Combiner<V>>(
-    job: &UserFn<P, KeyedFn<P, K, V, C>, C>,
+    job: &UserFn<P, KeyedWith<P, K, V, C>, C>,
     (chunk, whole): RecordViews<'_>,
 ) -> Table<K, V> {
     let mut table = Table::new();
@@ -117,7 +119,7 @@ pub(crate) type RecordsInput = (SharedArray<u8, Ix1>, Side<u8, Ix1>);
     deserialize = "P: DeserializeOwned, C: DeserializeOwned"
 ))]
 #[serde(transparent)]
-pub(crate) struct HeldRecords<P, K, V, C>(pub(crate) UserFn<P, KeyedFn<P, K, V, C>, C>);
+pub(crate) struct HeldRecords<P, K, V, C>(pub(crate) UserFn<P, KeyedWith<P, K, V, C>, C>);
 
 impl<P, K, V, C> HeldMapper<RecordsInput> for HeldRecords<P, K, V, C>
 where

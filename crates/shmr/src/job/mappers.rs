@@ -1,0 +1,22 @@
+//! The mapper types, all in one place (each is defined beside what it
+//! maps: the input, the keyed records), one pair per kind of job: `…With` takes the job's
+//! parameters first ([`JobBuilder::params`](crate::JobBuilder::params)),
+//! `…Bare` does not. Each is a function pointer type, so that a
+//! non-capturing closure coerces to it and the mapper can travel to the
+//! workers by address (see [`job`](crate::job)).
+//!
+//! | kind of job | with parameters | without |
+//! |---|---|---|
+//! | `map_reduce` | [`MapWith`] | [`MapBare`] |
+//! | `map_into` | [`IntoWith`] | [`IntoBare`] |
+//! | `map_in_place` | [`InPlaceWith`] | [`InPlaceBare`] |
+//! | `map_locked` | [`LockedWith`] | [`LockedBare`] |
+//! | records `map_reduce` | [`RecordsWith`] | [`RecordsBare`] |
+//! | `keyed` over records | [`KeyedWith`] | [`KeyedBare`] |
+//! | `keyed` over an array | [`KeyedArrayWith`] | [`KeyedArrayBare`] |
+
+pub use super::input::{IntoBare, IntoWith, MapBare, MapWith};
+pub use super::keyed::{
+    KeyedArrayBare, KeyedArrayWith, KeyedBare, KeyedWith, RecordsBare, RecordsWith,
+};
+pub use super::mapper::{InPlaceBare, InPlaceWith, LockedBare, LockedWith};
