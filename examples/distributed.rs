@@ -60,7 +60,7 @@ fn value(i: usize) -> f64 {
 
 /// Fills a block with the values of global rows `start..`.
 fn fill(start: &usize, mut chunk: ndarray::ArrayViewMut1<'_, f64>) {
-    let first = start + shmr::chunk_rows().expect("in a mapper").start;
+    let first = start + shmr::current_rows().expect("in a mapper").start;
     chunk
         .iter_mut()
         .enumerate()

@@ -188,7 +188,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
             .side(&matrix)
             .side(&row_means)
             .map_into(&mut cov, |(rows, rm, all, am), out| {
-                let first = shmr::chunk_rows().expect("in a mapper").start;
+                let first = shmr::current_rows().expect("in a mapper").start;
                 covariances(first, rows, rm, all, am, out)
             })
     };

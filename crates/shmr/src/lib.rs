@@ -54,7 +54,8 @@ mod worker;
 
 pub use coordinator::{
     ByRecords, DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Exchange, InPlace, JobBuilder, KeyedInput,
-    MAX_WORKERS, Params, Plain, Pool, PoolBuilder, ProgressFn, ReportMode, Reported, global_pool,
+    MAX_WORKERS, Params, Plain, Pool, PoolBuilder, ProgressFn, Ranks, ReportMode, Reported,
+    global_pool,
 };
 pub use error::{Error, Result};
 pub use job::{Input, Job, JobReport, Raw, RawArray, Side, keyed};
@@ -63,7 +64,9 @@ pub use shm::{
     ChunkSize, DEFAULT_CHUNK_BYTES, DEFAULT_STRIPES, LockedOutput, MAX_STRIPES,
     MIN_AUTO_CHUNK_BYTES, MIN_AUTO_CHUNKS, Partition,
 };
-pub use worker::{chunk_rows, init};
+#[allow(deprecated)]
+pub use worker::chunk_rows;
+pub use worker::{current_rows, init};
 
 use ndarray::{ArrayView, Dimension};
 use serde::{Serialize, de::DeserializeOwned};

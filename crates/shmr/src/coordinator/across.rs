@@ -1,6 +1,6 @@
 //! Jobs that span several coordinators (MPI ranks, one per machine or
 //! more): each runs the job on its own part of the data with its own pool,
-//! then the ranks swap their results through an [`Exchange`] and every
+//! then the ranks swap their results through an [`Ranks`] and every
 //! rank folds them in rank order.
 //!
 //! The fold is the job's own reducer, left to right over ranks, on every
@@ -25,7 +25,7 @@ use serde::{Serialize, de::DeserializeOwned};
 /// # fn main() -> Result<(), shmr::Error> {
 /// # shmr::init();
 /// struct Alone;
-/// impl shmr::Exchange for Alone {
+/// impl shmr::Ranks for Alone {
 ///     fn rank(&self) -> usize { 0 }
 ///     fn all_gather(&self, mine: &[u8]) -> shmr::Result<Vec<Vec<u8>>> {
 ///         Ok(vec![mine.to_vec()])
@@ -36,7 +36,7 @@ use serde::{Serialize, de::DeserializeOwned};
 /// assert_eq!(sum, 5050);
 /// # Ok(()) }
 /// ```
-pub trait Exchange {
+pub trait Ranks {
     /// This coordinator's place among them, from 0.
     fn rank(&self) -> usize;
     /// Every coordinator's bytes, in rank order, on every coordinator; a
@@ -47,9 +47,9 @@ pub trait Exchange {
 /// Every rank's outcome, in rank order, on every rank: their values if
 /// all succeeded, else [`Error::Rank`] naming the first that failed. This
 /// rank's `mine` is sent whatever it is (an error as its message), since
-/// the others wait for it; a collective call, like [`Exchange::all_gather`].
+/// the others wait for it; a collective call, like [`Ranks::all_gather`].
 pub(crate) fn outcomes<S: Serialize, T: DeserializeOwned>(
-    ranks: &dyn Exchange,
+    ranks: &dyn Ranks,
     mine: std::result::Result<&S, String>,
 ) -> Result<Vec<T>> {
     let bytes = postcard::to_allocvec(&mine).encoded();
@@ -69,7 +69,7 @@ pub(crate) fn outcomes<S: Serialize, T: DeserializeOwned>(
 /// The job's result on every rank: each rank's own, folded in rank order.
 /// A rank whose own part failed returns its own error.
 pub(crate) fn combine<T: Serialize + DeserializeOwned>(
-    ranks: &dyn Exchange,
+    ranks: &dyn Ranks,
     local: Result<(T, JobReport)>,
     reduce: &mut dyn FnMut(T, T) -> T,
 ) -> Result<(T, JobReport)> {
@@ -90,3 +90,9 @@ pub(crate) fn combine<T: Serialize + DeserializeOwned>(
     .ok_or_else(|| Error::Protocol("an exchange with no rank".into()))?;
     Ok((value, report))
 }
+
+/// The old name of [`Ranks`] (a transport, not the shuffle that the name
+/// means in Hadoop and Spark). A re-export cannot be marked deprecated:
+/// this alias is kept one release, hidden, and goes then.
+#[doc(hidden)]
+pub use Ranks as Exchange;

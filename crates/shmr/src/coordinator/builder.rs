@@ -16,7 +16,7 @@
 //! it takes `&p` first. Both are the same method name on builders of two
 //! types, so a closure coerces to the function pointer each expects.
 
-use super::across::Exchange;
+use super::across::Ranks;
 use super::bare;
 use super::options::JobOptions;
 use super::plan::InputPart;
@@ -246,8 +246,8 @@ impl<'a, I, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     /// reducer, so every rank returns the same value. A job that writes
     /// tells every rank whether all succeeded. A failure on one rank is
     /// [`Error::Rank`](crate::Error::Rank) on the others. See
-    /// [`Exchange`](crate::Exchange) for an example.
-    pub fn across(mut self, ranks: &'a dyn Exchange) -> Self {
+    /// [`Ranks`](crate::Ranks) for an example.
+    pub fn across(mut self, ranks: &'a dyn Ranks) -> Self {
         self.opts.across = Some(ranks);
         self
     }

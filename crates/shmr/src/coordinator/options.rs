@@ -2,7 +2,7 @@
 //! ends: its partition, its plan, its rounds, its fold, and its outcome
 //! agreed across ranks; with the read-only jobs that end there.
 
-use super::across::{Exchange, combine, outcomes};
+use super::across::{Ranks, combine, outcomes};
 use super::plan::{InputPart, Plan};
 use super::pool::Pool;
 use super::settings::{ProgressFn, Settings};
@@ -25,7 +25,7 @@ pub(crate) struct JobOptions<'p> {
     /// This job's chunk size, if not the pool's.
     pub(crate) chunk: Option<ChunkSize>,
     /// The other coordinators of a job across ranks.
-    pub(crate) across: Option<&'p dyn Exchange>,
+    pub(crate) across: Option<&'p dyn Ranks>,
     /// A records job's delimiters.
     pub(crate) delimiters: Delimiters,
     /// A keyed job's limit on distinct keys, if not the default.

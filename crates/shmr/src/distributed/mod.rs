@@ -33,7 +33,7 @@
 //! ```
 
 use crate::coordinator::outcomes;
-use crate::{Error, Exchange, JobBuilder, NpyMode, Pool, PoolBuilder, Result, SharedArray};
+use crate::{Error, JobBuilder, NpyMode, Pool, PoolBuilder, Ranks, Result, SharedArray};
 use mpi::Count;
 use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
@@ -383,7 +383,7 @@ impl World {
     }
 }
 
-impl Exchange for World {
+impl Ranks for World {
     fn rank(&self) -> usize {
         World::rank(self)
     }
@@ -399,11 +399,11 @@ impl Exchange for World {
     }
 }
 
-/// The communicator as an [`Exchange`] before the [`World`] around it is
+/// The communicator as an [`Ranks`] before the [`World`] around it is
 /// whole (while it starts).
 struct Collective<'w>(&'w SimpleCommunicator);
 
-impl Exchange for Collective<'_> {
+impl Ranks for Collective<'_> {
     fn rank(&self) -> usize {
         self.0.rank() as usize
     }

@@ -307,7 +307,7 @@ fn install_panic_hook() {
 }
 
 /// Runs a user mapper on the chunk of `rows`, marking it so the panic
-/// hook knows, and so that [`chunk_rows`] can say which rows they are.
+/// hook knows, and so that [`current_rows`] can say which rows they are.
 pub(crate) fn in_mapper<R>(rows: Range<u64>, f: impl FnOnce() -> R) -> R {
     struct Reset;
     impl Drop for Reset {
@@ -337,15 +337,22 @@ pub(crate) fn in_mapper<R>(rows: Range<u64>, f: impl FnOnce() -> R) -> R {
 /// let total = pool
 ///     .on(&a)
 ///     .chunk_size(shmr::ChunkSize::Rows(64))
-///     .map_reduce(|_| shmr::chunk_rows().expect("in a mapper").sum::<usize>(), |x, y| x + y)?;
+///     .map_reduce(|_| shmr::current_rows().expect("in a mapper").sum::<usize>(), |x, y| x + y)?;
 /// assert_eq!(total, (0..1000).sum::<usize>());
-/// assert_eq!(shmr::chunk_rows(), None);
+/// assert_eq!(shmr::current_rows(), None);
 /// # Ok(()) }
 /// ```
-pub fn chunk_rows() -> Option<Range<usize>> {
+pub fn current_rows() -> Option<Range<usize>> {
     CHUNK_ROWS
         .get()
         .map(|(start, end)| start as usize..end as usize)
+}
+
+/// The old name of [`current_rows`], which read as rows *per* chunk, as
+/// [`Partition::chunk_rows`](crate::Partition::chunk_rows) is.
+#[deprecated(since = "0.1.0", note = "renamed current_rows")]
+pub fn chunk_rows() -> Option<Range<usize>> {
+    current_rows()
 }
 
 /// The text of the panic just caught.
