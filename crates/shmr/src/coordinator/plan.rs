@@ -88,8 +88,9 @@ impl<'p> Plan<'p> {
         Plan::reading(held_entry_for::<H, I>(), partition, parts, payload)
     }
 
-    /// A job that writes, as `writes` says, with entry point `entry`.
-    pub(crate) fn write(
+    /// A job over `parts` that writes what `writes` says (or nothing),
+    /// run by the workers' entry point `entry` with `payload`.
+    pub(crate) fn new(
         partition: Partition,
         parts: &[InputPart<'p>],
         writes: Writes<'p>,
@@ -111,13 +112,7 @@ impl<'p> Plan<'p> {
         parts: &[InputPart<'p>],
         payload: Vec<u8>,
     ) -> Self {
-        Plan {
-            parts: parts.iter().map(|p| p.array).collect(),
-            partition,
-            writes: Writes::Nothing,
-            entry,
-            payload,
-        }
+        Plan::new(partition, parts, Writes::Nothing, entry, payload)
     }
 
     /// Checks that no file behind the job's arrays has shrunk.

@@ -86,7 +86,7 @@ impl JobOptions<'_> {
                 guard: self.settings.guard_writes,
             };
             let payload = payload(params, Func::new(mapper))?;
-            Ok(Plan::write(
+            Ok(Plan::new(
                 partition,
                 &parts,
                 writes,
@@ -123,7 +123,7 @@ impl JobOptions<'_> {
             output.check_writable()?;
             let payload = payload(params, I::into_func(mapper))?;
             let writes = Writes::Into(output.shared());
-            Ok(Plan::write(
+            Ok(Plan::new(
                 partition,
                 parts,
                 writes,
@@ -159,7 +159,7 @@ impl JobOptions<'_> {
                 stripes: self.settings.stripes,
             };
             let payload = payload(params, Func::new(mapper))?;
-            Ok(Plan::write(
+            Ok(Plan::new(
                 partition,
                 &parts,
                 writes,
