@@ -61,18 +61,24 @@ fn example() -> PathBuf {
 }
 
 /// Runs `cmd` to its end, killing it after two minutes (a hang is a
-/// failure, not a stuck CI).
+/// failure, not a stuck CI). It runs in a process group of its own, and a
+/// hang kills the whole group: killing `mpirun` alone left its ranks
+/// running, and Open MPI's shared-memory segments in `/dev/shm`.
 fn run(mut cmd: Command) -> Output {
+    use std::os::unix::process::CommandExt;
     cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let start = Instant::now();
     while child.try_wait().unwrap().is_none() {
         if start.elapsed() > Duration::from_secs(120) {
-            child.kill().unwrap();
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = child.wait();
             panic!("{cmd:?} still running after two minutes: a hang");
         }
         std::thread::sleep(Duration::from_millis(20));

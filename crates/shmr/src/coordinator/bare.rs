@@ -4,9 +4,8 @@
 //! ([`JobBuilder::params`]). Only the builder's final methods know the
 //! difference: each bare one hands its mapper over as the job's parameters
 //! (`JobBuilder::bare_mapper`) and calls its params form with one of the
-//! adapters below,
-//! which calls the mapper without them. Below the builder every job has
-//! parameters.
+//! adapters below, which calls the mapper without them. Below the builder
+//! every job has parameters.
 
 use crate::job::keyed::{
     Combiner, Emit, Key, KeyedArrayBare, KeyedBare, Records, RecordsBare, Value,

@@ -268,7 +268,7 @@ fn delimiters(opts: &JobOptions<'_>) -> Result<Delimiters> {
 /// Whether the job keeps one table per worker ([`Tables`]).
 fn held<V, C: Combiner<V>>(opts: &JobOptions<'_>, combiner: &C) -> Result<bool> {
     let order_free = combiner.order_free();
-    opts.checked(match opts.tables {
+    match opts.tables {
         Tables::Auto => Ok(order_free),
         Tables::PerChunk => Ok(false),
         Tables::PerWorker if order_free => Ok(true),
@@ -278,7 +278,37 @@ fn held<V, C: Combiner<V>>(opts: &JobOptions<'_>, combiner: &C) -> Result<bool> 
              would change from run to run; use Tables::PerChunk or Tables::Auto",
             std::any::type_name::<C>()
         ))),
-    })
+    }
+}
+
+/// A keyed job's function as its workers get it, once the job's settings
+/// are checked (in one check, agreed across ranks), and whether its
+/// workers each keep one table. Records jobs need delimiters; a keyed job
+/// over an array has none to check.
+fn keyed_fn<P, F, V, C: Combiner<V> + Clone>(
+    opts: &JobOptions<'_>,
+    records: bool,
+    params: P,
+    f: Func<F>,
+    combiner: &C,
+) -> Result<(UserFn<P, F, C>, bool)> {
+    let (delimiters, max_keys, held) = opts.checked((|| {
+        let delimiters = if records {
+            delimiters(opts)?
+        } else {
+            opts.delimiters
+        };
+        Ok((delimiters, max_keys(opts)?, held(opts, combiner)?))
+    })())?;
+    let job = UserFn {
+        delimiters,
+        params,
+        f,
+        combiner: combiner.clone(),
+        max_keys,
+        chunk_keys: Default::default(),
+    };
+    Ok((job, held))
 }
 
 fn max_keys(opts: &JobOptions<'_>) -> Result<usize> {
@@ -322,16 +352,9 @@ fn records_keyed<P, K: Key, V: Value, C: Combiner<V> + Clone>(
 where
     P: Serialize + DeserializeOwned + 'static,
 {
-    let max_keys = opts.checked(max_keys(&opts))?;
-    let job = UserFn {
-        delimiters: opts.checked(delimiters(&opts))?,
-        params,
-        f: Func::new(mapper),
-        combiner: combiner.clone(),
-        max_keys,
-        chunk_keys: Default::default(),
-    };
-    if held(&opts, &combiner)? {
+    let (job, held) = keyed_fn(&opts, true, params, Func::new(mapper), &combiner)?;
+    let max_keys = job.max_keys;
+    if held {
         return run_held::<RecordsInput, _, _, _, _>(
             opts,
             parts,
@@ -360,16 +383,9 @@ where
     V: Value,
     C: Combiner<V> + Clone,
 {
-    let max_keys = opts.checked(max_keys(&opts))?;
-    let job = UserFn {
-        delimiters: opts.delimiters,
-        params,
-        f: Func::new(mapper),
-        combiner: combiner.clone(),
-        max_keys,
-        chunk_keys: Default::default(),
-    };
-    if held(&opts, &combiner)? {
+    let (job, held) = keyed_fn(&opts, false, params, Func::new(mapper), &combiner)?;
+    let max_keys = job.max_keys;
+    if held {
         return run_held::<SharedArray<A, D>, _, _, _, _>(
             opts,
             parts,

@@ -278,22 +278,18 @@ impl Segment {
         // fallocate takes pages one at a time until memory runs out, and the
         // kernel's answer to that may be the OOM killer rather than an error.
         check_memory(requested, what, None)?;
-        // The creator's pid in the name lets anyone find (in /proc/*/fd and
-        // /proc/*/maps) which program a segment came from.
-        let name = format!("shmr-{}", std::process::id());
-        let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
-            .map_err(Error::os("memfd_create"))?;
-        rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, requested).map_err(|e| {
-            Error::OutOfSharedMemory {
-                what: what.to_string(),
-                requested,
-                available: memory_available().unwrap_or(0),
-                source: e.into(),
-            }
-        })?;
-        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+        let file = new_memfd()?;
+        rustix::fs::fallocate(&file, FallocateFlags::empty(), 0, requested)
+            .map_err(|e| out_of_memory(what, requested, e.into()))?;
+        Segment::sealed(file, len)
+    }
+
+    /// `file`, a new memfd whose `len` bytes are reserved or written,
+    /// sealed against any change of size (so that no process holding it can
+    /// shrink it under another's mapping), and mapped.
+    fn sealed(file: File, len: usize) -> Result<Segment> {
+        rustix::fs::fcntl_add_seals(&file, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
             .map_err(Error::os("sealing the size of a new segment"))?;
-        let file = File::from(fd);
         let map = MmapOptions::new()
             .len(len)
             .map_raw(&file)
@@ -313,10 +309,7 @@ impl Segment {
     ) -> Result<(Segment, Header)> {
         use std::io::Write;
         const BLOCK: usize = 64 << 20;
-        let name = format!("shmr-{}", std::process::id());
-        let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
-            .map_err(Error::os("memfd_create"))?;
-        let mut file = File::from(fd);
+        let mut file = new_memfd()?;
         file.write_all(&[0; HEADER_BYTES])
             .map_err(Error::io("writing a segment's header"))?;
         let mut buf = vec![0u8; 1 << 20];
@@ -338,23 +331,19 @@ impl Segment {
                 check_memory(BLOCK as u64, what, None)?;
                 checked += BLOCK as u64;
             }
-            let full = |e: &std::io::Error| {
+            file.write_all(&buf[..n]).map_err(|e| {
                 // Out of memory, or of what the memfd may grow to.
-                [rustix::io::Errno::NOSPC, rustix::io::Errno::NOMEM]
+                let full = [rustix::io::Errno::NOSPC, rustix::io::Errno::NOMEM]
                     .map(|n| Some(n.raw_os_error()))
-                    .contains(&e.raw_os_error())
-            };
-            file.write_all(&buf[..n]).map_err(|e| match full(&e) {
-                true => Error::OutOfSharedMemory {
-                    what: what.to_string(),
-                    requested: read + n as u64,
-                    available: memory_available().unwrap_or(0),
-                    source: e,
-                },
-                false => Error::Io {
-                    context: "writing a stream into shared memory",
-                    source: e,
-                },
+                    .contains(&e.raw_os_error());
+                if full {
+                    out_of_memory(what, read + n as u64, e)
+                } else {
+                    Error::Io {
+                        context: "writing a stream into shared memory",
+                        source: e,
+                    }
+                }
             })?;
             read += n as u64;
         }
@@ -365,14 +354,7 @@ impl Segment {
         let header = Header::new(DType::U8, &[len])?;
         rustix::io::pwrite(&file, &header.encode(), 0)
             .map_err(Error::os("writing a segment's header"))?;
-        rustix::fs::fcntl_add_seals(&file, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
-            .map_err(Error::os("sealing the size of a new segment"))?;
-        let total = HEADER_BYTES + len;
-        let map = MmapOptions::new()
-            .len(total)
-            .map_raw(&file)
-            .map_err(Error::io("mapping a new shared-memory segment"))?;
-        Ok((Segment::made_here(file, map, total, None), header))
+        Ok((Segment::sealed(file, HEADER_BYTES + len)?, header))
     }
 
     /// Maps a segment received from another process. With `writable` false
@@ -590,6 +572,26 @@ impl Segment {
             !self.read_only,
             "internal: atomic word in a read-only segment"
         );
+    }
+}
+
+/// A new anonymous memfd, sealable. The creator's pid in its name lets
+/// anyone find (in /proc/*/fd and /proc/*/maps) which program a segment
+/// came from.
+fn new_memfd() -> Result<File> {
+    let name = format!("shmr-{}", std::process::id());
+    let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+        .map_err(Error::os("memfd_create"))?;
+    Ok(File::from(fd))
+}
+
+/// The error of a segment that memory could not hold.
+fn out_of_memory(what: &str, requested: u64, source: std::io::Error) -> Error {
+    Error::OutOfSharedMemory {
+        what: what.to_string(),
+        requested,
+        available: memory_available().unwrap_or(0),
+        source,
     }
 }
 
