@@ -67,6 +67,22 @@ impl<P, F, C> UserFn<P, F, C> {
     }
 }
 
+impl<P, K: Key, V: Value, C: Combiner<V>> UserFn<P, KeyedWith<P, K, V, C>, C> {
+    /// Maps a chunk's records into `table`: a chunk's own, or the one
+    /// table of a worker that holds all its chunks.
+    fn map_records_into(&self, table: &mut Table<K, V>, (chunk, whole): RecordViews<'_>) {
+        let records = records_of(&chunk, &whole, self.delimiters);
+        (self.f.get())(&self.params, records, &mut self.emit_into(table));
+    }
+}
+
+impl<P, A, D, K: Key, V: Value, C: Combiner<V>> KeyedArrayJob<P, A, D, K, V, C> {
+    /// Maps an array's chunk into `table` (see `map_records_into`).
+    fn map_chunk_into(&self, table: &mut Table<K, V>, chunk: ArrayView<'_, A, D>) {
+        (self.f.get())(&self.params, chunk, &mut self.emit_into(table));
+    }
+}
+
 /// A keyed job over an array, as its workers get it.
 pub(crate) type KeyedArrayJob<P, A, D, K, V, C> = UserFn<P, KeyedArrayWith<P, A, D, K, V, C>, C>;
 
@@ -84,15 +100,10 @@ pub(crate) fn map_records<P, T>(
 /// A keyed records job's mapper: one table per chunk.
 pub(crate) fn map_keyed_records<P, K: Key, V: Value, C: Combiner<V>>(
     job: &UserFn<P, KeyedWith<P, K, V, C>, C>,
-    (chunk, whole): RecordViews<'_>,
+    views: RecordViews<'_>,
 ) -> Table<K, V> {
     let mut table = Table::new();
-    let mut out = job.emit_into(&mut table);
-    (job.f.get())(
-        &job.params,
-        records_of(&chunk, &whole, job.delimiters),
-        &mut out,
-    );
+    job.map_records_into(&mut table, views);
     table
 }
 
@@ -102,8 +113,7 @@ pub(crate) fn map_keyed_array<P, A, D: Dimension, K: Key, V: Value, C: Combiner<
     chunk: ArrayView<'_, A, D>,
 ) -> Table<K, V> {
     let mut table = Table::for_chunk(&job.chunk_keys, job.max_keys);
-    let mut out = job.emit_into(&mut table);
-    (job.f.get())(&job.params, chunk, &mut out);
+    job.map_chunk_into(&mut table, chunk);
     table.note_chunk(&job.chunk_keys);
     table
 }
@@ -132,14 +142,8 @@ where
     fn start(&self) -> Table<K, V> {
         Table::new()
     }
-    fn map_into(&self, table: &mut Table<K, V>, (chunk, whole): RecordViews<'_>) {
-        let job = &self.0;
-        let mut out = job.emit_into(table);
-        (job.f.get())(
-            &job.params,
-            records_of(&chunk, &whole, job.delimiters),
-            &mut out,
-        );
+    fn map_into(&self, table: &mut Table<K, V>, views: RecordViews<'_>) {
+        self.0.map_records_into(table, views);
     }
     fn parts(&self, table: Table<K, V>, bytes: usize) -> Vec<Table<K, V>> {
         table.into_parts(bytes)
@@ -170,9 +174,7 @@ where
         Table::new()
     }
     fn map_into(&self, table: &mut Table<K, V>, chunk: ArrayView<'_, A, D>) {
-        let job = &self.0;
-        let mut out = job.emit_into(table);
-        (job.f.get())(&job.params, chunk, &mut out);
+        self.0.map_chunk_into(table, chunk);
     }
     fn parts(&self, table: Table<K, V>, bytes: usize) -> Vec<Table<K, V>> {
         table.into_parts(bytes)
