@@ -58,15 +58,16 @@ pub use coordinator::{
     global_pool,
 };
 pub use error::{Error, Result};
+#[allow(deprecated)]
+pub use job::kind::chunk_rows;
+pub use job::kind::current_rows;
 pub use job::{Input, Job, JobReport, Raw, RawArray, Side, keyed};
 pub use memory::{DType, Element, Header, NpyMode, SharedArray, npy_header};
 pub use shm::{
     ChunkSize, DEFAULT_CHUNK_BYTES, DEFAULT_STRIPES, LockedOutput, MAX_STRIPES,
     MIN_AUTO_CHUNK_BYTES, MIN_AUTO_CHUNKS, Partition,
 };
-#[allow(deprecated)]
-pub use worker::chunk_rows;
-pub use worker::{current_rows, init};
+pub use worker::init;
 
 use ndarray::{ArrayView, Dimension};
 use serde::{Serialize, de::DeserializeOwned};

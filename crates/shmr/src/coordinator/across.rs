@@ -85,7 +85,7 @@ pub(crate) fn combine<T: Serialize + DeserializeOwned>(
         all.into_iter().reduce(reduce)
     }))
     .map_err(|p| Error::ReducerPanicked {
-        message: crate::worker::panic_message(&*p),
+        message: crate::job::panic_message(&*p),
     })?
     .ok_or_else(|| Error::Protocol("an exchange with no rank".into()))?;
     Ok((value, report))

@@ -24,8 +24,8 @@ use super::pool::Pool;
 use super::settings::ProgressFn;
 use crate::error::Result;
 use crate::job::{
-    Append, InPlaceBare, InPlaceWith, Input, IntoBare, IntoWith, Job, JobReport, LockedBare,
-    LockedWith, MapBare, MapWith, Side,
+    Append, InPlaceBare, InPlaceWith, Input, IntoBare, IntoWith, Job, JobReport, Kind, LockedBare,
+    LockedWith, MapBare, MapWith, PerChunk, Ready, Side, WriteInPlace, WriteInto, WriteLocked,
 };
 use crate::memory::{Element, SharedArray};
 use crate::protocol::Func;
@@ -397,6 +397,20 @@ impl<'a, I, R: ReportMode> JobBuilder<'a, I, (), R> {
     }
 }
 
+impl<'a, I, P, R: ReportMode> JobBuilder<'a, I, P, R> {
+    /// Runs the job that `make` makes of the parameters (with its kind's
+    /// constructor) over this builder's arrays, with its options: where
+    /// every final method ends.
+    pub(super) fn finish<K: Kind>(
+        self,
+        make: impl FnOnce(P) -> Result<Ready<'a, K>>,
+        reducer: &mut dyn FnMut(K::Partial, K::Partial) -> K::Partial,
+    ) -> Result<R::Out<K::Partial>> {
+        let (v, r) = self.opts.run(&self.parts, make(self.params), reducer)?;
+        Ok(R::out(v, r))
+    }
+}
+
 /// The parameters of a job, given by [`JobBuilder::params`].
 #[derive(Debug)]
 pub struct Params<P>(pub(super) P);
@@ -448,8 +462,7 @@ impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
 {
     /// Runs a [`Job`]: its value is its parameters.
     pub fn run<J: Job<A, D>>(self, job: &J) -> Result<R::Out<J::Partial>> {
-        let (v, r) = self.opts.run_job(self.parts[0].array, job)?;
-        Ok(R::out(v, r))
+        self.finish(|()| Ready::job(job), &mut |a, b| job.reduce(a, b))
     }
 
     /// Lets the mapper write anywhere in `output`, each element under its
@@ -485,10 +498,12 @@ where
     /// [`map_in_place`](JobBuilder::map_in_place) whose mapper gets the
     /// parameters first.
     pub fn map_in_place(self, mapper: InPlaceWith<P, A, D>) -> Result<R::Out<()>> {
-        let r = self
-            .opts
-            .map_in_place::<A, D, P>(self.parts[0], self.params.0, mapper)?;
-        Ok(R::out((), r))
+        let guard = self.opts.settings.guard_writes;
+        let array = self.parts[0].array;
+        self.finish(
+            |Params(p)| WriteInPlace::new(p, mapper, array, guard),
+            &mut |(), ()| (),
+        )
     }
 }
 
@@ -506,10 +521,11 @@ where
     where
         T: Serialize + DeserializeOwned + 'static,
     {
-        let (v, r) =
-            self.opts
-                .map_reduce::<I, P, T>(&self.parts, self.params.0, mapper, reducer)?;
-        Ok(R::out(v, r))
+        let mut reducer = reducer;
+        self.finish(
+            |Params(p)| Ready::reads(&PerChunk::<_, I>::with(p, mapper)),
+            &mut reducer,
+        )
     }
 
     /// [`map_into`](JobBuilder::map_into) whose mapper gets the parameters
@@ -523,10 +539,12 @@ where
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self
-            .opts
-            .map_into::<I, B, E, P>(&self.parts, output, self.params.0, mapper)?;
-        Ok(R::out((), r))
+        let input = self.parts[0].array;
+        let output = output.shared();
+        self.finish(
+            |Params(p)| WriteInto::new(p, mapper, input, output),
+            &mut |(), ()| (),
+        )
     }
 }
 
@@ -546,9 +564,11 @@ where
         B: Element,
         E: Dimension + 'static,
     {
-        let r = self
-            .opts
-            .map_locked(self.parts[0].array, output, self.params.0, mapper)?;
-        Ok(R::out((), r))
+        let stripes = self.opts.settings.stripes;
+        let output = output.shared();
+        self.finish(
+            |Params(p)| WriteLocked::new(p, mapper, output, stripes),
+            &mut |(), ()| (),
+        )
     }
 }

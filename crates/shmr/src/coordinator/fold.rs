@@ -5,6 +5,7 @@
 
 use crate::error::Encoded;
 use crate::error::{Error, Result};
+use crate::job::Fold;
 use crate::shm::{Record, Slots};
 use serde::de::DeserializeOwned;
 
@@ -29,6 +30,8 @@ pub(crate) struct Folder<'r, T> {
     /// Which chunks have a partial, folded or early.
     done: Vec<bool>,
     reduce: &'r mut dyn FnMut(T, T) -> T,
+    /// How the job's kind folds: a record of the other form is refused.
+    fold: Fold,
     /// A panic of the reducer, returned as an error once the round is
     /// over (the pool's state stays whole meanwhile).
     panicked: Option<Box<dyn std::any::Any + Send>>,
@@ -48,13 +51,14 @@ enum Taken<T> {
 }
 
 impl<'r, T: DeserializeOwned> Folder<'r, T> {
-    pub(super) fn new(chunks: u64, reduce: &'r mut dyn FnMut(T, T) -> T) -> Self {
+    pub(super) fn new(chunks: u64, fold: Fold, reduce: &'r mut dyn FnMut(T, T) -> T) -> Self {
         Folder {
             next: 0,
             acc: None,
             early: std::collections::BTreeMap::new(),
             done: vec![false; chunks as usize],
             reduce,
+            fold,
             panicked: None,
             pending: std::collections::HashMap::new(),
         }
@@ -148,7 +152,7 @@ impl<'r, T: DeserializeOwned> Folder<'r, T> {
     pub(super) fn finish(self) -> Result<Option<T>> {
         match self.panicked {
             Some(p) => Err(Error::ReducerPanicked {
-                message: crate::worker::panic_message(&*p),
+                message: crate::job::panic_message(&*p),
             }),
             None => Ok(self.acc),
         }
@@ -166,7 +170,14 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
                     // when draining; anything else stays in the ring.
                     let next = self.next;
                     let done = &self.done;
+                    let fold = self.fold;
                     let taken = slots.take_if(w, |record, bytes| {
+                        let held = !matches!(record, Record::Chunk(_));
+                        if held != (fold == Fold::AnyOrder) {
+                            return Some(Err(Error::Protocol(format!(
+                                "a record of the wrong form ({record:?}) for a job folded {fold:?}"
+                            ))));
+                        }
                         let chunk = match record {
                             Record::Chunk(chunk) => chunk,
                             // A held job's records are taken as they come.

@@ -25,7 +25,7 @@ use crate::job::keyed::{
     Table, Tables, UserFn, Value, finish, map_keyed_array, map_keyed_records, map_records, merge,
     record_chunk_bytes,
 };
-use crate::job::{HeldMapper, Input, JobReport, MapWith};
+use crate::job::{HeldMapper, Input, JobReport, MapWith, PerChunk, PerWorker, Ready};
 use crate::memory::{Element, SharedArray};
 use crate::protocol::Func;
 use crate::shm::ChunkSize;
@@ -339,7 +339,9 @@ where
     };
     let map =
         map_records::<P, T> as for<'c> fn(&UserFn<P, RecordsWith<P, T>>, RecordViews<'c>) -> T;
-    opts.map_reduce::<RecordsInput, _, T>(parts, job, as_map_with(map), reducer)
+    let mut reducer = reducer;
+    let job = PerChunk::<_, RecordsInput>::with(job, as_map_with(map));
+    opts.run(parts, Ready::reads(&job), &mut reducer)
 }
 
 fn records_keyed<P, K: Key, V: Value, C: Combiner<V> + Clone>(
@@ -408,10 +410,12 @@ fn run_held<I: Input, H, K: Key, V: Value, C: Combiner<V>>(
     max_keys: usize,
 ) -> Result<(Keyed<K, V>, JobReport)>
 where
-    H: HeldMapper<I, Acc = Table<K, V>>,
+    H: HeldMapper<I, Acc = Table<K, V>> + 'static,
 {
-    let (table, report) =
-        opts.map_reduce_held::<I, H>(parts, held, |a, b| merge(a, b, combiner, max_keys))?;
+    let job = PerWorker::<H, I>::new(held);
+    let (table, report) = opts.run(parts, Ready::reads(&job), &mut |a, b| {
+        merge(a, b, combiner, max_keys)
+    })?;
     Ok((finish(table, max_keys)?, report))
 }
 
@@ -427,8 +431,10 @@ fn run_keyed<I: Input, J, K: Key, V: Value, C: Combiner<V>>(
 where
     J: Serialize + DeserializeOwned + 'static,
 {
-    let (table, report) = opts
-        .map_reduce::<I, J, Table<K, V>>(parts, job, map, |a, b| merge(a, b, combiner, max_keys))?;
+    let job = PerChunk::<_, I>::with(job, map);
+    let (table, report) = opts.run(parts, Ready::reads(&job), &mut |a, b| {
+        merge(a, b, combiner, max_keys)
+    })?;
     Ok((finish(table, max_keys)?, report))
 }
 

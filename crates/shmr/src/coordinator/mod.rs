@@ -17,7 +17,6 @@ mod pool;
 mod round;
 mod settings;
 mod state;
-mod write;
 
 #[cfg(feature = "mpi")]
 pub(crate) use across::outcomes;

@@ -1,19 +1,15 @@
 //! Per-job options (`JobOptions`), and `JobOptions::run`, where every job
-//! ends: its partition, its plan, its rounds, its fold, and its outcome
-//! agreed across ranks; with the read-only jobs that end there.
+//! of every kind ends: its partition, its plan, its rounds, its fold, and
+//! its outcome agreed across ranks.
 
 use super::across::{Ranks, combine, outcomes};
 use super::plan::{InputPart, Plan};
 use super::pool::Pool;
 use super::settings::{ProgressFn, Settings};
-use crate::error::Encoded;
 use crate::error::{Error, Result};
 use crate::job::keyed::{Delimiters, Tables};
-use crate::job::{FnMapper, HeldMapper, Input, Job, JobMapper, JobReport, MapWith};
-use crate::memory::{ArrayRef, Element, SharedArray};
+use crate::job::{JobReport, Kind, Ready};
 use crate::shm::{ChunkSize, Partition};
-use ndarray::Dimension;
-use serde::{Serialize, de::DeserializeOwned};
 
 /// The settings of one job on a [`Pool`]: the pool's, changed by the job's
 /// builder ([`JobBuilder`](crate::JobBuilder)), which runs the job with them.
@@ -116,45 +112,21 @@ impl<'p> JobOptions<'p> {
         ))
     }
 
-    /// A mapper with parameters: its job, with its report.
-    pub(crate) fn map_reduce<I, P, T>(
-        self,
-        parts: &[InputPart<'_>],
-        params: P,
-        mapper: MapWith<P, I, T>,
-        reducer: impl FnMut(T, T) -> T,
-    ) -> Result<(T, JobReport)>
-    where
-        I: Input,
-        P: Serialize + DeserializeOwned + 'static,
-        T: Serialize + DeserializeOwned + 'static,
-    {
-        let mut reducer = reducer;
-        let payload = postcard::to_allocvec(&FnMapper::<P, I, T>::new(params, mapper)).encoded();
-        self.run(
-            parts,
-            |partition| {
-                Ok(Plan::read::<I, FnMapper<P, I, T>>(
-                    partition, parts, payload?,
-                ))
-            },
-            &mut reducer,
-        )
-    }
-
-    /// Runs a job of any kind, here and, with ranks, across them: its
-    /// partition, the plan that `plan` makes of it (any check it makes is
-    /// this rank's outcome, agreed with the others like the result), the
-    /// rounds, and the partials folded with `reducer` (a job that writes
-    /// has `()` partials: its outcome alone is agreed). Every job ends here.
-    pub(crate) fn run<'a, T: Serialize + DeserializeOwned>(
+    /// Runs a job of kind `K`, here and, with ranks, across them: the
+    /// job's partition, then `job` (as its kind's constructor made it, or
+    /// the error of its checks, which is this rank's outcome, agreed with
+    /// the others like the result), the rounds, and the partials
+    /// folded with `reducer` (a job that writes has `()` partials: its
+    /// outcome alone is agreed). Every job ends here.
+    pub(crate) fn run<'a, K: Kind>(
         self,
         parts: &[InputPart<'a>],
-        plan: impl FnOnce(Partition) -> Result<Plan<'a>>,
-        reducer: &mut dyn FnMut(T, T) -> T,
-    ) -> Result<(T, JobReport)> {
+        job: Result<Ready<'a, K>>,
+        reducer: &mut dyn FnMut(K::Partial, K::Partial) -> K::Partial,
+    ) -> Result<(K::Partial, JobReport)> {
         let local = (|| {
-            let plan = plan(self.partition(parts)?)?;
+            let partition = self.partition(parts)?;
+            let plan = Plan::new(partition, parts, job?);
             let (value, report) = self
                 .pool
                 .execute(plan, self.settings, self.progress, reducer)?;
@@ -167,52 +139,5 @@ impl<'p> JobOptions<'p> {
             Some(ranks) => combine(ranks, local, reducer),
             None => local,
         }
-    }
-
-    /// A held job (see [`HeldMapper`]): each worker's one partial, folded
-    /// with `reducer` in the order workers finish, with the report.
-    pub(crate) fn map_reduce_held<I, H>(
-        self,
-        parts: &[InputPart<'_>],
-        mapper: H,
-        reducer: impl FnMut(H::Acc, H::Acc) -> H::Acc,
-    ) -> Result<(H::Acc, JobReport)>
-    where
-        I: Input,
-        H: HeldMapper<I>,
-    {
-        let mut reducer = reducer;
-        let payload = postcard::to_allocvec(&mapper).encoded();
-        self.run(
-            parts,
-            |partition| Ok(Plan::held::<I, H>(partition, parts, payload?)),
-            &mut reducer,
-        )
-    }
-
-    /// A [`Job`]'s run, with its report.
-    pub(crate) fn run_job<A, D, J>(
-        self,
-        array: ArrayRef<'_>,
-        job: &J,
-    ) -> Result<(J::Partial, JobReport)>
-    where
-        A: Element,
-        D: Dimension + 'static,
-        J: Job<A, D>,
-    {
-        let parts = [InputPart { array, side: false }];
-        self.run(
-            &parts,
-            |partition| {
-                job.validate()?;
-                // JobMapper is `serde(transparent)`: the job's bytes are its bytes.
-                let payload = postcard::to_allocvec(job).encoded()?;
-                Ok(Plan::read::<SharedArray<A, D>, JobMapper<J>>(
-                    partition, &parts, payload,
-                ))
-            },
-            &mut |a, b| job.reduce(a, b),
-        )
     }
 }

@@ -1,13 +1,13 @@
 //! What the coordinator needs to run one job: the arrays it reads, how
-//! they are cut, what it writes, and the worker's entry point and payload;
-//! and what each worker must have mapped for it.
+//! they are cut, what it writes, its kind's entry point and payload, and
+//! how its partials are folded; and what each worker must have mapped.
 
 use crate::error::Result;
-use crate::job::{HeldMapper, Input, Mapper};
+pub(crate) use crate::job::Writes;
+use crate::job::{Fold, Kind, Ready};
 use crate::memory::{ArrayRef, Element, Segment, SharedArray};
 use crate::protocol::{Access, Entry, Func, Layout, Mapping};
 use crate::shm::Partition;
-use crate::worker::{entry_for, held_entry_for};
 use ndarray::Dimension;
 use rustix::fd::BorrowedFd;
 
@@ -47,20 +47,10 @@ pub(crate) struct Plan<'a> {
     pub(crate) writes: Writes<'a>,
     pub(crate) entry: Func<Entry>,
     pub(crate) payload: Vec<u8>,
-}
-
-/// What a job writes.
-#[derive(Clone, Copy)]
-pub(crate) enum Writes<'a> {
-    Nothing,
-    InPlace {
-        guard: bool,
-    },
-    Into(ArrayRef<'a>),
-    Locked {
-        output: ArrayRef<'a>,
-        stripes: usize,
-    },
+    /// The kind's [`Kind::RETRYABLE`].
+    pub(crate) retryable: bool,
+    /// The kind's [`Kind::FOLD`].
+    pub(crate) fold: Fold,
 }
 
 /// A segment a worker must have mapped for a job: its id, how, its
@@ -68,51 +58,21 @@ pub(crate) enum Writes<'a> {
 pub(super) type Attachment<'a> = (u64, Mapping, BorrowedFd<'a>, Option<Layout>);
 
 impl<'p> Plan<'p> {
-    /// A read-only job over input `I` (whose arrays are `parts`) with
-    /// mapper `M`.
-    pub(crate) fn read<I: Input, M: Mapper<I>>(
+    /// `job` over `parts`, cut by `partition`.
+    pub(crate) fn new<K: Kind>(
         partition: Partition,
         parts: &[InputPart<'p>],
-        payload: Vec<u8>,
-    ) -> Self {
-        Plan::reading(entry_for::<M, I>(), partition, parts, payload)
-    }
-
-    /// A held job over input `I` with mapper `H`: each worker folds all its
-    /// chunks into one partial.
-    pub(crate) fn held<I: Input, H: HeldMapper<I>>(
-        partition: Partition,
-        parts: &[InputPart<'p>],
-        payload: Vec<u8>,
-    ) -> Self {
-        Plan::reading(held_entry_for::<H, I>(), partition, parts, payload)
-    }
-
-    /// A job over `parts` that writes what `writes` says (or nothing),
-    /// run by the workers' entry point `entry` with `payload`.
-    pub(crate) fn new(
-        partition: Partition,
-        parts: &[InputPart<'p>],
-        writes: Writes<'p>,
-        entry: Func<Entry>,
-        payload: Vec<u8>,
+        job: Ready<'p, K>,
     ) -> Self {
         Plan {
             parts: parts.iter().map(|p| p.array).collect(),
             partition,
-            writes,
-            entry,
-            payload,
+            writes: job.writes,
+            entry: job.entry(),
+            payload: job.payload,
+            retryable: K::RETRYABLE,
+            fold: K::FOLD,
         }
-    }
-
-    fn reading(
-        entry: Func<Entry>,
-        partition: Partition,
-        parts: &[InputPart<'p>],
-        payload: Vec<u8>,
-    ) -> Self {
-        Plan::new(partition, parts, Writes::Nothing, entry, payload)
     }
 
     /// Checks that no file behind the job's arrays has shrunk.

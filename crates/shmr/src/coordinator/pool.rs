@@ -1,7 +1,7 @@
 //! The pool of worker processes as users see it: its settings
 //! (`PoolBuilder`), the `Pool` and the global one. Its workers are started,
-//! replaced and driven through a job's rounds in `state.rs`; jobs enter
-//! through `options.rs` and `write.rs` and run in `round.rs`.
+//! replaced and driven through a job's rounds in `state.rs`; every job
+//! enters through `JobOptions::run` (`options.rs`) and runs in `round.rs`.
 
 use super::settings::Settings;
 use super::state::{State, guard};

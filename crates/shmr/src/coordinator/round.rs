@@ -70,7 +70,7 @@ impl Pool {
             chunks: partition.len(),
             ..JobReport::default()
         };
-        let mut folder = Folder::new(partition.len(), reduce);
+        let mut folder = Folder::new(partition.len(), plan.fold, reduce);
         let mut job = MapJob {
             job: 0,
             entry: plan.entry,
@@ -164,7 +164,7 @@ impl Pool {
                 // retry what must fail again.
                 plan.check_sizes()?;
             }
-            if !access.retryable()
+            if !plan.retryable
                 && let Some(d) = round.deaths.iter().find(|d| d.chunk.is_some())
             {
                 let stripe = held

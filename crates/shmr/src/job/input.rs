@@ -198,6 +198,13 @@ impl<A: Element, D: Dimension + 'static> Input for SharedArray<A, D> {
     input_fns!();
 }
 
+fn_ptr! {
+    [A, D, T] fn(ArrayView<'_, A, D>) -> T;
+    [P, A, D, T] fn(&P, ArrayView<'_, A, D>) -> T;
+    [A, D, B, E] fn(ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
+    [P, A, D, B, E] fn(&P, ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
+}
+
 /// `Input` for tuples of parts, and the function pointer types their
 /// mappers have.
 macro_rules! tuple_input {

@@ -19,4 +19,4 @@ pub use super::input::{IntoBare, IntoWith, MapBare, MapWith};
 pub use super::keyed::{
     KeyedArrayBare, KeyedArrayWith, KeyedBare, KeyedWith, RecordsBare, RecordsWith,
 };
-pub use super::mapper::{InPlaceBare, InPlaceWith, LockedBare, LockedWith};
+pub use super::kind::{InPlaceBare, InPlaceWith, LockedBare, LockedWith};

@@ -40,13 +40,16 @@
 
 mod input;
 pub mod keyed;
-mod mapper;
+pub(crate) mod kind;
 pub mod mappers;
 mod raw;
 
 pub use input::{Append, Input, IntoBare, IntoWith, MapBare, MapWith, Part, Side};
-pub(crate) use mapper::{FnMapper, FnWith, HeldMapper, JobMapper, Mapper};
-pub use mapper::{InPlaceBare, InPlaceWith, LockedBare, LockedWith};
+pub(crate) use kind::{
+    Fold, HeldMapper, Kind, PerChunk, PerWorker, Ready, WriteInPlace, WriteInto, WriteLocked,
+    Writes, install_panic_hook, panic_message,
+};
+pub use kind::{InPlaceBare, InPlaceWith, LockedBare, LockedWith};
 
 /// The old name of [`LockedWith`].
 #[deprecated(since = "0.1.0", note = "renamed LockedWith (shmr::job::mappers)")]

@@ -86,11 +86,6 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
         &self.header
     }
 
-    /// Refuses a job that writes this array if its mapping is read-only.
-    pub(crate) fn check_writable(&self) -> Result<()> {
-        self.shared().check_writable()
-    }
-
     /// A shared copy of `array` (the one copy into shared memory; after this
     /// the bytes never move). Any layout is accepted; the copy is in
     /// standard layout.

@@ -301,13 +301,6 @@ impl Access {
         all.retain(|m| seen.insert(*m));
         all
     }
-
-    /// Whether mapping a chunk twice is harmless, so that chunks lost with
-    /// a dead worker can be mapped again: true when a chunk's work only
-    /// reads, or overwrites the same output rows with the same values.
-    pub(crate) fn retryable(&self) -> bool {
-        matches!(self, Access::Read | Access::Into { .. })
-    }
 }
 
 /// The function a worker calls for a job: it decodes the job's mapper from
