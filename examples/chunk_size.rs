@@ -3,7 +3,7 @@
 //!
 //! cargo run --release --example chunk_size -- --len 100000000 --workers 2
 
-use shmr::jobs::{Histogram, Stats, Sum};
+use shmr::builtin::{Histogram, Stats, Sum};
 use shmr::{ChunkSize, Pool};
 use shmr_suite::{make_data, median_time, parse_options};
 

@@ -16,8 +16,8 @@
 use clap::Parser;
 use ndarray::Ix1;
 use shmr::SharedArray;
+use shmr::builtin::{Histogram, Stats, Sum, count_words};
 use shmr::distributed::{RankArray, World};
-use shmr::jobs::{Histogram, Stats, Sum, count_words};
 use shmr::keyed::{self, Delimiters, Keyed, SmallBytes};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -70,8 +70,8 @@ fn fill(start: &usize, mut chunk: ndarray::ArrayViewMut1<'_, f64>) {
 /// What the three jobs answered, to compare runs: exact bits.
 struct Answers {
     sum: f64,
-    stats: shmr::jobs::Summary,
-    hist: shmr::jobs::HistogramCounts,
+    stats: shmr::builtin::Summary,
+    hist: shmr::builtin::HistogramCounts,
 }
 
 impl Answers {
@@ -96,8 +96,8 @@ impl Answers {
 fn jobs(
     reps: usize,
     mut sum: impl FnMut() -> shmr::Result<f64>,
-    mut stats: impl FnMut() -> shmr::Result<shmr::jobs::Summary>,
-    mut hist: impl FnMut() -> shmr::Result<shmr::jobs::HistogramCounts>,
+    mut stats: impl FnMut() -> shmr::Result<shmr::builtin::Summary>,
+    mut hist: impl FnMut() -> shmr::Result<shmr::builtin::HistogramCounts>,
 ) -> shmr::Result<(Answers, [Duration; 3])> {
     let time = |f: &mut dyn FnMut() -> shmr::Result<()>| -> shmr::Result<Duration> {
         f()?;

@@ -3,7 +3,7 @@
 //!
 //! cargo run --release --example histogram -- --len 100000000 --workers 2
 
-use shmr::jobs::Histogram;
+use shmr::builtin::Histogram;
 use shmr_suite::{cold_and_warm, make_data, median_time, parse_options, pool, report};
 use std::process::ExitCode;
 

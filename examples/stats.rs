@@ -36,7 +36,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
     });
 
     let (pool, start) = pool(&o)?;
-    let (got, cold, warm) = cold_and_warm(o.reps, || pool.on(&data).run(&shmr::jobs::Stats));
+    let (got, cold, warm) = cold_and_warm(o.reps, || pool.on(&data).run(&shmr::builtin::Stats));
     let got = got?;
     report(
         "stats",

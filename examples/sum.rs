@@ -30,7 +30,7 @@ fn main() -> Result<ExitCode, shmr::Error> {
     });
 
     let (pool, start) = pool(&o)?;
-    let (got, cold, warm) = cold_and_warm(o.reps, || pool.on(&data).run(&shmr::jobs::Sum));
+    let (got, cold, warm) = cold_and_warm(o.reps, || pool.on(&data).run(&shmr::builtin::Sum));
     let got = got?;
     report(
         "sum",

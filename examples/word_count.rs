@@ -1,6 +1,6 @@
 //! Phoenix++'s word_count on shmr: the count of every word of a text, the
 //! top ones printed. Words as Phoenix++ defines them (a letter, then
-//! letters and apostrophes, upper-cased; see `shmr::jobs::count_words`); the text
+//! letters and apostrophes, upper-cased; see `shmr::builtin::count_words`); the text
 //! cut into chunks at whitespace (`Delimiters::WHITESPACE`), each chunk's
 //! words counted in a table that adds at every emit, the tables merged by
 //! key.
@@ -15,7 +15,7 @@
 
 use clap::Parser;
 use rayon::prelude::*;
-use shmr::jobs::{count_words, for_each_word};
+use shmr::builtin::{count_words, for_each_word};
 use shmr::keyed::{Delimiters, Keyed, SmallBytes, Sum};
 use shmr::{Pool, SharedArray};
 use shmr_bench::text::{Layout, Zipf, generate};

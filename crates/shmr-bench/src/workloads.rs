@@ -12,7 +12,7 @@
 use ndarray::Ix1;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use shmr::jobs::{Histogram, Stats, Sum, Summary};
+use shmr::builtin::{Histogram, Stats, Sum, Summary};
 use shmr::{Element, Pool, SharedArray};
 
 /// Bins of the histogram workload.

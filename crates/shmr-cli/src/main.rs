@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::{Ix1, IxDyn};
 use serde_json::{Value, json};
-use shmr::jobs::{Histogram, Stats, Sum};
+use shmr::builtin::{Histogram, Stats, Sum};
 use shmr::{ChunkSize, DType, NpyMode, Pool, SharedArray, with_dtype};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -331,7 +331,7 @@ fn word_count(a: &RunArgs) -> Result<(), String> {
         job = job.chunk_size(c);
     }
     let counts = job
-        .keyed(shmr::keyed::Sum, shmr::jobs::count_words)
+        .keyed(shmr::keyed::Sum, shmr::builtin::count_words)
         .map_err(|e| e.to_string())?;
     drop(progress);
     let seconds = start.elapsed().as_secs_f64();

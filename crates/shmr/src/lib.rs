@@ -19,7 +19,7 @@
 //!     let data = shmr::SharedArray::from_array(&ndarray::Array1::<f64>::linspace(0., 1., 1_000_001))?;
 //!     let total: f64 = shmr::map_reduce(&data, |chunk| chunk.sum(), |a, b| a + b)?;
 //!     assert!((total - 500_000.5).abs() < 1e-6);
-//!     let hist = shmr::run(&data, &shmr::jobs::Histogram::new(64, 0.0..1.0))?;
+//!     let hist = shmr::run(&data, &shmr::builtin::Histogram::new(64, 0.0..1.0))?;
 //!     assert_eq!(hist.total(), 1_000_001);
 //!     Ok(())
 //! }
@@ -41,12 +41,12 @@ compile_error!("shmr needs Linux (memfd, /proc/self/exe, SCM_RIGHTS)");
 
 // The layers, each importing only those listed before it (checked by
 // `tests/layers.rs`); see docs/design.md, "Crate layout".
+pub mod builtin;
 mod coordinator;
 #[cfg(feature = "mpi")]
 pub mod distributed;
 mod error;
 pub mod job;
-pub mod jobs;
 mod memory;
 mod protocol;
 mod shm;
@@ -68,6 +68,14 @@ pub use shm::{
     MIN_AUTO_CHUNK_BYTES, MIN_AUTO_CHUNKS, Partition,
 };
 pub use worker::init;
+
+/// The old name of [`builtin`], one letter from [`job`] (the traits jobs
+/// are made of), which it was misread for.
+#[deprecated(since = "0.1.0", note = "renamed shmr::builtin")]
+#[doc(hidden)]
+pub mod jobs {
+    pub use crate::builtin::*;
+}
 
 use ndarray::{ArrayView, Dimension};
 use serde::{Serialize, de::DeserializeOwned};
@@ -110,7 +118,7 @@ where
 /// fn main() -> Result<(), shmr::Error> {
 ///     shmr::init();
 ///     let data = shmr::SharedArray::from_array(&ndarray::arr2(&[[1_i16, 2], [3, 4]]))?;
-///     assert_eq!(shmr::run(&data, &shmr::jobs::Sum)?, 10);
+///     assert_eq!(shmr::run(&data, &shmr::builtin::Sum)?, 10);
 ///     Ok(())
 /// }
 /// ```

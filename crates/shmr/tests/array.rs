@@ -149,7 +149,7 @@ fn attaching_shares_the_pages_and_works_in_a_pool() {
     assert_eq!(a.view()[7], -1.0, "the same pages, not a copy");
     let pool = shmr::Pool::builder().workers(2).build().unwrap();
     let expected = a.view().sum();
-    assert_eq!(pool.on(&b).run(&shmr::jobs::Sum).unwrap(), expected);
+    assert_eq!(pool.on(&b).run(&shmr::builtin::Sum).unwrap(), expected);
     // Our segments are sealed: nobody can shrink them under a mapping.
     let err = rustix::fs::ftruncate(a.as_fd(), 10).unwrap_err();
     assert_eq!(err, rustix::io::Errno::PERM);

@@ -38,7 +38,7 @@ fn reductions_with_and_without_parameters() {
         .unwrap();
     assert_eq!(above, v.iter().filter(|&&x| x > 0.25).count());
     // Sum's own kernel adds in another order: close, not equal bits.
-    let sum = pool.on(&a).run(&shmr::jobs::Sum).unwrap();
+    let sum = pool.on(&a).run(&shmr::builtin::Sum).unwrap();
     common::assert_close(sum, want, v.len() as f64, 1e-12, "Sum");
     // The one-line entry on the global pool gives the same bits.
     let global: f64 = shmr::map_reduce(&a, |c| c.sum(), |x, y| x + y).unwrap();

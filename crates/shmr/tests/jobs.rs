@@ -5,7 +5,7 @@ mod common;
 use common::{Rng, assert_close, pool_with_rows};
 use ndarray::{Array, Array1, Array2, IxDyn};
 use shmr::SharedArray;
-use shmr::jobs::{Histogram, Stats, Sum};
+use shmr::builtin::{Histogram, Stats, Sum};
 
 shmr::test_worker!();
 
@@ -356,4 +356,16 @@ fn stats_with_infinities_and_nans_at_the_start() {
     // squares would cancel (values 1e9 + {1, 2, 3, 4}: variance 1.25).
     let s = run(&[1e9 + 1.0, 1e9 + 2.0, 1e9 + 3.0, 1e9 + 4.0]);
     assert_eq!(s.variance(), Some(1.25));
+}
+
+/// The built-in jobs' old module path still works for one release, and
+/// is the same job.
+#[test]
+#[allow(deprecated)]
+fn the_old_module_name_still_runs_the_same_jobs() {
+    let pool = pool_with_rows(2, 100);
+    let xs: Vec<i64> = (0..1000).map(|i| i * 3 - 700).collect();
+    let a = SharedArray::from_array(&Array1::from(xs.clone())).unwrap();
+    let old: i128 = pool.on(&a).run(&shmr::jobs::Sum).unwrap();
+    assert_eq!(old, xs.iter().map(|&x| x as i128).sum::<i128>());
 }

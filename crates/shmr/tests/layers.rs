@@ -20,7 +20,7 @@ const LAYERS: [&str; 9] = [
     "job",
     "worker",
     "coordinator",
-    "jobs",
+    "builtin",
     "distributed",
 ];
 

@@ -25,7 +25,7 @@ fn create_open_and_save_npy_files() {
     let mut ro = unsafe { SharedArray::<f32, Ix2>::open_npy(&path, NpyMode::ReadOnly) }.unwrap();
     assert_eq!(ro.view(), m);
     assert!(!ro.is_writable());
-    let sum = pool.on(&ro).run(&shmr::jobs::Sum).unwrap();
+    let sum = pool.on(&ro).run(&shmr::builtin::Sum).unwrap();
     assert_eq!(sum, m.iter().map(|&x| f64::from(x)).sum::<f64>());
     let err = pool
         .on_mut(&mut ro)
@@ -119,7 +119,7 @@ fn named_segments_are_exclusive_attachable_and_removed_on_drop() {
     b.view_mut()[[0, 0]] = 1234;
     assert_eq!(a.view()[[0, 0]], 1234, "the same pages");
     let pool = pool_with_rows(2, 8);
-    let total = pool.on(&b).run(&shmr::jobs::Sum).unwrap();
+    let total = pool.on(&b).run(&shmr::builtin::Sum).unwrap();
     assert_eq!(total, a.view().iter().map(|&x| u128::from(x)).sum::<u128>());
     let err = unsafe { SharedArray::<f64, Ix2>::attach(&name) }.unwrap_err();
     assert!(matches!(err, Error::TypeMismatch { .. }), "{err:?}");
@@ -174,7 +174,7 @@ fn a_sum_over_a_gigabyte_npy_file_loads_nothing_into_memory() {
             }
             peak
         });
-        let total = pool.on(&a).run(&shmr::jobs::Sum).unwrap();
+        let total = pool.on(&a).run(&shmr::builtin::Sum).unwrap();
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         assert_eq!(total, n as f64);
         sampler.join().unwrap()
@@ -338,14 +338,14 @@ fn a_file_that_shrinks_is_named_in_the_error() {
     // SAFETY: the test truncates the file on purpose, and touches no view
     // of the lost pages in this process.
     let a = unsafe { SharedArray::<f64, Ix1>::open_npy(&path, NpyMode::ReadOnly) }.unwrap();
-    assert_eq!(pool.on(&a).run(&shmr::jobs::Sum).unwrap(), 100_000.0);
+    assert_eq!(pool.on(&a).run(&shmr::builtin::Sum).unwrap(), 100_000.0);
     std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
         .unwrap()
         .set_len(4096)
         .unwrap();
-    let err = pool.on(&a).run(&shmr::jobs::Sum).unwrap_err();
+    let err = pool.on(&a).run(&shmr::builtin::Sum).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("shrank from") && msg.contains("s.npy") && msg.contains("to 4096 bytes"),
@@ -388,7 +388,7 @@ fn a_file_that_shrinks_is_named_in_the_error() {
     drop(a);
     // The pool is unharmed.
     let b = SharedArray::from_array(&Array1::from_elem(10, 2u8)).unwrap();
-    assert_eq!(pool.on(&b).run(&shmr::jobs::Sum).unwrap(), 20);
+    assert_eq!(pool.on(&b).run(&shmr::builtin::Sum).unwrap(), 20);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -414,7 +414,7 @@ fn raw_file_regions_are_mapped_at_their_offset() {
         .unwrap();
     assert_eq!(ro.view(), pixels);
     let want: u128 = pixels.iter().map(|&p| u128::from(p)).sum();
-    assert_eq!(pool.on(&ro).run(&shmr::jobs::Sum).unwrap(), want);
+    assert_eq!(pool.on(&ro).run(&shmr::builtin::Sum).unwrap(), want);
     // Per channel, reading rows of 3 bytes as the workers see them.
     let per_channel = pool
         .on(&ro)
@@ -484,14 +484,18 @@ fn a_raw_file_that_shrinks_is_named_in_the_error() {
     // that the next job refuses to read it.
     let a = unsafe { SharedArray::<u8, Ix1>::open_raw(&path, 4096, 1 << 15, NpyMode::ReadOnly) }
         .unwrap();
-    assert_eq!(pool.on(&a).run(&shmr::jobs::Sum).unwrap(), 1 << 15);
+    assert_eq!(pool.on(&a).run(&shmr::builtin::Sum).unwrap(), 1 << 15);
     std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
         .unwrap()
         .set_len(4096)
         .unwrap();
-    let msg = pool.on(&a).run(&shmr::jobs::Sum).unwrap_err().to_string();
+    let msg = pool
+        .on(&a)
+        .run(&shmr::builtin::Sum)
+        .unwrap_err()
+        .to_string();
     assert!(
         msg.contains("shrank from") && msg.contains("log.bin"),
         "{msg}"

@@ -4,7 +4,7 @@ mod common;
 use common::{Rng, assert_close, pool, pool_with_rows, wait_until};
 use ndarray::{Array1, ArrayView1, Ix1};
 use serde::{Deserialize, Serialize};
-use shmr::jobs::{Stats, Sum};
+use shmr::builtin::{Stats, Sum};
 use shmr::{Element, Error, SharedArray};
 use std::time::{Duration, Instant};
 

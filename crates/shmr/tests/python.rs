@@ -174,7 +174,7 @@ print("ok" if ok else "values differ", flush=True)
             let pool = shmr::Pool::builder().workers(2).build().unwrap();
             // SAFETY: Python waits on stdin while shmr uses the block.
             let mut a = unsafe { SharedArray::<i64, Ix1>::attach_raw(&name, n) }.unwrap();
-            let sum = pool.on(&a).run(&shmr::jobs::Sum).unwrap();
+            let sum = pool.on(&a).run(&shmr::builtin::Sum).unwrap();
             assert_eq!(sum, 3 * (n as i128) * (n as i128 - 1) / 2);
             pool.on_mut(&mut a)
                 .map_in_place(|mut c| c.mapv_inplace(|x| x + 1))

@@ -85,7 +85,7 @@ fn one_job(pool: &Pool, r: &mut Rng, k: Kind, marker: &std::path::Path) {
             assert_eq!(got.to_bits(), expected.to_bits(), "sum of {n}");
         }
         Kind::Stats => {
-            let s = pool.on(&a).run(&shmr::jobs::Stats).unwrap();
+            let s = pool.on(&a).run(&shmr::builtin::Stats).unwrap();
             assert_eq!(s.count(), n as u64);
             let max = v.iter().copied().fold(f64::MIN, f64::max);
             assert_eq!(s.max(), Some(max));
@@ -277,6 +277,6 @@ fn ten_thousand_jobs_leave_nothing_behind() {
         // And the pool still answers correctly.
         let v = Array1::from_iter((0..100_000).map(f64::from));
         let a = SharedArray::from_array(&v).unwrap();
-        assert_eq!(pool.on(&a).run(&shmr::jobs::Sum).unwrap(), v.sum());
+        assert_eq!(pool.on(&a).run(&shmr::builtin::Sum).unwrap(), v.sum());
     });
 }

@@ -117,7 +117,7 @@ fn partitioned_jobs_take_no_lock_and_locked_jobs_count_theirs() {
         (report.lock_acquisitions, report.chunks, report.rounds),
         (0, 100, 1)
     );
-    let (_, report) = pool.on(&a).reported().run(&shmr::jobs::Stats).unwrap();
+    let (_, report) = pool.on(&a).reported().run(&shmr::builtin::Stats).unwrap();
     assert_eq!(report.lock_acquisitions, 0);
 
     let mut counts = SharedArray::<u64, Ix1>::zeros(10).unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 use shmr::SharedArray;
-use shmr::jobs::Sum;
+use shmr::builtin::Sum;
 use std::collections::HashMap;
 
 shmr::test_worker!();

@@ -114,7 +114,7 @@ impl Pool {
     /// let pool = shmr::Pool::builder().workers(2).build()?;
     /// let data = shmr::SharedArray::from_array(&ndarray::Array1::from_iter(1..=100_i64))?;
     /// assert_eq!(pool.on(&data).map_reduce(|c| c.sum(), |a, b| a + b)?, 5050);
-    /// assert_eq!(pool.on(&data).run(&shmr::jobs::Sum)?, 5050);
+    /// assert_eq!(pool.on(&data).run(&shmr::builtin::Sum)?, 5050);
     /// # Ok(()) }
     /// ```
     pub fn on<'a, A: Element, D: Dimension + 'static>(

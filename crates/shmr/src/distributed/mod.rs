@@ -24,7 +24,7 @@
 //!     let world = World::init()?;
 //!     // SAFETY: no one truncates or writes the file while it is mapped.
 //!     let part = unsafe { world.open_npy::<f64, ndarray::Ix1>("data.npy")? };
-//!     let sum = world.on(&part).run(&shmr::jobs::Sum)?; // the same on every rank
+//!     let sum = world.on(&part).run(&shmr::builtin::Sum)?; // the same on every rank
 //!     if world.rank() == 0 {
 //!         println!("sum of {} values: {sum}", part.total_rows());
 //!     }

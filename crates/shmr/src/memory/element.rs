@@ -168,7 +168,7 @@ mod sealed {
 /// values for which every bit pattern is valid, so bytes another process
 /// wrote can never make an invalid value. The trait is sealed for that reason.
 ///
-/// `Sum` is the type the built-in `jobs::Sum` returns: `f64` for
+/// `Sum` is the type the built-in `builtin::Sum` returns: `f64` for
 /// floats, `i128` for signed and `u128` for unsigned integers, wide enough
 /// that an integer sum is exact and cannot overflow.
 pub trait Element:

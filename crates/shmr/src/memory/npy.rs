@@ -279,7 +279,7 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
     /// drop(a);
     /// // SAFETY: nothing else touches the file meanwhile.
     /// let b = unsafe { shmr::SharedArray::<f64, ndarray::Ix1>::open_npy(&path, shmr::NpyMode::ReadOnly)? };
-    /// assert_eq!(shmr::run(&b, &shmr::jobs::Sum)?, 500.0);
+    /// assert_eq!(shmr::run(&b, &shmr::builtin::Sum)?, 500.0);
     /// # std::fs::remove_file(&path).unwrap();
     /// # Ok(()) }
     /// ```
@@ -320,7 +320,7 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
     ///     shmr::SharedArray::<u16, ndarray::Ix2>::open_raw(&path, 16, (3, 4), shmr::NpyMode::ReadOnly)?
     /// };
     /// assert_eq!(px.view()[[2, 3]], 11);
-    /// assert_eq!(shmr::run(&px, &shmr::jobs::Sum)?, 66);
+    /// assert_eq!(shmr::run(&px, &shmr::builtin::Sum)?, 66);
     /// # std::fs::remove_file(&path).unwrap();
     /// # Ok(()) }
     /// ```

@@ -42,7 +42,7 @@ pub(crate) const TEST_ENTRY: &str = "shmr_worker_entry";
 /// fn main() -> Result<(), shmr::Error> {
 ///     shmr::init();
 ///     let data = shmr::SharedArray::from_array(&ndarray::arr1(&[1u8, 2, 3]))?;
-///     assert_eq!(shmr::run(&data, &shmr::jobs::Sum)?, 6);
+///     assert_eq!(shmr::run(&data, &shmr::builtin::Sum)?, 6);
 ///     Ok(())
 /// }
 /// ```

@@ -5,7 +5,7 @@
 //! never cuts such a word:
 //!
 //! ```text
-//! pool.on(&text).records(Delimiters::WHITESPACE).keyed(keyed::Sum, jobs::count_words)
+//! pool.on(&text).records(Delimiters::WHITESPACE).keyed(keyed::Sum, builtin::count_words)
 //! ```
 
 use crate::job::keyed::{Emit, Records, SmallBytes, Sum};
@@ -15,7 +15,7 @@ use crate::job::keyed::{Emit, Records, SmallBytes, Sum};
 /// # Example
 /// ```
 /// let mut words = Vec::new();
-/// shmr::jobs::for_each_word(b"Don't stop-me, 2024 o'clock", |w| words.push(w.to_vec()));
+/// shmr::builtin::for_each_word(b"Don't stop-me, 2024 o'clock", |w| words.push(w.to_vec()));
 /// assert_eq!(words, [&b"DON'T"[..], b"STOP", b"ME", b"O'CLOCK"]);
 /// ```
 #[inline]
@@ -62,7 +62,7 @@ pub fn for_each_word(bytes: &[u8], mut f: impl FnMut(&[u8])) {
 /// use shmr::keyed::{Delimiters, Sum};
 /// let pool = shmr::Pool::builder().workers(2).build()?;
 /// let text = shmr::SharedArray::from_array(&ndarray::Array1::from_vec(b"the cat and The hat".to_vec()))?;
-/// let counts = pool.on(&text).records(Delimiters::WHITESPACE).keyed(Sum, shmr::jobs::count_words)?;
+/// let counts = pool.on(&text).records(Delimiters::WHITESPACE).keyed(Sum, shmr::builtin::count_words)?;
 /// assert_eq!(counts.get(&b"THE"[..]), Some(&2));
 /// assert_eq!(counts.len(), 4);
 /// # Ok(()) }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 /// # fn main() -> Result<(), shmr::Error> {
 /// # shmr::init();
 /// let data = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(1000, 0.5_f32))?;
-/// assert_eq!(shmr::run(&data, &shmr::jobs::Sum)?, 500.0_f64);
+/// assert_eq!(shmr::run(&data, &shmr::builtin::Sum)?, 500.0_f64);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ use std::ops::Range;
 /// # fn main() -> Result<(), shmr::Error> {
 /// # shmr::init();
 /// let data = shmr::SharedArray::from_array(&ndarray::arr1(&[0.1, 0.6, 0.7, 1.0, -2.0, f64::NAN]))?;
-/// let h = shmr::run(&data, &shmr::jobs::Histogram::new(2, 0.0..1.0))?;
+/// let h = shmr::run(&data, &shmr::builtin::Histogram::new(2, 0.0..1.0))?;
 /// assert_eq!(h.counts(), &[1, 2]);
 /// assert_eq!((h.below(), h.above(), h.nan()), (1, 1, 1));
 /// assert_eq!(h.total(), 6);
@@ -45,7 +45,7 @@ impl Histogram {
     /// The counts of a slice (the kernel each worker runs on a chunk).
     ///
     /// ```
-    /// let h = shmr::jobs::Histogram::new(4, 0.0..4.0).count(&[0.5_f32, 3.5, 3.9, 9.0]);
+    /// let h = shmr::builtin::Histogram::new(4, 0.0..4.0).count(&[0.5_f32, 3.5, 3.9, 9.0]);
     /// assert_eq!((h.counts(), h.above()), (&[1, 0, 0, 2][..], 1));
     /// ```
     pub fn count<A: Element>(&self, xs: &[A]) -> HistogramCounts {

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 /// # fn main() -> Result<(), shmr::Error> {
 /// # shmr::init();
 /// let data = shmr::SharedArray::from_array(&ndarray::arr1(&[1.0, 2.0, f64::NAN, 3.0, 4.0]))?;
-/// let s = shmr::run(&data, &shmr::jobs::Stats)?;
+/// let s = shmr::run(&data, &shmr::builtin::Stats)?;
 /// assert_eq!(s.count(), 4);
 /// assert_eq!(s.nan_count(), 1);
 /// assert_eq!(s.mean(), Some(2.5));
@@ -121,7 +121,7 @@ impl Summary {
     /// Summarizes a slice (the kernel each worker runs on a chunk).
     ///
     /// ```
-    /// let s = shmr::jobs::Summary::from_slice(&[2_i32, 4, 6]);
+    /// let s = shmr::builtin::Summary::from_slice(&[2_i32, 4, 6]);
     /// assert_eq!(s.mean(), Some(4.0));
     /// assert_eq!(s.sample_variance(), Some(4.0));
     /// ```
