@@ -35,18 +35,19 @@ pub(crate) struct Folder<'r, T> {
     /// A panic of the reducer, returned as an error once the round is
     /// over (the pool's state stays whole meanwhile).
     panicked: Option<Box<dyn std::any::Any + Send>>,
-    /// A held job's parts so far, by worker slot, combined: folded only
-    /// with the worker's last part, which says which chunks they cover.
-    pending: std::collections::HashMap<usize, T>,
+    /// A held job's pieces so far, by worker slot, joined: decoded and
+    /// folded only with the worker's last piece, which says which chunks
+    /// they cover.
+    pending: std::collections::HashMap<usize, Vec<u8>>,
 }
 
 /// A record taken from a slot.
 enum Taken<T> {
     /// The partial of one chunk.
     Chunk(u64, T),
-    /// A part of a held partial.
-    Part(T),
-    /// The last part of a held partial, and the chunks it covers.
+    /// A piece of a held partial's bytes, kept until its last.
+    Piece,
+    /// A held partial, decoded from its pieces, and the chunks it covers.
     Last(Vec<u64>, T),
 }
 
@@ -83,18 +84,13 @@ impl<'r, T: DeserializeOwned> Folder<'r, T> {
         }
     }
 
-    /// Takes a held job's record of worker `w`: parts wait for the last,
-    /// which marks its chunks done; the whole is folded in whatever order
-    /// workers finish (a held job's partials combine alike in any order).
-    fn take_held(&mut self, w: usize, taken: Taken<T>) -> Result<()> {
+    /// Takes a held partial, once its last piece came: marks its chunks
+    /// done and folds it, in whatever order workers finish (a held job's
+    /// partials combine alike in any order).
+    fn take_held(&mut self, taken: Taken<T>) -> Result<()> {
         match taken {
-            Taken::Part(part) => {
-                let so_far = self.pending.remove(&w);
-                if let Some(v) = self.combine(so_far, part) {
-                    self.pending.insert(w, v);
-                }
-            }
-            Taken::Last(chunks, part) => {
+            Taken::Piece => {}
+            Taken::Last(chunks, whole) => {
                 let n = self.done.len();
                 for &c in &chunks {
                     let done = self
@@ -105,19 +101,15 @@ impl<'r, T: DeserializeOwned> Folder<'r, T> {
                         return Err(Error::Protocol(format!("chunk {c} was mapped twice")));
                     }
                 }
-                let so_far = self.pending.remove(&w);
-                let whole = self.combine(so_far, part);
-                if let Some(whole) = whole {
-                    let acc = self.acc.take();
-                    self.acc = self.combine(acc, whole);
-                }
+                let acc = self.acc.take();
+                self.acc = self.combine(acc, whole);
             }
             Taken::Chunk(..) => unreachable!("internal: a chunk's record is not held"),
         }
         Ok(())
     }
 
-    /// Drops the parts of held partials whose last part never came: they
+    /// Drops the pieces of held partials whose last piece never came: they
     /// are of workers that died, whose chunks are mapped again.
     pub(super) fn drop_unfinished_held(&mut self) {
         self.pending.clear();
@@ -159,6 +151,20 @@ impl<'r, T: DeserializeOwned> Folder<'r, T> {
     }
 }
 
+/// A held partial from its last record and the pieces before it, if any
+/// (joined, then decoded: a single piece is decoded where it lies).
+fn held_last<T: DeserializeOwned>(before: Option<Vec<u8>>, record: &[u8]) -> Result<Taken<T>> {
+    let (chunks, last) = postcard::from_bytes::<(Vec<u64>, &[u8])>(record).encoded()?;
+    let whole = match before {
+        None => postcard::from_bytes(last),
+        Some(mut bytes) => {
+            bytes.extend_from_slice(last);
+            postcard::from_bytes(&bytes)
+        }
+    };
+    Ok(Taken::Last(chunks, whole.encoded()?))
+}
+
 impl<T: DeserializeOwned> Take for Folder<'_, T> {
     fn pass(&mut self, slots: &Slots, drain: bool) -> Result<()> {
         let chunks = self.done.len() as u64;
@@ -171,6 +177,7 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
                     let next = self.next;
                     let done = &self.done;
                     let fold = self.fold;
+                    let pending = &mut self.pending;
                     let taken = slots.take_if(w, |record, bytes| {
                         let held = !matches!(record, Record::Chunk(_));
                         if held != (fold == Fold::AnyOrder) {
@@ -182,16 +189,15 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
                             Record::Chunk(chunk) => chunk,
                             // A held job's records are taken as they come.
                             Record::HeldPart => {
-                                return Some(
-                                    postcard::from_bytes(bytes).encoded().map(Taken::Part),
-                                );
+                                return Some(postcard::from_bytes::<&[u8]>(bytes).encoded().map(
+                                    |piece| {
+                                        pending.entry(w).or_default().extend_from_slice(piece);
+                                        Taken::Piece
+                                    },
+                                ));
                             }
                             Record::HeldLast => {
-                                return Some(
-                                    postcard::from_bytes::<(Vec<u64>, T)>(bytes)
-                                        .encoded()
-                                        .map(|(c, v)| Taken::Last(c, v)),
-                                );
+                                return Some(held_last(pending.remove(&w), bytes));
                             }
                         };
                         if chunk >= chunks {
@@ -219,7 +225,7 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
                     let (chunk, value) = match taken? {
                         Taken::Chunk(chunk, value) => (chunk, value),
                         held => {
-                            self.take_held(w, held)?;
+                            self.take_held(held)?;
                             took = true;
                             continue;
                         }

@@ -118,27 +118,30 @@ impl<'a> JobMemory<'a> {
         })
     }
 
-    /// Commits a held job's partial for `chunks`, in `parts` (at least
-    /// one), which ends the hold: every part but the last as a
-    /// [`HELD_PART`] record, the last with the list of chunks as the
-    /// [`HELD_LAST`] record. The coordinator counts the chunks done only
-    /// when it has that one.
-    pub(crate) fn commit_held<T: Serialize>(&mut self, chunks: &[u64], parts: &[T]) -> Result<()> {
-        let Some((last, first)) = parts.split_last() else {
-            return Err(Error::Protocol("a held partial of no part".into()));
-        };
-        for part in first {
-            self.slot.writer.push(HELD_PART, part, self.slot.notify)?;
+    /// Commits a held job's partial for `chunks`, its encoded `bytes`
+    /// cut into pieces of at most `piece` bytes, which ends the hold: every
+    /// piece but the last as a [`HELD_PART`] record, the last with the list
+    /// of chunks as the [`HELD_LAST`] record. The coordinator joins the
+    /// pieces and counts the chunks done only when it has the last. In
+    /// pieces, a partial of any size passes through a ring of fixed size:
+    /// the coordinator takes each piece as soon as it is written.
+    pub(crate) fn commit_held(&mut self, chunks: &[u64], bytes: &[u8], piece: usize) -> Result<()> {
+        let mut pieces = bytes.chunks(piece.max(1));
+        let last = pieces.next_back().unwrap_or(&[]);
+        for p in pieces {
+            self.slot
+                .writer
+                .push(HELD_PART, &Piece(p), self.slot.notify)?;
         }
         self.slot
             .writer
-            .push(HELD_LAST, &(chunks, last), self.slot.notify)?;
+            .push(HELD_LAST, &(chunks, Piece(last)), self.slot.notify)?;
         self.slot.in_progress.store(0, Ordering::SeqCst);
         Ok(())
     }
 
-    /// Bytes of this worker's ring: a held job cuts its partial into parts
-    /// that fit it several times over.
+    /// Bytes of this worker's ring: a held job cuts its partial into
+    /// pieces that fit it several times over.
     pub(crate) fn ring_bytes(&self) -> usize {
         self.slot.writer.capacity()
     }
@@ -241,6 +244,17 @@ fn read_only(segment: &Segment) -> Result<()> {
 
 fn taken(what: &str) -> Error {
     Error::Protocol(format!("the job has no {what} (or it was taken twice)"))
+}
+
+/// A piece of a held partial's bytes, encoded as bytes (a length and
+/// the bytes, not one varint per byte); the coordinator decodes it as
+/// `&[u8]`.
+struct Piece<'b>(&'b [u8]);
+
+impl Serialize for Piece<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
 }
 
 /// A chunk this worker claimed: in this round no other process maps it.

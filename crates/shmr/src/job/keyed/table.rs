@@ -58,44 +58,6 @@ impl<K: Key, V> Table<K, V> {
         t
     }
 
-    /// The table cut into tables of about `bytes` serialized bytes each
-    /// (at least one): a held job's partial, written to a ring smaller
-    /// than the whole. The parts hold distinct keys, so they merge back to
-    /// this table in any order.
-    pub(super) fn into_parts(self, bytes: usize) -> Vec<Self>
-    where
-        V: Serialize,
-    {
-        if self.overflowed {
-            return vec![self];
-        }
-        let mut parts = Vec::new();
-        let (mut list, mut size) = (Vec::new(), 0);
-        let mut scratch = [0u8; 256];
-        for pair in self.map.into_iter().chain(self.list) {
-            let n = match postcard::to_slice(&pair, &mut scratch) {
-                Ok(b) => b.len(),
-                Err(_) => postcard::to_allocvec(&pair).map_or(0, |b| b.len()),
-            };
-            if size + n > bytes && !list.is_empty() {
-                parts.push(Table::of_list(std::mem::take(&mut list)));
-                size = 0;
-            }
-            size += n;
-            list.push(pair);
-        }
-        parts.push(Table::of_list(list));
-        parts
-    }
-
-    fn of_list(list: Vec<(K, V)>) -> Self {
-        Table {
-            map: Map::default(),
-            list,
-            overflowed: false,
-        }
-    }
-
     pub(super) fn note_chunk(&self, hint: &Cell<usize>) {
         hint.set(hint.get().max(self.map.len()));
     }
@@ -312,37 +274,5 @@ mod tests {
             finish(merge(a, b, &Concat, 2), 2),
             Err(Error::KeyLimit { max_keys: 2 })
         ));
-    }
-
-    #[test]
-    fn a_table_cut_into_parts_keeps_every_pair_once() {
-        let mut t = Table::new();
-        let mut e = Emit {
-            table: &mut t,
-            combiner: &Sum,
-            max_keys: usize::MAX,
-        };
-        for i in 0..1000_u64 {
-            e.emit(&format!("key{i}").into_bytes(), i);
-        }
-        let parts = t.into_parts(100);
-        let mut seen: Vec<(Vec<u8>, u64)> = Vec::new();
-        for p in &parts {
-            let bytes = postcard::to_allocvec(p).unwrap();
-            // A part goes over the size by less than one pair (~ 10 bytes).
-            assert!(bytes.len() <= 100 + 16, "{} bytes", bytes.len());
-            seen.extend(p.list.iter().cloned());
-        }
-        assert!(parts.len() >= 80, "{} parts", parts.len());
-        seen.sort();
-        let want: Vec<(Vec<u8>, u64)> = {
-            let mut w: Vec<_> = (0..1000_u64)
-                .map(|i| (format!("key{i}").into_bytes(), i))
-                .collect();
-            w.sort();
-            w
-        };
-        assert_eq!(seen, want);
-        assert_eq!(Table::<u8, u8>::new().into_parts(10).len(), 1);
     }
 }

@@ -145,9 +145,6 @@ where
     fn map_into(&self, table: &mut Table<K, V>, views: RecordViews<'_>) {
         self.0.map_records_into(table, views);
     }
-    fn parts(&self, table: Table<K, V>, bytes: usize) -> Vec<Table<K, V>> {
-        table.into_parts(bytes)
-    }
 }
 
 /// A keyed job over an array whose combiner is order-free, as its
@@ -175,8 +172,5 @@ where
     }
     fn map_into(&self, table: &mut Table<K, V>, chunk: ArrayView<'_, A, D>) {
         self.0.map_chunk_into(table, chunk);
-    }
-    fn parts(&self, table: Table<K, V>, bytes: usize) -> Vec<Table<K, V>> {
-        table.into_parts(bytes)
     }
 }

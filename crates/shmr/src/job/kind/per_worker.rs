@@ -2,6 +2,7 @@
 //! combiner is order-free, with a table per worker.
 
 use super::{Fold, Kind};
+use crate::error::Encoded;
 use crate::job::input::Input;
 use crate::protocol::Failure;
 use crate::shm::JobMemory;
@@ -19,9 +20,6 @@ pub(crate) trait HeldMapper<I: Input>: Serialize + DeserializeOwned {
     fn start(&self) -> Self::Acc;
     /// Maps one chunk into `acc`.
     fn map_into(&self, acc: &mut Self::Acc, chunk: I::Chunk<'_>);
-    /// `acc` cut into parts of about `bytes` serialized bytes each (at
-    /// least one part), which combine to it in any order.
-    fn parts(&self, acc: Self::Acc, bytes: usize) -> Vec<Self::Acc>;
 }
 
 /// A job whose workers each fold all the chunks they map with `H` into
@@ -64,10 +62,12 @@ impl<H: HeldMapper<I> + 'static, I: Input> Kind for PerWorker<H, I> {
         if chunks.is_empty() {
             return Ok(());
         }
-        // A quarter of the ring a part: the coordinator takes each as soon
-        // as it is written, so the ring never has to hold the whole partial.
-        let parts = self.mapper.parts(acc, (memory.ring_bytes() / 4).max(1));
-        memory.commit_held(&chunks, &parts)?;
+        // Encoded once, then committed a quarter of the ring a piece: the
+        // coordinator takes each piece as soon as it is written, so the
+        // ring never has to hold the whole accumulator, of any size.
+        let bytes = postcard::to_allocvec(&acc).encoded()?;
+        drop(acc);
+        memory.commit_held(&chunks, &bytes, memory.ring_bytes() / 4)?;
         Ok(())
     }
 }
