@@ -230,7 +230,6 @@ pub(crate) fn finish<K: Key, V>(table: Table<K, V>, max_keys: usize) -> Result<K
 
 #[cfg(test)]
 mod tests {
-    use super::super::Sum;
     use super::*;
     use crate::error::Error;
     use serde::{Deserialize, Serialize};
