@@ -10,7 +10,7 @@
 use crate::job::keyed::{
     Combiner, Emit, Key, KeyedArrayBare, KeyedBare, Records, RecordsBare, Value,
 };
-use crate::job::{InPlaceBare, Input, IntoBare, LockedBare, MapBare};
+use crate::job::{FoldBare, InPlaceBare, Input, IntoBare, LockedBare, MapBare};
 use crate::memory::Element;
 use crate::protocol::Func;
 use crate::shm::LockedOutput;
@@ -19,6 +19,19 @@ use ndarray::{ArrayView, ArrayViewMut, Dimension};
 /// A `map_reduce` mapper without parameters.
 pub(super) fn map<I: Input, T>(f: &Func<MapBare<I, T>>, chunk: I::Chunk<'_>) -> T {
     I::bare_call(f, chunk)
+}
+
+/// A `fold`'s start and step without parameters, as its parameters.
+pub(super) type FoldFns<I, T> = (Func<fn() -> T>, Func<FoldBare<I, T>>);
+
+/// A `fold`'s start without parameters.
+pub(super) fn fold_start<I: Input, T>(f: &FoldFns<I, T>) -> T {
+    (f.0.get())()
+}
+
+/// A `fold`'s step without parameters.
+pub(super) fn fold_step<I: Input, T>(f: &FoldFns<I, T>, acc: &mut T, chunk: I::Chunk<'_>) {
+    I::fold_bare_call(&f.1, acc, chunk)
 }
 
 /// A `map_into` mapper without parameters.

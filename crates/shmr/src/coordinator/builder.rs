@@ -8,8 +8,9 @@
 //!     .timeout(d).retries(n)         options of this job only
 //!     .chunk_size(c).progress(&f)
 //!     .reported()                    also return the JobReport
-//!     .map_reduce(mapper, reducer)   or run(&job), map_in_place(f),
-//!                                    map_into(&mut out, f), map_locked(&mut out, f)
+//!     .map_reduce(mapper, reducer)   or fold(start, step, merge), run(&job),
+//!                                    map_in_place(f), map_into(&mut out, f),
+//!                                    map_locked(&mut out, f)
 //! ```
 //!
 //! A mapper without parameters takes the chunk alone; after `.params(p)`
@@ -24,8 +25,9 @@ use super::pool::Pool;
 use super::settings::ProgressFn;
 use crate::error::Result;
 use crate::job::{
-    Append, InPlaceBare, InPlaceWith, Input, IntoBare, IntoWith, Job, JobReport, Kind, LockedBare,
-    LockedWith, MapBare, MapWith, PerChunk, Ready, Side, WriteInPlace, WriteInto, WriteLocked,
+    Append, FoldBare, FoldWith, InPlaceBare, InPlaceWith, Input, IntoBare, IntoWith, Job,
+    JobReport, Kind, LockedBare, LockedWith, MapBare, MapWith, PerChunk, PerWorker, Ready, Side,
+    WriteInPlace, WriteInto, WriteLocked,
 };
 use crate::memory::{Element, SharedArray};
 use crate::protocol::Func;
@@ -384,10 +386,10 @@ impl<'a, A: Element, D: Dimension + 'static, P, R: ReportMode> JobBuilder<'a, In
 }
 
 impl<'a, I, R: ReportMode> JobBuilder<'a, I, (), R> {
-    /// The same job with `f`, a mapper without parameters, as its
-    /// parameters: the bare final methods call their params form on this,
-    /// with an adapter of `bare.rs`.
-    pub(super) fn bare_mapper<F>(self, f: Func<F>) -> JobBuilder<'a, I, Params<Func<F>>, R> {
+    /// The same job with `f`, a mapper without parameters (or several, as
+    /// a tuple), as its parameters: the bare final methods call their
+    /// params form on this, with an adapter of `bare.rs`.
+    pub(super) fn bare_mapper<F>(self, f: F) -> JobBuilder<'a, I, Params<F>, R> {
         JobBuilder {
             opts: self.opts,
             parts: self.parts,
@@ -439,6 +441,70 @@ impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
     {
         self.bare_mapper(I::bare_func(mapper))
             .map_reduce(bare::map::<I, T>, reducer)
+    }
+
+    /// Folds every chunk a worker maps into one accumulator per worker
+    /// (started with `start`, fed each chunk by `step`), then merges the
+    /// workers' accumulators here with `merge`: rayon's `fold` and
+    /// `reduce`. A worker's accumulator is its own size, whatever the
+    /// number of chunks, and crosses once, in pieces of its bytes, so a
+    /// large one (a dense group-by's sums) costs what rayon's does; a
+    /// [`map_reduce`](JobBuilder::map_reduce) would send one per chunk.
+    ///
+    /// Which chunks a worker folds depends on timing, and the workers'
+    /// accumulators are merged in the order they finish. So the result is
+    /// the same for any number of workers and any timing only when `step`
+    /// and `merge` give the same result in any order and grouping:
+    /// integer sums and counts, minima and maxima, set unions. A float
+    /// sum may differ in its last bits from run to run; use `map_reduce`,
+    /// whose partials are folded in chunk order, when the bits must match.
+    ///
+    /// A worker that dies loses its accumulator: all the chunks it had
+    /// folded are mapped again (up to the job's
+    /// [`retries`](JobBuilder::retries)), so nothing is counted twice or
+    /// lost.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// // A group-by: the sum and count of the values of each key in 0..4.
+    /// let keys = shmr::SharedArray::from_array(&ndarray::Array1::from_iter((0..10_000_u32).map(|i| i % 4)))?;
+    /// let values = shmr::SharedArray::from_array(&ndarray::Array1::from_iter(0..10_000_i64))?;
+    /// let (sums, counts) = pool.on(&keys).and(&values).fold(
+    ///     || (vec![0_i64; 4], vec![0_u64; 4]),
+    ///     |(sums, counts), (k, v)| {
+    ///         for (&k, &v) in k.iter().zip(v) {
+    ///             sums[k as usize] += v;
+    ///             counts[k as usize] += 1;
+    ///         }
+    ///     },
+    ///     |(mut s, mut c), (s2, c2)| {
+    ///         s.iter_mut().zip(s2).for_each(|(a, b)| *a += b);
+    ///         c.iter_mut().zip(c2).for_each(|(a, b)| *a += b);
+    ///         (s, c)
+    ///     },
+    /// )?;
+    /// assert_eq!(counts, vec![2500; 4]);
+    /// assert_eq!(sums[1], (0..10_000_i64).filter(|i| i % 4 == 1).sum::<i64>());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A `start` or `step` that panics: [`Error::MapperPanicked`](crate::Error::MapperPanicked)
+    /// naming the chunk; a `merge` that panics: [`Error::ReducerPanicked`](crate::Error::ReducerPanicked).
+    pub fn fold<T>(
+        self,
+        start: fn() -> T,
+        step: FoldBare<I, T>,
+        merge: fn(T, T) -> T,
+    ) -> Result<R::Out<T>>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        self.bare_mapper((Func::new(start), I::fold_bare_func(step)))
+            .fold(bare::fold_start::<I, T>, bare::fold_step::<I, T>, merge)
     }
 
     /// Writes each chunk of `output` from the same rows of the input (the
@@ -525,6 +591,23 @@ where
         self.finish(
             |Params(p)| Ready::reads(&PerChunk::<_, I>::with(p, mapper)),
             &mut reducer,
+        )
+    }
+
+    /// [`fold`](JobBuilder::fold) whose start and step get the parameters
+    /// first.
+    pub fn fold<T>(
+        self,
+        start: fn(&P) -> T,
+        step: FoldWith<P, I, T>,
+        merge: fn(T, T) -> T,
+    ) -> Result<R::Out<T>>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        self.finish(
+            |Params(p)| Ready::reads(&PerWorker::<_, I>::fold(p, start, step)),
+            &mut |a, b| merge(a, b),
         )
     }
 

@@ -77,6 +77,12 @@ pub type IntoWith<P, I, B, E> = for<'c, 'o> fn(&P, <I as Input>::Chunk<'c>, Arra
 /// A `map_into` mapper without parameters.
 pub type IntoBare<I, B, E> = for<'c, 'o> fn(<I as Input>::Chunk<'c>, ArrayViewMut<'o, B, E>);
 
+/// A [`fold`](crate::JobBuilder::fold) step with parameters for input
+/// `I`: folds one chunk into the worker's accumulator.
+pub type FoldWith<P, I, T> = for<'c> fn(&P, &mut T, <I as Input>::Chunk<'c>);
+/// A [`fold`](crate::JobBuilder::fold) step without parameters.
+pub type FoldBare<I, T> = for<'c> fn(&mut T, <I as Input>::Chunk<'c>);
+
 /// What a job reads: one array (a [`SharedArray`] type), or a tuple of
 /// [`Part`]s that [`and`](crate::JobBuilder::and) and
 /// [`side`](crate::JobBuilder::side) build. `Chunk` is what the mapper
@@ -139,6 +145,19 @@ pub trait Input: sealed::Sealed + 'static {
         chunk: Self::Chunk<'_>,
         out: ArrayViewMut<'_, B, E>,
     );
+    #[doc(hidden)]
+    fn fold_func<P, T>(f: FoldWith<P, Self, T>) -> Func<FoldWith<P, Self, T>>;
+    #[doc(hidden)]
+    fn fold_call<P, T>(
+        f: &Func<FoldWith<P, Self, T>>,
+        params: &P,
+        acc: &mut T,
+        chunk: Self::Chunk<'_>,
+    );
+    #[doc(hidden)]
+    fn fold_bare_func<T>(f: FoldBare<Self, T>) -> Func<FoldBare<Self, T>>;
+    #[doc(hidden)]
+    fn fold_bare_call<T>(f: &Func<FoldBare<Self, T>>, acc: &mut T, chunk: Self::Chunk<'_>);
 }
 
 /// The function-address methods of [`Input`], the same for every input:
@@ -183,6 +202,23 @@ macro_rules! input_fns {
         ) {
             (f.get())(chunk, out)
         }
+        fn fold_func<P, T>(f: FoldWith<P, Self, T>) -> Func<FoldWith<P, Self, T>> {
+            Func::new(f)
+        }
+        fn fold_call<P, T>(
+            f: &Func<FoldWith<P, Self, T>>,
+            params: &P,
+            acc: &mut T,
+            chunk: Self::Chunk<'_>,
+        ) {
+            (f.get())(params, acc, chunk)
+        }
+        fn fold_bare_func<T>(f: FoldBare<Self, T>) -> Func<FoldBare<Self, T>> {
+            Func::new(f)
+        }
+        fn fold_bare_call<T>(f: &Func<FoldBare<Self, T>>, acc: &mut T, chunk: Self::Chunk<'_>) {
+            (f.get())(acc, chunk)
+        }
     };
 }
 
@@ -203,6 +239,8 @@ fn_ptr! {
     [P, A, D, T] fn(&P, ArrayView<'_, A, D>) -> T;
     [A, D, B, E] fn(ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
     [P, A, D, B, E] fn(&P, ArrayView<'_, A, D>, ArrayViewMut<'_, B, E>);
+    [P, A, D, T] fn(&P, &mut T, ArrayView<'_, A, D>);
+    [A, D, T] fn(&mut T, ArrayView<'_, A, D>);
 }
 
 /// `Input` for tuples of parts, and the function pointer types their
@@ -225,6 +263,8 @@ macro_rules! tuple_input {
             [$($a, $d,)+ T] for<'c> fn(($(ArrayView<'c, $a, $d>,)+)) -> T;
             [P, $($a, $d,)+ B, E] for<'c, 'o> fn(&P, ($(ArrayView<'c, $a, $d>,)+), ArrayViewMut<'o, B, E>);
             [$($a, $d,)+ B, E] for<'c, 'o> fn(($(ArrayView<'c, $a, $d>,)+), ArrayViewMut<'o, B, E>);
+            [P, $($a, $d,)+ T] for<'c> fn(&P, &mut T, ($(ArrayView<'c, $a, $d>,)+));
+            [$($a, $d,)+ T] for<'c> fn(&mut T, ($(ArrayView<'c, $a, $d>,)+));
         }
     };
 }

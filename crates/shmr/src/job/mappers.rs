@@ -8,6 +8,7 @@
 //! | kind of job | with parameters | without |
 //! |---|---|---|
 //! | `map_reduce` | [`MapWith`] | [`MapBare`] |
+//! | `fold` (a step; its start is `fn(&P) -> T` or `fn() -> T`) | [`FoldWith`] | [`FoldBare`] |
 //! | `map_into` | [`IntoWith`] | [`IntoBare`] |
 //! | `map_in_place` | [`InPlaceWith`] | [`InPlaceBare`] |
 //! | `map_locked` | [`LockedWith`] | [`LockedBare`] |
@@ -15,7 +16,7 @@
 //! | `keyed` over records | [`KeyedWith`] | [`KeyedBare`] |
 //! | `keyed` over an array | [`KeyedArrayWith`] | [`KeyedArrayBare`] |
 
-pub use super::input::{IntoBare, IntoWith, MapBare, MapWith};
+pub use super::input::{FoldBare, FoldWith, IntoBare, IntoWith, MapBare, MapWith};
 pub use super::keyed::{
     KeyedArrayBare, KeyedArrayWith, KeyedBare, KeyedWith, RecordsBare, RecordsWith,
 };

@@ -44,7 +44,9 @@ pub(crate) mod kind;
 pub mod mappers;
 mod raw;
 
-pub use input::{Append, Input, IntoBare, IntoWith, MapBare, MapWith, Part, Side};
+pub use input::{
+    Append, FoldBare, FoldWith, Input, IntoBare, IntoWith, MapBare, MapWith, Part, Side,
+};
 pub(crate) use kind::{
     Fold, HeldMapper, Kind, PerChunk, PerWorker, Ready, WriteInPlace, WriteInto, WriteLocked,
     Writes, install_panic_hook, panic_message,

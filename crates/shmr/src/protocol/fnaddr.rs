@@ -74,7 +74,10 @@ pub(crate) use fn_ptr;
 static TRUSTED: AtomicBool = AtomicBool::new(false);
 
 fn_ptr! {
-    [] fn() -> FnAddr;
+    // The probe's type among them; a fold's start, bare and with
+    // parameters.
+    [T] fn() -> T;
+    [P, T] fn(&P) -> T;
 }
 
 /// A function whose offset both sides compare: equal offsets mean the same

@@ -5,14 +5,14 @@
 //! | kind | file | workers commit | folded | writes | lost chunks |
 //! |---|---|---|---|---|---|
 //! | [`PerChunk`] | `per_chunk.rs` | a partial per chunk | in chunk order | nothing | mapped again |
-//! | [`PerWorker`] | `per_worker.rs` | one accumulator per worker | in any order | nothing | mapped again |
+//! | [`PerWorker`] | `per_worker.rs` | one accumulator per worker | in any order | nothing | all its chunks mapped again |
 //! | [`WriteInPlace`] | `in_place.rs` | nothing | | its input's chunks | an error |
 //! | [`WriteInto`] | `into.rs` | nothing | | an output's same rows | mapped again |
 //! | [`WriteLocked`] | `locked.rs` | nothing | | an output, under locks | an error |
 //!
 //! `map_reduce`, [`Job`](super::Job)s, records jobs and keyed jobs with a
-//! table per chunk are [`PerChunk`] jobs with different mappers; keyed jobs
-//! with a table per worker are [`PerWorker`] jobs. A new kind is a new file
+//! table per chunk are [`PerChunk`] jobs with different mappers; `fold`
+//! and keyed jobs with a table per worker are [`PerWorker`] jobs. A new kind is a new file
 //! here (its worker loop in [`Kind::run`], a constructor that checks its
 //! arrays and says what it [`Writes`]), a line below, and the builder's
 //! method that makes it and hands it to the coordinator's one `run`.
