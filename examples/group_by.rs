@@ -169,10 +169,12 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
             )?;
         let mr = t.elapsed();
         println!(
-            "  shmr map_reduce     : {mr:>10.2?}  ({} chunks, a partial of {} groups each; {:.1}x the fold)",
+            "  shmr map_reduce     : {mr:>10.2?}  ({:.1}x the fold: {} chunks, {} MB of partials \
+             (JobReport::partial_bytes), the keys and values being {} MB)",
+            mr.as_secs_f64() / took.as_secs_f64(),
             report.chunks,
-            groups,
-            mr.as_secs_f64() / took.as_secs_f64()
+            report.partial_bytes >> 20,
+            (a.rows * 12) >> 20
         );
         if per_chunk.1 != want.1 {
             println!("  map_reduce counts   : DIFFERENT");

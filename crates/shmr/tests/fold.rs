@@ -311,3 +311,55 @@ fn a_panicking_start_step_or_merge_is_an_error_and_the_pool_lives_on() {
         .unwrap();
     assert_eq!(sum, (0..10_000).sum::<i64>());
 }
+
+/// The report counts the partials' bytes: a fold sends one accumulator
+/// per worker, a map_reduce one per chunk, so a partial larger than its
+/// chunk shows there rather than only in the time taken.
+#[test]
+fn the_report_shows_partials_larger_than_their_chunks() {
+    let groups = 2000_usize;
+    let keys: Vec<u16> = (0..100_000).map(|i| (i * 7 % groups) as u16).collect();
+    let k = SharedArray::from_array(&Array1::from(keys)).unwrap();
+    let workers = 2;
+    let pool = pool_with_rows(workers, 1000);
+    fn counted(acc: &mut [u64], c: ndarray::ArrayView1<'_, u16>) {
+        c.iter().for_each(|&k| acc[k as usize] += 1)
+    }
+    fn add(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
+        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        a
+    }
+    let (folded, fold) = pool
+        .on(&k)
+        .params(groups)
+        .reported()
+        .fold(|&g| vec![0_u64; g], |_, acc, c| counted(acc, c), add)
+        .unwrap();
+    let (mapped, per_chunk) = pool
+        .on(&k)
+        .params(groups)
+        .reported()
+        .map_reduce(
+            |&g, c| {
+                let mut acc = vec![0_u64; g];
+                counted(&mut acc, c);
+                acc
+            },
+            add,
+        )
+        .unwrap();
+    assert_eq!(folded, mapped);
+    assert_eq!(folded.iter().sum::<u64>(), 100_000);
+    // Each counter takes one to ten bytes encoded; the per-chunk job
+    // sends 100 partials, the fold at most one per worker.
+    assert_eq!(per_chunk.chunks, 100);
+    assert!(
+        per_chunk.partial_bytes >= 100 * groups as u64,
+        "{per_chunk:?}"
+    );
+    assert!(fold.partial_bytes >= groups as u64, "{fold:?}");
+    assert!(
+        fold.partial_bytes <= workers as u64 * (10 * groups as u64 + 64),
+        "{fold:?}"
+    );
+}

@@ -32,6 +32,8 @@ pub(crate) struct Folder<'r, T> {
     reduce: &'r mut dyn FnMut(T, T) -> T,
     /// How the job's kind folds: a record of the other form is refused.
     fold: Fold,
+    /// Bytes of the records taken, in all rounds.
+    pub(super) bytes: u64,
     /// A panic of the reducer, returned as an error once the round is
     /// over (the pool's state stays whole meanwhile).
     panicked: Option<Box<dyn std::any::Any + Send>>,
@@ -60,6 +62,7 @@ impl<'r, T: DeserializeOwned> Folder<'r, T> {
             done: vec![false; chunks as usize],
             reduce,
             fold,
+            bytes: 0,
             panicked: None,
             pending: std::collections::HashMap::new(),
         }
@@ -178,6 +181,7 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
                     let done = &self.done;
                     let fold = self.fold;
                     let pending = &mut self.pending;
+                    let taken_bytes = &mut self.bytes;
                     let taken = slots.take_if(w, |record, bytes| {
                         let held = !matches!(record, Record::Chunk(_));
                         if held != (fold == Fold::AnyOrder) {
@@ -189,6 +193,7 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
                             Record::Chunk(chunk) => chunk,
                             // A held job's records are taken as they come.
                             Record::HeldPart => {
+                                *taken_bytes += bytes.len() as u64;
                                 return Some(postcard::from_bytes::<&[u8]>(bytes).encoded().map(
                                     |piece| {
                                         pending.entry(w).or_default().extend_from_slice(piece);
@@ -197,6 +202,7 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
                                 ));
                             }
                             Record::HeldLast => {
+                                *taken_bytes += bytes.len() as u64;
                                 return Some(held_last(pending.remove(&w), bytes));
                             }
                         };
@@ -213,6 +219,7 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
                         if chunk != next && !drain {
                             return None;
                         }
+                        *taken_bytes += bytes.len() as u64;
                         Some(
                             postcard::from_bytes::<T>(bytes)
                                 .encoded()

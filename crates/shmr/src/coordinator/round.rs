@@ -228,6 +228,7 @@ impl Pool {
         }
         drop(state);
         report.elapsed = started.elapsed();
+        report.partial_bytes = folder.bytes;
         Ok((folder.finish()?, report))
     }
 }

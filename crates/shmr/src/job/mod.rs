@@ -144,4 +144,11 @@ pub struct JobReport {
     pub slots_grown: u32,
     /// Time from holding the pool to the last partial decoded.
     pub elapsed: std::time::Duration,
+    /// Bytes of the partials that crossed the slots, encoded, in all
+    /// rounds (for a `fold`, each worker's accumulator once). A
+    /// `map_reduce` whose partials add up to more than the array it read
+    /// spends its time moving them: a dense group-by's partial of every
+    /// group per chunk, say; make it a [`fold`](crate::JobBuilder::fold),
+    /// or give it larger chunks.
+    pub partial_bytes: u64,
 }
