@@ -14,6 +14,8 @@
 use clap::Parser;
 use rayon::prelude::*;
 use shmr::SharedArray;
+use shmr::keyed::Sum;
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -146,6 +148,53 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         "fold, median, alternated",
     );
 
+    // Hashed keys: a keyed job over the two arrays, a sum and a count per
+    // key ((Sum, Sum) over (value, 1)); float sums are not order-free, so
+    // each chunk has its table, merged in chunk order (the same bits for
+    // any number of workers). Against rayon's fold of hash maps.
+    let t = Instant::now();
+    let keyed = pool
+        .on(&keys)
+        .and(&values)
+        .keyed((Sum, Sum), |(k, v), out| {
+            for (k, &v) in k.iter().zip(v) {
+                out.emit(k, (v, 1_u64));
+            }
+        })?;
+    let keyed_took = t.elapsed();
+    let t = Instant::now();
+    let hashed = threads.install(|| {
+        ks.par_chunks(rows_per)
+            .zip(vs.par_chunks(rows_per))
+            .fold(HashMap::<u32, (f64, u64)>::new, |mut m, (k, v)| {
+                for (&k, &v) in k.iter().zip(v) {
+                    let e = m.entry(k).or_insert((0.0, 0));
+                    e.0 += v;
+                    e.1 += 1;
+                }
+                m
+            })
+            .reduce(HashMap::new, |mut a, b| {
+                for (k, (s, c)) in b {
+                    let e = a.entry(k).or_insert((0.0, 0));
+                    e.0 += s;
+                    e.1 += c;
+                }
+                a
+            })
+    });
+    let hashed_took = t.elapsed();
+    println!(
+        "  hashed keys, keyed  : {keyed_took:>10.2?}  (rayon's fold of HashMaps {hashed_took:.2?}: {:.2}x rayon)",
+        hashed_took.as_secs_f64() / keyed_took.as_secs_f64()
+    );
+    let keyed_same = keyed.len() == want.1.iter().filter(|&&c| c > 0).count()
+        && hashed.len() == keyed.len()
+        && keyed.iter().all(|(k, (s, c))| {
+            let g = *k as usize;
+            *c == want.1[g] && (s - want.0[g]).abs() <= 1e-9 * want.0[g].abs().max(1.0)
+        });
+
     if a.map_reduce {
         // A partial of every group per chunk: as many as there are chunks
         // cross the slots, and are merged here one by one.
@@ -190,7 +239,11 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
             .zip(&want.0)
             .all(|(a, b)| (a - b).abs() <= 1e-9 * b.abs().max(1.0))
     };
-    let same = got.1 == want.1 && on_threads.1 == want.1 && close(&got.0) && close(&on_threads.0);
+    let same = got.1 == want.1
+        && on_threads.1 == want.1
+        && close(&got.0)
+        && close(&on_threads.0)
+        && keyed_same;
     let largest = want.1.iter().max().copied().unwrap_or(0);
     println!("  groups              : {groups}, the largest of {largest} rows");
     Ok(shmr_suite::verdict("sums and counts", same))

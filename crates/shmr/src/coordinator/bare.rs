@@ -8,7 +8,7 @@
 //! every job has parameters.
 
 use crate::job::keyed::{
-    Combiner, Emit, Key, KeyedArrayBare, KeyedBare, Records, RecordsBare, Value,
+    Combiner, Emit, Key, KeyedBare, KeyedParts, KeyedPartsBare, Records, RecordsBare, Value,
 };
 use crate::job::{FoldBare, InPlaceBare, Input, IntoBare, LockedBare, MapBare};
 use crate::memory::Element;
@@ -74,11 +74,11 @@ pub(super) fn keyed_records<K: Key, V: Value, C: Combiner<V>>(
     (f.get())(r, out)
 }
 
-/// A keyed mapper of an array's chunks without parameters.
-pub(super) fn keyed_array<A, D: Dimension, K: Key, V: Value, C: Combiner<V>>(
-    f: &Func<KeyedArrayBare<A, D, K, V, C>>,
-    chunk: ArrayView<'_, A, D>,
+/// A keyed mapper of arrays without parameters.
+pub(super) fn keyed_parts<I: KeyedParts, K: Key, V: Value, C: Combiner<V>>(
+    f: &Func<KeyedPartsBare<I, K, V, C>>,
+    chunk: I::Chunk<'_>,
     out: &mut Emit<'_, K, V, C>,
 ) {
-    (f.get())(chunk, out)
+    I::keyed_bare_call(f, chunk, out)
 }

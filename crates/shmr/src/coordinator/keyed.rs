@@ -20,16 +20,16 @@ use super::options::JobOptions;
 use super::plan::InputPart;
 use crate::error::{Error, Result};
 use crate::job::keyed::{
-    Combiner, DEFAULT_MAX_KEYS, Delimiters, HeldArray, HeldRecords, Key, Keyed, KeyedArrayBare,
-    KeyedArrayWith, KeyedBare, KeyedWith, RecordViews, RecordsBare, RecordsInput, RecordsWith,
-    Table, Tables, UserFn, Value, finish, map_keyed_array, map_keyed_records, map_records, merge,
-    record_chunk_bytes,
+    Combiner, DEFAULT_MAX_KEYS, Delimiters, HeldParts, HeldRecords, Key, Keyed, KeyedBare,
+    KeyedParts, KeyedPartsBare, KeyedPartsWith, KeyedWith, RecordViews, RecordsBare, RecordsInput,
+    RecordsWith, Table, Tables, UserFn, Value, finish, map_keyed_parts, map_keyed_records,
+    map_records, merge, record_chunk_bytes,
 };
 use crate::job::{HeldMapper, Input, JobReport, MapWith, PerChunk, PerWorker, Ready};
-use crate::memory::{Element, SharedArray};
+use crate::memory::SharedArray;
 use crate::protocol::Func;
 use crate::shm::ChunkSize;
-use ndarray::{Dimension, Ix1};
+use ndarray::Ix1;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The input of a records job ([`JobBuilder::records`]): a byte array cut
@@ -76,16 +76,17 @@ impl<'a, P, R: ReportMode> JobBuilder<'a, SharedArray<u8, Ix1>, P, R> {
     }
 }
 
-/// What a keyed job can read: records, or an array's chunks. Sealed: the
-/// settings of keyed jobs are offered on these builders only.
+/// What a keyed job can read: records, or arrays (one, or several read
+/// together, with side arrays). Sealed: the settings of keyed jobs are
+/// offered on these builders only.
 pub trait KeyedInput: sealed::Sealed {}
 impl KeyedInput for ByRecords {}
-impl<A: Element, D: Dimension + 'static> KeyedInput for SharedArray<A, D> {}
+impl<I: KeyedParts> KeyedInput for I {}
 
 mod sealed {
     pub trait Sealed {}
     impl Sealed for super::ByRecords {}
-    impl<A: crate::memory::Element, D: ndarray::Dimension> Sealed for crate::memory::SharedArray<A, D> {}
+    impl<I: crate::job::keyed::KeyedParts> Sealed for I {}
 }
 
 impl<'a, I: KeyedInput, P, R: ReportMode> JobBuilder<'a, I, P, R> {
@@ -95,13 +96,13 @@ impl<'a, I: KeyedInput, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     /// the key's size plus 130 bytes per key at the limit, in the
     /// coordinator and in each worker (docs/reliability.md).
     ///
-    /// Only where a keyed job can follow (records, one array); with two
-    /// arrays read together it does not compile:
+    /// Only where a keyed job can follow (records, arrays); on a job that
+    /// writes its array in place it does not compile:
     /// ```compile_fail,E0599
     /// # fn main() -> Result<(), shmr::Error> {
     /// let pool = shmr::Pool::new()?;
-    /// let a = shmr::SharedArray::<f64, _>::zeros(10)?;
-    /// let s: f64 = pool.on(&a).and(&a).max_keys(10).map_reduce(|(x, _)| x.sum(), |x, y| x + y)?;
+    /// let mut a = shmr::SharedArray::<f64, _>::zeros(10)?;
+    /// pool.on_mut(&mut a).max_keys(10).map_in_place(|mut c| c.fill(1.0))?;
     /// # Ok(()) }
     /// ```
     pub fn max_keys(mut self, max_keys: usize) -> Self {
@@ -202,12 +203,11 @@ where
     }
 }
 
-impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
-    JobBuilder<'a, SharedArray<A, D>, (), R>
-{
-    /// A keyed job over an array's chunks: the mapper emits `(key, value)`
-    /// pairs for its chunk (a group-by: sums per sensor id, counts per
-    /// class), merged as for records (see [`keyed`](JobBuilder::keyed)).
+impl<'a, I: KeyedParts, R: ReportMode> JobBuilder<'a, I, (), R> {
+    /// A keyed job over an array's chunks, or over arrays read together
+    /// (with side arrays): the mapper emits `(key, value)` pairs for its
+    /// chunk (a group-by: sums per sensor id, counts per class), merged as
+    /// for records (see [`keyed`](JobBuilder::keyed)).
     ///
     /// # Example
     /// ```
@@ -225,31 +225,40 @@ impl<'a, A: Element, D: Dimension + 'static, R: ReportMode>
     /// })?;
     /// assert_eq!(top.len(), 7);
     /// assert!(top.iter().all(|(_, max)| *max >= 990));
+    ///
+    /// // The same over two arrays read together: ids and readings.
+    /// let ids = shmr::SharedArray::from_array(&rows.column(0).to_owned())?;
+    /// let readings = shmr::SharedArray::from_array(&rows.column(1).to_owned())?;
+    /// let same = pool.on(&ids).and(&readings).keyed(Max, |(ids, readings), out| {
+    ///     for (id, &r) in ids.iter().zip(readings) {
+    ///         out.emit(id, r);
+    ///     }
+    /// })?;
+    /// assert_eq!(same.as_slice(), top.as_slice());
     /// # Ok(()) }
     /// ```
     pub fn keyed<K: Key, V: Value, C: Combiner<V> + Clone>(
         self,
         combiner: C,
-        mapper: KeyedArrayBare<A, D, K, V, C>,
+        mapper: KeyedPartsBare<I, K, V, C>,
     ) -> Result<R::Out<Keyed<K, V>>> {
-        self.bare_mapper(Func::new(mapper))
-            .keyed(combiner, bare::keyed_array::<A, D, K, V, C>)
+        self.bare_mapper(I::keyed_bare_func(mapper))
+            .keyed(combiner, bare::keyed_parts::<I, K, V, C>)
     }
 }
 
-impl<'a, A: Element, D: Dimension + 'static, P, R: ReportMode>
-    JobBuilder<'a, SharedArray<A, D>, Params<P>, R>
+impl<'a, I: KeyedParts, P, R: ReportMode> JobBuilder<'a, I, Params<P>, R>
 where
     P: Serialize + DeserializeOwned + 'static,
 {
-    /// [`keyed`](JobBuilder::keyed) over an array whose mapper gets the
+    /// [`keyed`](JobBuilder::keyed) over arrays whose mapper gets the
     /// parameters first.
     pub fn keyed<K: Key, V: Value, C: Combiner<V> + Clone>(
         self,
         combiner: C,
-        mapper: KeyedArrayWith<P, A, D, K, V, C>,
+        mapper: KeyedPartsWith<P, I, K, V, C>,
     ) -> Result<R::Out<Keyed<K, V>>> {
-        let (v, r) = array_keyed(self.opts, &self.parts, self.params.0, mapper, combiner)?;
+        let (v, r) = parts_keyed(self.opts, &self.parts, self.params.0, mapper, combiner)?;
         Ok(R::out(v, r))
     }
 }
@@ -370,34 +379,27 @@ where
     run_keyed::<RecordsInput, _, _, _, _>(opts, parts, job, as_map_with(map), &combiner, max_keys)
 }
 
-fn array_keyed<P, A, D, K, V, C>(
+fn parts_keyed<P, I, K, V, C>(
     opts: JobOptions<'_>,
     parts: &[InputPart<'_>],
     params: P,
-    mapper: KeyedArrayWith<P, A, D, K, V, C>,
+    mapper: KeyedPartsWith<P, I, K, V, C>,
     combiner: C,
 ) -> Result<(Keyed<K, V>, JobReport)>
 where
     P: Serialize + DeserializeOwned + 'static,
-    A: Element,
-    D: Dimension + 'static,
+    I: KeyedParts,
     K: Key,
     V: Value,
     C: Combiner<V> + Clone,
 {
-    let (job, held) = keyed_fn(&opts, false, params, Func::new(mapper), &combiner)?;
+    let (job, held) = keyed_fn(&opts, false, params, I::keyed_func(mapper), &combiner)?;
     let max_keys = job.max_keys;
     if held {
-        return run_held::<SharedArray<A, D>, _, _, _, _>(
-            opts,
-            parts,
-            HeldArray(job),
-            &combiner,
-            max_keys,
-        );
+        return run_held::<I, _, _, _, _>(opts, parts, HeldParts(job), &combiner, max_keys);
     }
-    let map = map_keyed_array::<P, A, D, K, V, C>;
-    run_keyed::<SharedArray<A, D>, _, _, _, _>(opts, parts, job, map, &combiner, max_keys)
+    let map = map_keyed_parts::<P, I, K, V, C>;
+    run_keyed::<I, _, _, _, _>(opts, parts, job, map, &combiner, max_keys)
 }
 
 /// Runs a keyed job whose combiner is order-free: one table per worker,

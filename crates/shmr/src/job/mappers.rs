@@ -14,10 +14,12 @@
 //! | `map_locked` | [`LockedWith`] | [`LockedBare`] |
 //! | records `map_reduce` | [`RecordsWith`] | [`RecordsBare`] |
 //! | `keyed` over records | [`KeyedWith`] | [`KeyedBare`] |
-//! | `keyed` over an array | [`KeyedArrayWith`] | [`KeyedArrayBare`] |
+//! | `keyed` over arrays (one, or read together, with side arrays) | [`KeyedPartsWith`] | [`KeyedPartsBare`] |
+//! | `keyed` over one array (the same types, named by its element and dimension) | [`KeyedArrayWith`] | [`KeyedArrayBare`] |
 
 pub use super::input::{FoldBare, FoldWith, IntoBare, IntoWith, MapBare, MapWith};
 pub use super::keyed::{
-    KeyedArrayBare, KeyedArrayWith, KeyedBare, KeyedWith, RecordsBare, RecordsWith,
+    KeyedArrayBare, KeyedArrayWith, KeyedBare, KeyedPartsBare, KeyedPartsWith, KeyedWith,
+    RecordsBare, RecordsWith,
 };
 pub use super::kind::{InPlaceBare, InPlaceWith, LockedBare, LockedWith};

@@ -103,6 +103,38 @@ impl<V: PartialOrd + 'static> Combiner<V> for Max {
     }
 }
 
+/// Tuples of combiners combine tuples of values, each with its own:
+/// `(Sum, Max)` over `(f64, i64)` values keeps a sum and a maximum per
+/// key, `(Sum, Sum)` over `(f64, u64)` a sum and a count (emit `(v, 1)`).
+/// Order-free when each is.
+///
+/// # Example
+/// ```
+/// use shmr::keyed::{Combiner, Max, Sum};
+/// let mut acc = (1.5_f64, 3_i64);
+/// (Sum, Max).combine(&mut acc, (2.0, 7));
+/// assert_eq!(acc, (3.5, 7));
+/// assert!(!Combiner::<(f64, i64)>::order_free(&(Sum, Max)));
+/// assert!(Combiner::<(u64, i64)>::order_free(&(Sum, Max)));
+/// ```
+macro_rules! tuple_combiner {
+    ($($c:ident $v:ident $i:tt),+) => {
+        impl<$($v: 'static, $c: Combiner<$v>),+> Combiner<($($v,)+)> for ($($c,)+) {
+            #[inline]
+            fn combine(&self, acc: &mut ($($v,)+), value: ($($v,)+)) {
+                $(self.$i.combine(&mut acc.$i, value.$i);)+
+            }
+            fn order_free(&self) -> bool {
+                $(self.$i.order_free())&&+
+            }
+        }
+    };
+}
+
+tuple_combiner!(C0 V0 0, C1 V1 1);
+tuple_combiner!(C0 V0 0, C1 V1 1, C2 V2 2);
+tuple_combiner!(C0 V0 0, C1 V1 1, C2 V2 2, C3 V3 3);
+
 /// Where a keyed job's workers keep their tables
 /// ([`JobBuilder::tables`](crate::JobBuilder::tables)).
 ///

@@ -36,12 +36,15 @@
 //!   naming the setting, never with the machine out of memory.
 
 mod combiner;
+mod parts;
 mod records;
 mod result;
 mod table;
 mod task;
 
 pub use combiner::{Combiner, Key, Max, Min, SmallBytes, Sum, Tables, Value};
+pub(crate) use parts::{HeldParts, map_keyed_parts};
+pub use parts::{KeyedArrayBare, KeyedArrayWith, KeyedParts, KeyedPartsBare, KeyedPartsWith};
 pub use records::{
     Delimiters, MAX_RECORD_CHUNK_BYTES, RECORD_CHUNK_BYTES, RECORD_CHUNKS, Records,
     record_chunk_bytes,
@@ -50,10 +53,9 @@ pub use result::Keyed;
 pub use table::{DEFAULT_MAX_KEYS, Emit};
 pub(crate) use table::{Table, finish, merge};
 pub(crate) use task::{
-    HeldArray, HeldRecords, RecordViews, RecordsInput, UserFn, map_keyed_array, map_keyed_records,
-    map_records,
+    HeldRecords, RecordViews, RecordsInput, UserFn, map_keyed_records, map_records,
 };
-pub use task::{KeyedArrayBare, KeyedArrayWith, KeyedBare, KeyedWith, RecordsBare, RecordsWith};
+pub use task::{KeyedBare, KeyedWith, RecordsBare, RecordsWith};
 
 /// The old name of [`RecordsWith`].
 #[deprecated(since = "0.1.0", note = "renamed RecordsWith (shmr::job::mappers)")]

@@ -6,9 +6,9 @@ use super::combiner::{Combiner, Key, Value};
 use super::records::{Delimiters, Records, records_of};
 use super::table::{Emit, Table};
 use crate::job::{HeldMapper, Side};
-use crate::memory::{Element, SharedArray};
+use crate::memory::SharedArray;
 use crate::protocol::{Func, fn_ptr};
-use ndarray::{ArrayView, ArrayView1, Dimension, Ix1};
+use ndarray::{ArrayView1, Ix1};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
@@ -23,20 +23,11 @@ pub type KeyedWith<P, K, V, C> = for<'c, 'e> fn(&P, Records<'c>, &mut Emit<'e, K
 /// A keyed mapper of records, without parameters.
 pub type KeyedBare<K, V, C> = for<'c, 'e> fn(Records<'c>, &mut Emit<'e, K, V, C>);
 
-/// A keyed mapper of an array's chunks, with parameters.
-pub type KeyedArrayWith<P, A, D, K, V, C> =
-    for<'c, 'e> fn(&P, ArrayView<'c, A, D>, &mut Emit<'e, K, V, C>);
-/// A keyed mapper of an array's chunks, without parameters.
-pub type KeyedArrayBare<A, D, K, V, C> =
-    for<'c, 'e> fn(ArrayView<'c, A, D>, &mut Emit<'e, K, V, C>);
-
 fn_ptr! {
     [P, T] for<'c> fn(&P, Records<'c>) -> T;
     [T] for<'c> fn(Records<'c>) -> T;
     [P, K, V, C] for<'c, 'e> fn(&P, Records<'c>, &mut Emit<'e, K, V, C>);
     [K, V, C] for<'c, 'e> fn(Records<'c>, &mut Emit<'e, K, V, C>);
-    [P, A, D, K, V, C] for<'c, 'e> fn(&P, ArrayView<'c, A, D>, &mut Emit<'e, K, V, C>);
-    [A, D, K, V, C] for<'c, 'e> fn(ArrayView<'c, A, D>, &mut Emit<'e, K, V, C>);
 }
 
 /// What the workers of a records job or a keyed job (over records or an
@@ -62,7 +53,7 @@ pub(crate) struct UserFn<P, F, C = ()> {
 impl<P, F, C> UserFn<P, F, C> {
     /// What a keyed mapper emits through into `table`: the job's combiner
     /// and limit.
-    fn emit_into<'e, K, V>(&'e self, table: &'e mut Table<K, V>) -> Emit<'e, K, V, C> {
+    pub(super) fn emit_into<'e, K, V>(&'e self, table: &'e mut Table<K, V>) -> Emit<'e, K, V, C> {
         Emit::new(table, &self.combiner, self.max_keys)
     }
 }
@@ -75,16 +66,6 @@ impl<P, K: Key, V: Value, C: Combiner<V>> UserFn<P, KeyedWith<P, K, V, C>, C> {
         (self.f.get())(&self.params, records, &mut self.emit_into(table));
     }
 }
-
-impl<P, A, D, K: Key, V: Value, C: Combiner<V>> KeyedArrayJob<P, A, D, K, V, C> {
-    /// Maps an array's chunk into `table` (see `map_records_into`).
-    fn map_chunk_into(&self, table: &mut Table<K, V>, chunk: ArrayView<'_, A, D>) {
-        (self.f.get())(&self.params, chunk, &mut self.emit_into(table));
-    }
-}
-
-/// A keyed job over an array, as its workers get it.
-pub(crate) type KeyedArrayJob<P, A, D, K, V, C> = UserFn<P, KeyedArrayWith<P, A, D, K, V, C>, C>;
 
 /// The two views a records job's mapper gets: its chunk and the whole.
 pub(crate) type RecordViews<'c> = (ArrayView1<'c, u8>, ArrayView1<'c, u8>);
@@ -104,17 +85,6 @@ pub(crate) fn map_keyed_records<P, K: Key, V: Value, C: Combiner<V>>(
 ) -> Table<K, V> {
     let mut table = Table::new();
     job.map_records_into(&mut table, views);
-    table
-}
-
-/// A keyed job over an array's chunks: one table per chunk.
-pub(crate) fn map_keyed_array<P, A, D: Dimension, K: Key, V: Value, C: Combiner<V>>(
-    job: &KeyedArrayJob<P, A, D, K, V, C>,
-    chunk: ArrayView<'_, A, D>,
-) -> Table<K, V> {
-    let mut table = Table::for_chunk(&job.chunk_keys, job.max_keys);
-    job.map_chunk_into(&mut table, chunk);
-    table.note_chunk(&job.chunk_keys);
     table
 }
 
@@ -144,33 +114,5 @@ where
     }
     fn map_into(&self, table: &mut Table<K, V>, views: RecordViews<'_>) {
         self.0.map_records_into(table, views);
-    }
-}
-
-/// A keyed job over an array whose combiner is order-free, as its
-/// workers run it: one table for all of a worker's chunks.
-#[derive(Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "P: Serialize, C: Serialize",
-    deserialize = "P: DeserializeOwned, C: DeserializeOwned"
-))]
-#[serde(transparent)]
-pub(crate) struct HeldArray<P, A, D, K, V, C>(pub(crate) KeyedArrayJob<P, A, D, K, V, C>);
-
-impl<P, A, D, K, V, C> HeldMapper<SharedArray<A, D>> for HeldArray<P, A, D, K, V, C>
-where
-    P: Serialize + DeserializeOwned + 'static,
-    A: Element,
-    D: Dimension + 'static,
-    K: Key,
-    V: Value,
-    C: Combiner<V>,
-{
-    type Acc = Table<K, V>;
-    fn start(&self) -> Table<K, V> {
-        Table::new()
-    }
-    fn map_into(&self, table: &mut Table<K, V>, chunk: ArrayView<'_, A, D>) {
-        self.0.map_chunk_into(table, chunk);
     }
 }
