@@ -512,3 +512,54 @@ fn keyed_float_sums_over_two_arrays_have_the_same_bits_for_any_worker_count() {
         }
     }
 }
+
+/// A fold over records: several results in one pass (the words, their
+/// total length and the longest), each record seen once, whole, for 1, 2
+/// and 3 workers and chunks that cut words everywhere.
+#[test]
+fn a_fold_over_records_sees_every_record_once_whole() {
+    let text = words_text(200_000, 13);
+    let words: Vec<&[u8]> = text
+        .split(|b| b" \t\n".contains(b))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let want = (
+        words.len() as u64,
+        words.iter().map(|w| w.len() as u64).sum::<u64>(),
+        words.iter().map(|w| w.len()).max().unwrap() as u64,
+    );
+    let a = shared(&text);
+    for workers in [1, 2, 3] {
+        let pool = pool(workers);
+        let got = pool
+            .on(&a)
+            .records(Delimiters::WHITESPACE)
+            .chunk_size(ChunkSize::Bytes(997))
+            .fold(
+                || (0_u64, 0_u64, 0_u64),
+                |(n, bytes, longest), words| {
+                    for w in words.iter() {
+                        *n += 1;
+                        *bytes += w.len() as u64;
+                        *longest = (*longest).max(w.len() as u64);
+                    }
+                },
+                |a, b| (a.0 + b.0, a.1 + b.1, a.2.max(b.2)),
+            )
+            .unwrap();
+        assert_eq!(got, want, "{workers} workers");
+        // With parameters: words of at least `min` bytes.
+        let long = pool
+            .on(&a)
+            .records(Delimiters::WHITESPACE)
+            .chunk_size(ChunkSize::Bytes(1009))
+            .params(8_usize)
+            .fold(
+                |_| 0_u64,
+                |&min, n, words| *n += words.iter().filter(|w| w.len() >= min).count() as u64,
+                |a, b| a + b,
+            )
+            .unwrap();
+        assert_eq!(long, words.iter().filter(|w| w.len() >= 8).count() as u64);
+    }
+}

@@ -8,7 +8,8 @@
 //! every job has parameters.
 
 use crate::job::keyed::{
-    Combiner, Emit, Key, KeyedBare, KeyedParts, KeyedPartsBare, Records, RecordsBare, Value,
+    Combiner, Emit, FoldRecordsBare, Key, KeyedBare, KeyedParts, KeyedPartsBare, Records,
+    RecordsBare, Value,
 };
 use crate::job::{FoldBare, InPlaceBare, Input, IntoBare, LockedBare, MapBare};
 use crate::memory::Element;
@@ -63,6 +64,20 @@ pub(super) fn locked<A, D: Dimension, B>(
 /// A records `map_reduce` mapper without parameters.
 pub(super) fn records<T>(f: &Func<RecordsBare<T>>, r: Records<'_>) -> T {
     (f.get())(r)
+}
+
+/// A records `fold`'s start and step without parameters, as its
+/// parameters.
+pub(super) type FoldRecordsFns<T> = (Func<fn() -> T>, Func<FoldRecordsBare<T>>);
+
+/// A records `fold`'s start without parameters.
+pub(super) fn fold_records_start<T>(f: &FoldRecordsFns<T>) -> T {
+    (f.0.get())()
+}
+
+/// A records `fold`'s step without parameters.
+pub(super) fn fold_records_step<T>(f: &FoldRecordsFns<T>, acc: &mut T, r: Records<'_>) {
+    (f.1.get())(acc, r)
 }
 
 /// A keyed mapper of records without parameters.

@@ -20,12 +20,13 @@ use super::options::JobOptions;
 use super::plan::InputPart;
 use crate::error::{Error, Result};
 use crate::job::keyed::{
-    Combiner, DEFAULT_MAX_KEYS, Delimiters, HeldParts, HeldRecords, Key, Keyed, KeyedBare,
-    KeyedParts, KeyedPartsBare, KeyedPartsWith, KeyedWith, RecordViews, RecordsBare, RecordsInput,
-    RecordsWith, Table, Tables, UserFn, Value, finish, map_keyed_parts, map_keyed_records,
-    map_records, merge, record_chunk_bytes,
+    Combiner, DEFAULT_MAX_KEYS, Delimiters, FoldRecordsBare, FoldRecordsWith, HeldParts,
+    HeldRecords, Key, Keyed, KeyedBare, KeyedParts, KeyedPartsBare, KeyedPartsWith, KeyedWith,
+    RecordViews, RecordsBare, RecordsFold, RecordsInput, RecordsWith, Table, Tables, UserFn, Value,
+    finish, fold_records_start, fold_records_step, map_keyed_parts, map_keyed_records, map_records,
+    merge, record_chunk_bytes,
 };
-use crate::job::{HeldMapper, Input, JobReport, MapWith, PerChunk, PerWorker, Ready};
+use crate::job::{FoldWith, HeldMapper, Input, JobReport, MapWith, PerChunk, PerWorker, Ready};
 use crate::memory::SharedArray;
 use crate::protocol::Func;
 use crate::shm::ChunkSize;
@@ -149,6 +150,49 @@ impl<'a, R: ReportMode> JobBuilder<'a, ByRecords, (), R> {
             .map_reduce(bare::records::<T>, reducer)
     }
 
+    /// Folds every record a worker maps into one accumulator per worker,
+    /// merged here, like [`JobBuilder::fold`] (and with what it says of
+    /// bits, memory and faults): several results in one pass over a log,
+    /// a struct of tables or counters.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// use shmr::keyed::Delimiters;
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// let log = b"GET /a 200\nPOST /b 404\nGET /c 200\n".repeat(1000);
+    /// let text = shmr::SharedArray::from_array(&ndarray::Array1::from_vec(log))?;
+    /// // Requests and errors in one pass.
+    /// let (requests, errors) = pool.on(&text).records(Delimiters::LINES).fold(
+    ///     || (0_u64, 0_u64),
+    ///     |(n, e), lines| {
+    ///         for l in lines.iter() {
+    ///             *n += 1;
+    ///             *e += l.ends_with(b" 404") as u64;
+    ///         }
+    ///     },
+    ///     |a, b| (a.0 + b.0, a.1 + b.1),
+    /// )?;
+    /// assert_eq!((requests, errors), (3000, 1000));
+    /// # Ok(()) }
+    /// ```
+    pub fn fold<T>(
+        self,
+        start: fn() -> T,
+        step: FoldRecordsBare<T>,
+        merge: fn(T, T) -> T,
+    ) -> Result<R::Out<T>>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        self.bare_mapper((Func::new(start), Func::new(step))).fold(
+            bare::fold_records_start::<T>,
+            bare::fold_records_step::<T>,
+            merge,
+        )
+    }
+
     /// Maps each chunk's records to `(key, value)` pairs, emitted into a
     /// table that combines the values of a key with `combiner` at once,
     /// and merges the tables: every key with its combined value, sorted by
@@ -189,6 +233,36 @@ where
     {
         let (v, r) = records_map_reduce(self.opts, &self.parts, self.params.0, mapper, reducer)?;
         Ok(R::out(v, r))
+    }
+
+    /// [`fold`](JobBuilder::fold) over records whose start and step get
+    /// the parameters first.
+    pub fn fold<T>(
+        self,
+        start: fn(&P) -> T,
+        step: FoldRecordsWith<P, T>,
+        merge: fn(T, T) -> T,
+    ) -> Result<R::Out<T>>
+    where
+        T: Serialize + DeserializeOwned + 'static,
+    {
+        let delimiters = delimiters(&self.opts);
+        self.finish(
+            |Params(params)| {
+                let job = RecordsFold {
+                    delimiters: delimiters?,
+                    params,
+                    start: Func::new(start),
+                    step: Func::new(step),
+                };
+                let start = fold_records_start::<P, T>;
+                let step = fold_records_step::<P, T>
+                    as for<'c> fn(&RecordsFold<P, T>, &mut T, RecordViews<'c>);
+                let step: FoldWith<RecordsFold<P, T>, RecordsInput, T> = step;
+                Ready::reads(&PerWorker::<_, RecordsInput>::fold(job, start, step))
+            },
+            &mut |a, b| merge(a, b),
+        )
     }
 
     /// [`keyed`](JobBuilder::keyed) over records whose mapper gets the

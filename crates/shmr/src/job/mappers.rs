@@ -13,13 +13,14 @@
 //! | `map_in_place` | [`InPlaceWith`] | [`InPlaceBare`] |
 //! | `map_locked` | [`LockedWith`] | [`LockedBare`] |
 //! | records `map_reduce` | [`RecordsWith`] | [`RecordsBare`] |
+//! | records `fold` (a step) | [`FoldRecordsWith`] | [`FoldRecordsBare`] |
 //! | `keyed` over records | [`KeyedWith`] | [`KeyedBare`] |
 //! | `keyed` over arrays (one, or read together, with side arrays) | [`KeyedPartsWith`] | [`KeyedPartsBare`] |
 //! | `keyed` over one array (the same types, named by its element and dimension) | [`KeyedArrayWith`] | [`KeyedArrayBare`] |
 
 pub use super::input::{FoldBare, FoldWith, IntoBare, IntoWith, MapBare, MapWith};
 pub use super::keyed::{
-    KeyedArrayBare, KeyedArrayWith, KeyedBare, KeyedPartsBare, KeyedPartsWith, KeyedWith,
-    RecordsBare, RecordsWith,
+    FoldRecordsBare, FoldRecordsWith, KeyedArrayBare, KeyedArrayWith, KeyedBare, KeyedPartsBare,
+    KeyedPartsWith, KeyedWith, RecordsBare, RecordsWith,
 };
 pub use super::kind::{InPlaceBare, InPlaceWith, LockedBare, LockedWith};

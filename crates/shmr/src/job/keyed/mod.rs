@@ -52,10 +52,11 @@ pub use records::{
 pub use result::Keyed;
 pub use table::{DEFAULT_MAX_KEYS, Emit};
 pub(crate) use table::{Table, finish, merge};
+pub use task::{FoldRecordsBare, FoldRecordsWith, KeyedBare, KeyedWith, RecordsBare, RecordsWith};
 pub(crate) use task::{
-    HeldRecords, RecordViews, RecordsInput, UserFn, map_keyed_records, map_records,
+    HeldRecords, RecordViews, RecordsFold, RecordsInput, UserFn, fold_records_start,
+    fold_records_step, map_keyed_records, map_records,
 };
-pub use task::{KeyedBare, KeyedWith, RecordsBare, RecordsWith};
 
 /// The old name of [`RecordsWith`].
 #[deprecated(since = "0.1.0", note = "renamed RecordsWith (shmr::job::mappers)")]

@@ -23,7 +23,15 @@ pub type KeyedWith<P, K, V, C> = for<'c, 'e> fn(&P, Records<'c>, &mut Emit<'e, K
 /// A keyed mapper of records, without parameters.
 pub type KeyedBare<K, V, C> = for<'c, 'e> fn(Records<'c>, &mut Emit<'e, K, V, C>);
 
+/// A [`fold`](crate::JobBuilder::fold) step over records, with
+/// parameters: folds a chunk's whole records into the worker's accumulator.
+pub type FoldRecordsWith<P, T> = for<'c> fn(&P, &mut T, Records<'c>);
+/// A fold step over records, without parameters.
+pub type FoldRecordsBare<T> = for<'c> fn(&mut T, Records<'c>);
+
 fn_ptr! {
+    [P, T] for<'c> fn(&P, &mut T, Records<'c>);
+    [T] for<'c> fn(&mut T, Records<'c>);
     [P, T] for<'c> fn(&P, Records<'c>) -> T;
     [T] for<'c> fn(Records<'c>) -> T;
     [P, K, V, C] for<'c, 'e> fn(&P, Records<'c>, &mut Emit<'e, K, V, C>);
@@ -115,4 +123,30 @@ where
     fn map_into(&self, table: &mut Table<K, V>, views: RecordViews<'_>) {
         self.0.map_records_into(table, views);
     }
+}
+
+/// A fold over records as its workers get it: the user's start and step,
+/// their parameters and the delimiters. Run as a fold over the records
+/// input's two views ([`fold_records_start`], [`fold_records_step`]).
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "P: Serialize", deserialize = "P: DeserializeOwned"))]
+pub(crate) struct RecordsFold<P, T> {
+    pub(crate) delimiters: Delimiters,
+    pub(crate) params: P,
+    pub(crate) start: Func<fn(&P) -> T>,
+    pub(crate) step: Func<FoldRecordsWith<P, T>>,
+}
+
+/// A records fold's start, as the worker calls it.
+pub(crate) fn fold_records_start<P, T>(job: &RecordsFold<P, T>) -> T {
+    (job.start.get())(&job.params)
+}
+
+/// A records fold's step, as the worker calls it: the chunk's records.
+pub(crate) fn fold_records_step<P, T>(
+    job: &RecordsFold<P, T>,
+    acc: &mut T,
+    (chunk, whole): RecordViews<'_>,
+) {
+    (job.step.get())(&job.params, acc, records_of(&chunk, &whole, job.delimiters))
 }
