@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
+use std::cmp::Ordering;
 
 /// The result of a keyed job: every key with its combined value, sorted by
 /// key. The same, bit for bit, for any number of workers.
@@ -44,10 +45,33 @@ impl<K: Ord, V> Keyed<K, V> {
     where
         V: Ord,
     {
+        self.top_by(n, |a, b| b.cmp(a))
+    }
+
+    /// The `n` keys whose values come first in the order `cmp` (of two
+    /// values) says, ties by key, smaller first: for values that are not
+    /// `Ord`, float sums say, or to rank by one field of a tuple.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// use shmr::keyed::Sum;
+    /// let paths = shmr::SharedArray::from_array(&ndarray::arr1(&[1_u32, 2, 1, 3, 2, 1]))?;
+    /// let bytes = shmr::SharedArray::from_array(&ndarray::arr1(&[0.5_f64, 4.0, 0.25, 1.0, 0.5, 2.0]))?;
+    /// let sums = shmr::global_pool()?.on(&paths).and(&bytes).keyed(Sum, |(p, b), out| {
+    ///     p.iter().zip(b).for_each(|(p, &b)| out.emit(p, b))
+    /// })?;
+    /// // The two paths of most bytes, most first.
+    /// let top = sums.top_by(2, |a, b| b.total_cmp(a));
+    /// assert_eq!(top, vec![(&2, &4.5), (&1, &2.75)]);
+    /// # Ok(()) }
+    /// ```
+    pub fn top_by(&self, n: usize, mut cmp: impl FnMut(&V, &V) -> Ordering) -> Vec<(&K, &V)> {
         let mut all: Vec<(&K, &V)> = self.entries.iter().map(|(k, v)| (k, v)).collect();
-        let by = |a: &(&K, &V), b: &(&K, &V)| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0));
+        let mut by = |a: &(&K, &V), b: &(&K, &V)| cmp(a.1, b.1).then_with(|| a.0.cmp(b.0));
         if n < all.len() {
-            all.select_nth_unstable_by(n, by);
+            all.select_nth_unstable_by(n, &mut by);
             all.truncate(n);
         }
         all.sort_unstable_by(by);
@@ -117,5 +141,26 @@ mod tests {
         assert_eq!(k.top(10).len(), 4);
         assert_eq!(k.get(&3), Some(&5));
         assert_eq!(k.get(&7), None);
+    }
+
+    #[test]
+    fn top_by_ranks_floats_in_the_order_given_then_by_key() {
+        let k = Keyed {
+            entries: vec![(1, 2.5), (2, -1.0), (3, 2.5), (4, f64::NAN), (5, 0.0)],
+        };
+        let most: Vec<(i32, f64)> = k
+            .top_by(3, |a, b| b.total_cmp(a))
+            .into_iter()
+            .map(|(a, b)| (*a, *b))
+            .collect();
+        // total_cmp puts NaN above every number.
+        assert!(most[0].0 == 4 && most[0].1.is_nan());
+        assert_eq!(&most[1..], &[(1, 2.5), (3, 2.5)]);
+        let least: Vec<i32> = k
+            .top_by(2, f64::total_cmp)
+            .into_iter()
+            .map(|(a, _)| *a)
+            .collect();
+        assert_eq!(least, [2, 5]);
     }
 }
