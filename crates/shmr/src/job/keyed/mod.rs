@@ -46,7 +46,7 @@ pub use combiner::{Combiner, Key, Max, Min, SmallBytes, Sum, Tables, Value};
 pub(crate) use parts::{HeldParts, map_keyed_parts};
 pub use parts::{KeyedArrayBare, KeyedArrayWith, KeyedParts, KeyedPartsBare, KeyedPartsWith};
 pub use records::{
-    Delimiters, MAX_RECORD_CHUNK_BYTES, RECORD_CHUNK_BYTES, RECORD_CHUNKS, Records,
+    Delimiters, MAX_RECORD_CHUNK_BYTES, RECORD_CHUNK_BYTES, RECORD_CHUNKS, RecordIter, Records,
     record_chunk_bytes,
 };
 pub use result::Keyed;

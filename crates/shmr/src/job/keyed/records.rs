@@ -66,6 +66,12 @@ impl Delimiters {
         self.set[byte as usize / 64] & (1 << (byte % 64)) != 0
     }
 
+    /// The one byte of a set of one.
+    fn single(&self) -> Option<u8> {
+        let n: u32 = self.set.iter().map(|w| w.count_ones()).sum();
+        (n == 1).then(|| (0..=255_u8).find(|&b| self.contains(b)))?
+    }
+
     /// Whether the set is empty (a job refuses it: the whole input would
     /// be one record).
     pub fn is_empty(&self) -> bool {
@@ -151,11 +157,46 @@ impl<'c> Records<'c> {
     }
 
     /// The non-empty records, without their delimiters.
-    pub fn iter(&self) -> impl Iterator<Item = &'c [u8]> + 'c {
-        let d = self.delimiters;
-        self.bytes
-            .split(move |&b| d.contains(b))
-            .filter(|r| !r.is_empty())
+    pub fn iter(&self) -> RecordIter<'c> {
+        RecordIter {
+            rest: self.bytes,
+            one: self.delimiters.single(),
+            delimiters: self.delimiters,
+        }
+    }
+}
+
+/// The non-empty records of a chunk ([`Records::iter`]). With one
+/// delimiter byte (lines) the next is found with `memchr`, many bytes a
+/// step; with several, byte by byte in the set.
+#[derive(Clone, Debug)]
+pub struct RecordIter<'c> {
+    rest: &'c [u8],
+    one: Option<u8>,
+    delimiters: Delimiters,
+}
+
+impl<'c> Iterator for RecordIter<'c> {
+    type Item = &'c [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'c [u8]> {
+        while !self.rest.is_empty() {
+            let d = self.delimiters;
+            let end = match self.one {
+                Some(b) => memchr::memchr(b, self.rest),
+                None => self.rest.iter().position(|&b| d.contains(b)),
+            };
+            let (record, rest) = match end {
+                Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
+                None => (self.rest, &self.rest[self.rest.len()..]),
+            };
+            self.rest = rest;
+            if !record.is_empty() {
+                return Some(record);
+            }
+        }
+        None
     }
 }
 
