@@ -563,3 +563,45 @@ fn a_fold_over_records_sees_every_record_once_whole() {
         assert_eq!(long, words.iter().filter(|w| w.len() >= 8).count() as u64);
     }
 }
+
+/// Means per key (`Mean` values under `Sum`): counts exact, means close
+/// to the sequential ones, and the same bits for 1, 2 and 3 workers.
+#[test]
+fn keyed_means_over_two_arrays_match_the_sequential_ones() {
+    use shmr::keyed::Mean;
+    let n = 40_000;
+    let mut r = Rng::new(14);
+    let keys: Vec<u32> = (0..n).map(|_| (r.next_u64() % 300) as u32).collect();
+    let values: Vec<f64> = (0..n).map(|_| r.normal() * 10.0).collect();
+    let mut want: BTreeMap<u32, (f64, u64)> = BTreeMap::new();
+    for (&k, &v) in keys.iter().zip(&values) {
+        let e = want.entry(k).or_insert((0.0, 0));
+        e.0 += v;
+        e.1 += 1;
+    }
+    let (k, v) = (
+        SharedArray::from_array(&Array1::from(keys)).unwrap(),
+        SharedArray::from_array(&Array1::from(values)).unwrap(),
+    );
+    let mut first: Option<Vec<(u32, u64)>> = None;
+    for workers in [1, 2, 3] {
+        let pool = common::pool_with_rows(workers, 1201);
+        let got = pool
+            .on(&k)
+            .and(&v)
+            .keyed(Sum, |(k, v), out| {
+                k.iter().zip(v).for_each(|(k, &v)| out.emit(k, Mean::of(v)))
+            })
+            .unwrap();
+        assert_eq!(got.len(), want.len());
+        for ((gk, gm), (wk, (ws, wc))) in got.iter().zip(&want) {
+            assert_eq!((gk, gm.count()), (wk, *wc));
+            assert!((gm.mean() - ws / *wc as f64).abs() < 1e-9, "key {gk}");
+        }
+        let bits: Vec<(u32, u64)> = got.iter().map(|(k, m)| (*k, m.mean().to_bits())).collect();
+        match &first {
+            None => first = Some(bits),
+            Some(f) => assert_eq!(&bits, f, "{workers} workers"),
+        }
+    }
+}

@@ -103,6 +103,61 @@ impl<V: PartialOrd + 'static> Combiner<V> for Max {
     }
 }
 
+/// A value that averages: the sum and the count of what was emitted into
+/// it, combined with [`Sum`]. Emit [`Mean::of`] each value; read
+/// [`Mean::mean`]. A float sum, so not order-free: tables per chunk,
+/// merged in chunk order, the same bits for any number of workers.
+///
+/// # Example
+/// ```
+/// # fn main() -> Result<(), shmr::Error> {
+/// # shmr::init();
+/// use shmr::keyed::{Mean, Sum};
+/// let keys = shmr::SharedArray::from_array(&ndarray::arr1(&[1_u8, 2, 1, 2, 1]))?;
+/// let values = shmr::SharedArray::from_array(&ndarray::arr1(&[1.0_f64, 10.0, 2.0, 20.0, 6.0]))?;
+/// let means = shmr::global_pool()?.on(&keys).and(&values).keyed(Sum, |(k, v), out| {
+///     k.iter().zip(v).for_each(|(k, &v)| out.emit(k, Mean::of(v)))
+/// })?;
+/// assert_eq!(means.get(&1).map(Mean::mean), Some(3.0));
+/// assert_eq!(means.get(&2).map(|m| (m.sum(), m.count())), Some((30.0, 2)));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Mean {
+    sum: f64,
+    count: u64,
+}
+
+impl Mean {
+    /// One value.
+    pub fn of(value: f64) -> Mean {
+        Mean {
+            sum: value,
+            count: 1,
+        }
+    }
+    /// The mean of the values (NaN for none).
+    pub fn mean(&self) -> f64 {
+        self.sum / self.count as f64
+    }
+    /// Their sum.
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+    /// How many there were.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl std::ops::AddAssign for Mean {
+    #[inline]
+    fn add_assign(&mut self, other: Mean) {
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+}
+
 /// Tuples of combiners combine tuples of values, each with its own:
 /// `(Sum, Max)` over `(f64, i64)` values keeps a sum and a maximum per
 /// key, `(Sum, Sum)` over `(f64, u64)` a sum and a count (emit `(v, 1)`).
@@ -196,5 +251,15 @@ mod tests {
         assert!(!Combiner::<f64>::order_free(&Sum));
         assert!(!Combiner::<f32>::order_free(&Min));
         assert!(!Combiner::<String>::order_free(&Max));
+        assert!(!Combiner::<Mean>::order_free(&Sum));
+    }
+
+    #[test]
+    fn means_add_up_sums_and_counts() {
+        let mut m = Mean::of(1.5);
+        Sum.combine(&mut m, Mean::of(2.5));
+        Sum.combine(&mut m, Mean::of(-1.0));
+        assert_eq!((m.sum(), m.count(), m.mean()), (3.0, 3, 1.0));
+        assert!(Mean::default().mean().is_nan());
     }
 }

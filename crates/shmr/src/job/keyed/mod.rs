@@ -42,7 +42,7 @@ mod result;
 mod table;
 mod task;
 
-pub use combiner::{Combiner, Key, Max, Min, SmallBytes, Sum, Tables, Value};
+pub use combiner::{Combiner, Key, Max, Mean, Min, SmallBytes, Sum, Tables, Value};
 pub(crate) use parts::{HeldParts, map_keyed_parts};
 pub use parts::{KeyedArrayBare, KeyedArrayWith, KeyedParts, KeyedPartsBare, KeyedPartsWith};
 pub use records::{
