@@ -605,3 +605,61 @@ fn keyed_means_over_two_arrays_match_the_sequential_ones() {
         }
     }
 }
+
+/// Several typed tables in one pass: a fold whose accumulator is two
+/// `KeyedTable`s, word counts (`Sum`) and the longest word per first
+/// letter (`Max`), equal to the sequential ones for 1, 2 and 3 workers;
+/// a table past its key limit says so.
+#[test]
+fn a_fold_fills_several_keyed_tables_in_one_pass() {
+    use shmr::keyed::KeyedTable;
+    let text = words_text(150_000, 15);
+    let want_counts = counted(&text);
+    let mut want_longest: BTreeMap<u8, u64> = BTreeMap::new();
+    for w in text
+        .split(|b| b" \t\n".contains(b))
+        .filter(|w| !w.is_empty())
+    {
+        let e = want_longest.entry(w[0]).or_insert(0);
+        *e = (*e).max(w.len() as u64);
+    }
+    let want_longest: Vec<(u8, u64)> = want_longest.into_iter().collect();
+    let a = shared(&text);
+    for workers in [1, 2, 3] {
+        let pool = pool(workers);
+        let (counts, longest) = pool
+            .on(&a)
+            .records(Delimiters::WHITESPACE)
+            .chunk_size(ChunkSize::Bytes(4096))
+            .fold(
+                || (KeyedTable::new(Sum), KeyedTable::new(Max)),
+                |(counts, longest), words| {
+                    for w in words.iter() {
+                        counts.emit(w, 1_u64);
+                        longest.emit(&w[0], w.len() as u64);
+                    }
+                },
+                |(c1, l1), (c2, l2)| (c1.merge(c2), l1.merge(l2)),
+            )
+            .unwrap();
+        let counts: Keyed<Vec<u8>, u64> = counts.into_keyed().unwrap();
+        let longest: Keyed<u8, u64> = longest.into_keyed().unwrap();
+        assert_eq!(counts.as_slice(), &want_counts[..], "{workers} workers");
+        assert_eq!(longest.as_slice(), &want_longest[..], "{workers} workers");
+    }
+    // Five distinct first letters in a table of at most three keys.
+    let pool = pool(2);
+    let firsts = pool
+        .on(&a)
+        .records(Delimiters::WHITESPACE)
+        .fold(
+            || KeyedTable::with_max_keys(Sum, 3),
+            |t, words| words.iter().for_each(|w| t.emit(&w[0], 1_u64)),
+            KeyedTable::merge,
+        )
+        .unwrap();
+    assert!(matches!(
+        firsts.into_keyed(),
+        Err(Error::KeyLimit { max_keys: 3 })
+    ));
+}

@@ -35,6 +35,7 @@
 //!   keys outgrow that ends with [`Error::KeyLimit`](crate::Error::KeyLimit),
 //!   naming the setting, never with the machine out of memory.
 
+mod accumulator;
 mod combiner;
 mod parts;
 mod records;
@@ -42,6 +43,7 @@ mod result;
 mod table;
 mod task;
 
+pub use accumulator::KeyedTable;
 pub use combiner::{Combiner, Key, Max, Mean, Min, SmallBytes, Sum, Tables, Value};
 pub(crate) use parts::{HeldParts, map_keyed_parts};
 pub use parts::{KeyedArrayBare, KeyedArrayWith, KeyedParts, KeyedPartsBare, KeyedPartsWith};

@@ -58,6 +58,11 @@ impl<K: Key, V> Table<K, V> {
         t
     }
 
+    /// Distinct keys, in the map and the list.
+    pub(super) fn len(&self) -> usize {
+        self.map.len() + self.list.len()
+    }
+
     pub(super) fn note_chunk(&self, hint: &Cell<usize>) {
         hint.set(hint.get().max(self.map.len()));
     }
