@@ -6,8 +6,9 @@
 //! keeps one `Report` of counters, a table and a set, merged once.
 //!
 //! Checked against a sequential loop and timed against rayon's fold over
-//! the same lines (pieces of about a chunk, moved to line starts), the
-//! same line splitter (`Records::iter`) and parsing function in all three.
+//! the same pieces (`Records::pieces`, cut as shmr's chunks are), the same
+//! line splitter (`Records::iter`) and parsing function in all three: the
+//! whole program uses shmr's public API only.
 //!
 //! cargo run --release --example log_analysis -- --bytes 1000000000
 
@@ -141,28 +142,6 @@ fn generate(bytes: usize) -> Vec<u8> {
     log
 }
 
-/// The log cut into pieces of about `size` bytes, each moved to end at a
-/// line's end: for rayon, lines as shmr's records cut them.
-fn pieces(text: &[u8], size: usize) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < text.len() {
-        let mut end = (start + size).min(text.len());
-        while end < text.len() && text[end - 1] != b'\n' {
-            end += 1;
-        }
-        out.push(&text[start..end]);
-        start = end;
-    }
-    out
-}
-
-/// The lines of a piece, split as shmr's records split them (the same
-/// splitter in the loop, rayon and shmr).
-fn lines(piece: &[u8]) -> impl Iterator<Item = &[u8]> {
-    Records::new(piece, Delimiters::LINES).iter()
-}
-
 fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     shmr::init();
     let a = Args::parse();
@@ -178,7 +157,9 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
 
     let t = Instant::now();
     let mut want = Report::new();
-    lines(raw).for_each(|l| want.add(l));
+    Records::new(raw, Delimiters::LINES)
+        .iter()
+        .for_each(|l| want.add(l));
     let seq = t.elapsed();
 
     let pool = shmr_suite::pool_of(a.workers)?;
@@ -199,12 +180,15 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         .records(Delimiters::LINES)
         .partition()?
         .chunk_rows() as usize;
+    // The same lines as shmr's chunks hold: Records::pieces cuts as a
+    // records job does, and each piece's lines come from the same splitter.
     let by_rayon = || {
         threads.install(|| {
-            pieces(raw, piece)
+            Records::pieces(raw, piece, Delimiters::LINES)
+                .collect::<Vec<_>>()
                 .into_par_iter()
                 .fold(Report::new, |mut r, p| {
-                    lines(p).for_each(|l| r.add(l));
+                    p.iter().for_each(|l| r.add(l));
                     r
                 })
                 .reduce(Report::new, Report::merge)

@@ -156,6 +156,32 @@ impl<'c> Records<'c> {
         self.delimiters
     }
 
+    /// `bytes` cut as a records job cuts its input: pieces of
+    /// `piece_bytes` (the job's chunk size), each moved to whole records,
+    /// so that each record is in exactly one piece. For a sequential or
+    /// rayon run of the same work, split as shmr splits it.
+    ///
+    /// # Example
+    /// ```
+    /// use shmr::keyed::{Delimiters, Records};
+    /// let text = b"alpha beta\ngamma\ndelta epsilon\n";
+    /// let pieces: Vec<Records<'_>> = Records::pieces(text, 8, Delimiters::LINES).collect();
+    /// let lines: Vec<&[u8]> = pieces.iter().flat_map(|p| p.iter()).collect();
+    /// assert_eq!(lines, [&b"alpha beta"[..], b"gamma", b"delta epsilon"]);
+    /// assert_eq!(pieces.len(), 4); // 31 bytes in pieces of 8; some are empty
+    /// ```
+    pub fn pieces(
+        bytes: &'c [u8],
+        piece_bytes: usize,
+        delimiters: Delimiters,
+    ) -> impl ExactSizeIterator<Item = Records<'c>> + 'c {
+        let size = piece_bytes.max(1);
+        (0..bytes.len().div_ceil(size)).map(move |i| {
+            let end = (i + 1).saturating_mul(size).min(bytes.len());
+            records_in(bytes, i * size, end, delimiters)
+        })
+    }
+
     /// The non-empty records, without their delimiters.
     pub fn iter(&self) -> RecordIter<'c> {
         RecordIter {
@@ -219,7 +245,12 @@ pub(crate) fn records_of<'c>(
         start <= all.len() && chunk.len() <= all.len() - start,
         "internal: a records chunk outside its array"
     );
-    let end = start + chunk.len();
+    records_in(all, start, start + chunk.len(), delimiters)
+}
+
+/// The records of `all` that start in `start..end`: a chunk moved to
+/// whole records.
+fn records_in(all: &[u8], start: usize, end: usize, delimiters: Delimiters) -> Records<'_> {
     // A chunk holds the records that start inside it. Its first start is
     // looked for only up to its end: a chunk inside a long record holds
     // none and is empty, without reading the rest of the record. Only a
@@ -264,6 +295,26 @@ mod tests {
                 (r.offset(), r.as_bytes().to_vec())
             })
             .collect()
+    }
+
+    #[test]
+    fn pieces_hold_each_record_of_the_text_once_whole() {
+        let text = b"Lorem ipsum\n\ndolor  sit amet,\tconsectetur adipiscing\nelit sed do\n";
+        for d in [Delimiters::LINES, Delimiters::WHITESPACE] {
+            let seq: Vec<&[u8]> = Records::new(text, d).iter().collect();
+            for size in 1..=text.len() + 2 {
+                let pieces: Vec<Records<'_>> = Records::pieces(text, size, d).collect();
+                assert_eq!(pieces.len(), text.len().div_ceil(size));
+                let all: Vec<&[u8]> = pieces.iter().flat_map(|p| p.iter()).collect();
+                assert_eq!(all, seq, "{d:?}, pieces of {size}");
+                // In order, and none starts inside another's bytes.
+                let mut at = 0;
+                for p in pieces.iter().filter(|p| !p.as_bytes().is_empty()) {
+                    assert_eq!(p.offset(), at);
+                    at += p.as_bytes().len();
+                }
+            }
+        }
     }
 
     #[test]
