@@ -400,15 +400,16 @@ fn open_text(path: &std::path::Path) -> Result<SharedArray<u8, Ix1>, String> {
              or pipe the text in (... | shmr run wordcount -)"
         ));
     }
-    if kind.is_fifo() || (kind.is_file() && meta.len() == 0) {
+    if kind.is_fifo() {
         let mut f =
             std::fs::File::open(path).map_err(|e| format!("{shown}: cannot open it: {e}"))?;
         return stream(&mut f, &shown.to_string());
     }
     // SAFETY: as for .npy files, mapped read-only here and in the workers;
-    // the user is told not to modify the file during a run. open_raw
-    // refuses what is not a regular file (a directory, a socket).
-    unsafe { SharedArray::<u8, Ix1>::open_raw(path, 0, meta.len() as usize, NpyMode::ReadOnly) }
+    // the user is told not to modify the file during a run. open_bytes
+    // reads a file that says it is empty (/proc) and refuses what is not a
+    // regular file (a directory, a socket).
+    unsafe { SharedArray::<u8, Ix1>::open_bytes(path, NpyMode::ReadOnly) }
         .map_err(|e| e.to_string())
 }
 

@@ -317,3 +317,58 @@ fn a_stream_is_read_into_shared_memory_and_counted_like_its_file() {
     assert!(SharedArray::read_from(&b""[..]).unwrap().is_empty());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A whole file's bytes in one call: a regular file mapped (its word count
+/// the sequential one), one that says it is empty read (an empty file, a
+/// `/proc` file with bytes all the same), and what is not a regular file
+/// refused at once, naming it.
+#[test]
+fn a_whole_file_opens_as_bytes_in_one_call() {
+    let dir = scratch_dir("whole-file");
+    let text = b"the cat and the hat\nand the bat\n".repeat(500);
+    let file = dir.join("text.txt");
+    std::fs::write(&file, &text).unwrap();
+    // SAFETY: nothing else touches these files meanwhile.
+    let bytes = unsafe { SharedArray::open_bytes(&file, NpyMode::ReadOnly) }.unwrap();
+    assert_eq!(bytes.view().as_slice().unwrap(), &text[..]);
+    let the = pool(2)
+        .on(&bytes)
+        .records(Delimiters::WHITESPACE)
+        .chunk_size(ChunkSize::Bytes(777))
+        .keyed(Sum, |w, out| w.iter().for_each(|w| out.emit(w, 1_u64)))
+        .unwrap();
+    let want = text
+        .split(|b| b" \n".contains(b))
+        .filter(|w| *w == b"the")
+        .count() as u64;
+    assert_eq!(the.get(&b"the"[..]), Some(&want));
+
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, b"").unwrap();
+    let none = unsafe { SharedArray::open_bytes(&empty, NpyMode::ReadOnly) }.unwrap();
+    assert_eq!(none.len(), 0);
+
+    let status = Path::new("/proc/self/status");
+    if std::fs::metadata(status).is_ok_and(|m| m.len() == 0) {
+        let read = unsafe { SharedArray::open_bytes(status, NpyMode::ReadOnly) }.unwrap();
+        let text = String::from_utf8(read.view().to_vec()).unwrap();
+        assert!(text.starts_with("Name:"), "{text}");
+    }
+
+    let fifo = dir.join("pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for (path, what) in [(fifo, "named pipe"), (dir.clone(), "directory")] {
+        let err = within(LIMIT, {
+            let path = path.clone();
+            move || unsafe { SharedArray::open_bytes(&path, NpyMode::ReadOnly) }.unwrap_err()
+        });
+        names(&err, &path, what);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -239,6 +239,65 @@ fn not_regular(kind: &std::fs::FileType) -> Option<String> {
     ))
 }
 
+impl SharedArray<u8, ndarray::Ix1> {
+    /// A whole file's bytes as an array, in one call: mapped without
+    /// reading it, its length the file's (a text for a records job). A
+    /// regular file that says it is empty is read instead, since some have
+    /// bytes all the same (`/proc` files); anything else that is not a
+    /// regular file (a FIFO, a directory, a device) is
+    /// [`Error::File`] naming it: stream those with
+    /// [`read_from`](SharedArray::read_from).
+    ///
+    /// # Safety
+    /// As for [`open_raw`](SharedArray::open_raw): while the array lives,
+    /// no other process may truncate the file or, while views or jobs read
+    /// it, write it.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// use shmr::keyed::{Delimiters, Sum};
+    /// let path = std::env::temp_dir().join(format!("shmr-bytes-{}.txt", std::process::id()));
+    /// std::fs::write(&path, b"to be or not to be\n").unwrap();
+    /// // SAFETY: nothing else touches the file meanwhile.
+    /// let text = unsafe { shmr::SharedArray::open_bytes(&path, shmr::NpyMode::ReadOnly)? };
+    /// let words = shmr::global_pool()?
+    ///     .on(&text)
+    ///     .records(Delimiters::WHITESPACE)
+    ///     .keyed(Sum, |w, out| w.iter().for_each(|w| out.emit(w, 1_u32)))?;
+    /// assert_eq!(words.get(&b"be"[..]), Some(&2));
+    /// # std::fs::remove_file(&path).unwrap();
+    /// # Ok(()) }
+    /// ```
+    pub unsafe fn open_bytes(path: impl AsRef<Path>, mode: NpyMode) -> Result<Self> {
+        let path = path.as_ref();
+        let file = open_regular(path, mode)?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::File {
+                path: path.to_path_buf(),
+                reason: format!("cannot read its size: {e}"),
+            })?
+            .len();
+        if len == 0 {
+            return SharedArray::read_from(file).map_err(|e| match e {
+                Error::Io { context, source } => Error::File {
+                    path: path.to_path_buf(),
+                    reason: format!("{context}: {source}"),
+                },
+                other => other,
+            });
+        }
+        let len = usize::try_from(len).map_err(|_| Error::File {
+            path: path.to_path_buf(),
+            reason: "is larger than the address space; map a region of it (open_raw)".into(),
+        })?;
+        // SAFETY: the caller's promise, as for open_raw.
+        unsafe { SharedArray::open_raw(path, 0, len, mode) }
+    }
+}
+
 /// Free bytes on the filesystem holding `file`.
 fn free_space(file: &File) -> u64 {
     rustix::fs::fstatvfs(file).map_or(0, |s| s.f_bavail.saturating_mul(s.f_frsize))
