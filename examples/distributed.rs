@@ -15,10 +15,10 @@
 
 use clap::Parser;
 use ndarray::Ix1;
-use shmr::SharedArray;
 use shmr::builtin::{Histogram, Stats, Sum, count_words};
 use shmr::distributed::{RankArray, World};
 use shmr::keyed::{self, Delimiters, Keyed, SmallBytes};
+use shmr::{NpyMode, SharedArray};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -165,7 +165,7 @@ fn print_words(counts: &Keyed<SmallBytes, u64>) {
 fn words_single(a: &Args, path: &std::path::Path) -> Result<ExitCode, shmr::Error> {
     let pool = shmr_suite::pool_of(a.workers)?;
     // SAFETY: nothing else writes or truncates the file meanwhile.
-    let text = unsafe { shmr_bench::words::map_text(path)? };
+    let text = unsafe { SharedArray::open_bytes(path, NpyMode::ReadOnly)? };
     let counts = pool
         .on(&text)
         .records(Delimiters::WHITESPACE)
@@ -199,10 +199,10 @@ type Share = (SharedArray<u8, Ix1>, std::ops::Range<usize>, usize);
 
 /// This rank's share of the words of `path`.
 fn words_share(world: &World, path: &std::path::Path) -> Result<Share, shmr::Error> {
-    let len = shmr_bench::words::file_len(path)?;
+    // SAFETY: nothing else writes or truncates the file meanwhile.
+    let whole = unsafe { SharedArray::open_bytes(path, NpyMode::ReadOnly)? };
+    let len = whole.len();
     let (start, end) = {
-        // SAFETY: nothing else writes or truncates the file meanwhile.
-        let whole = unsafe { shmr_bench::words::map_text(path)? };
         let view = whole.view();
         let bytes = view.as_slice().expect("contiguous");
         let at = |r: usize| Delimiters::WHITESPACE.record_start(bytes, r * len / world.size());

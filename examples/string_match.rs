@@ -20,7 +20,7 @@
 use clap::Parser;
 use rayon::prelude::*;
 use shmr::keyed::{Delimiters, Records, Sum};
-use shmr::{Pool, SharedArray};
+use shmr::{NpyMode, Pool, SharedArray};
 use shmr_bench::text::{Layout, Zipf, generate};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,12 +75,13 @@ fn sequential(keys: &[Vec<u8>], text: &[u8]) -> Counts {
 }
 
 fn by_threads(keys: &[Vec<u8>], text: &[u8]) -> Counts {
-    shmr_bench::words::pieces(text, LINES, 1 << 20)
-        .par_iter()
+    Records::pieces(text, 1 << 20, LINES)
+        .collect::<Vec<_>>()
+        .into_par_iter()
         .fold(
             || vec![0; keys.len()],
             |mut c, piece| {
-                matches(keys, Records::new(piece, LINES), |i| c[i] += 1);
+                matches(keys, piece, |i| c[i] += 1);
                 c
             },
         )
@@ -118,7 +119,7 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     let text = match &args.file {
         // SAFETY: nothing else writes or truncates the file meanwhile.
-        Some(path) => unsafe { shmr_bench::words::map_text(path)? },
+        Some(path) => unsafe { SharedArray::open_bytes(path, NpyMode::ReadOnly)? },
         None => {
             let planted: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
             let mut text = SharedArray::<u8, ndarray::Ix1>::zeros(args.bytes)?;

@@ -16,8 +16,8 @@
 use clap::Parser;
 use rayon::prelude::*;
 use shmr::builtin::{count_words, for_each_word};
-use shmr::keyed::{Delimiters, Keyed, SmallBytes, Sum};
-use shmr::{Pool, SharedArray};
+use shmr::keyed::{Delimiters, Keyed, Records, SmallBytes, Sum};
+use shmr::{NpyMode, Pool, SharedArray};
 use shmr_bench::text::{Layout, Zipf, generate};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -81,10 +81,11 @@ fn sorted(m: Map) -> Counts {
 /// rayon: the text in pieces of 1 MiB moved to whitespace (as shmr's
 /// chunks are), folded into a table per task, the tables merged.
 fn by_threads(text: &[u8]) -> Counts {
-    let m = shmr_bench::words::pieces(text, Delimiters::WHITESPACE, 1 << 20)
+    let pieces: Vec<Records<'_>> = Records::pieces(text, 1 << 20, Delimiters::WHITESPACE).collect();
+    let m = pieces
         .par_iter()
         .fold(Map::default, |mut m, piece| {
-            count_into(&mut m, piece);
+            count_into(&mut m, piece.as_bytes());
             m
         })
         .reduce(Map::default, |a, b| {
@@ -113,7 +114,7 @@ fn by_shmr(
 fn text(args: &Args) -> Result<SharedArray<u8, ndarray::Ix1>, Box<dyn std::error::Error>> {
     if let Some(path) = &args.file {
         // SAFETY: nothing else writes or truncates the file meanwhile.
-        let text = unsafe { shmr_bench::words::map_text(path)? };
+        let text = unsafe { SharedArray::open_bytes(path, NpyMode::ReadOnly)? };
         println!(
             "word_count: {} ({:.1} MB, mapped: nothing read yet)",
             path.display(),

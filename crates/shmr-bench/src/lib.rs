@@ -11,7 +11,6 @@ pub mod phoenix;
 pub mod python;
 pub mod report;
 pub mod text;
-pub mod words;
 pub mod workloads;
 
 /// A whole number of at least 1 from the command line, written plainly,
