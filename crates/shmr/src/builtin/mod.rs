@@ -1,5 +1,6 @@
-//! Built-in jobs: [`Sum`], [`Stats`] and [`Histogram`] over arrays, and
-//! the word count over text ([`count_words`]).
+//! Built-in jobs: [`Sum`], [`Stats`] and [`Histogram`] over arrays, each
+//! also per column ([`Columns`], numpy's `axis=0`), and the word count over
+//! text ([`count_words`]).
 //!
 //! Each is a [`Job`](crate::Job), run like any other:
 //! `shmr::run(&data, &Sum)` on the global pool, `pool.on(&data).run(&Sum)`
@@ -7,11 +8,13 @@
 //! vectorizes them: independent accumulator lanes, combined in a fixed order,
 //! so results are reproducible bit for bit for a given chunk size.
 
+mod columns;
 mod histogram;
 mod stats;
 mod sum;
 mod words;
 
+pub use columns::Columns;
 pub use histogram::{Histogram, HistogramCounts};
 pub use stats::{Stats, Summary};
 pub use sum::Sum;

@@ -264,6 +264,20 @@ impl Summary {
     }
 }
 
+/// A summary of values from anywhere (a column of a table, strided): the
+/// same as [`Summary::from_slice`] of them in that order.
+///
+/// ```
+/// let t = ndarray::arr2(&[[1.0, 10.0], [2.0, 20.0], [6.0, 30.0]]);
+/// let first: shmr::builtin::Summary = t.column(0).iter().copied().collect();
+/// assert_eq!((first.mean(), first.max()), (Some(3.0), Some(6.0)));
+/// ```
+impl<A: Element> FromIterator<A> for Summary {
+    fn from_iter<I: IntoIterator<Item = A>>(values: I) -> Summary {
+        Summary::from_slice(&values.into_iter().collect::<Vec<A>>())
+    }
+}
+
 impl<A: Element, D: Dimension> Job<A, D> for Stats {
     type Partial = Summary;
     fn map(&self, chunk: ArrayView<'_, A, D>) -> Summary {
