@@ -25,8 +25,9 @@ pub(super) fn map<I: Input, T>(f: &Func<MapBare<I, T>>, chunk: I::Chunk<'_>) -> 
 /// A `fold`'s start and step without parameters, as its parameters.
 pub(super) type FoldFns<I, T> = (Func<fn() -> T>, Func<FoldBare<I, T>>);
 
-/// A `fold`'s start without parameters.
-pub(super) fn fold_start<I: Input, T>(f: &FoldFns<I, T>) -> T {
+/// A `fold`'s start without parameters (over arrays or records: `S` is
+/// its step).
+pub(super) fn fold_start<S, T>(f: &(Func<fn() -> T>, S)) -> T {
     (f.0.get())()
 }
 
@@ -69,11 +70,6 @@ pub(super) fn records<T>(f: &Func<RecordsBare<T>>, r: Records<'_>) -> T {
 /// A records `fold`'s start and step without parameters, as its
 /// parameters.
 pub(super) type FoldRecordsFns<T> = (Func<fn() -> T>, Func<FoldRecordsBare<T>>);
-
-/// A records `fold`'s start without parameters.
-pub(super) fn fold_records_start<T>(f: &FoldRecordsFns<T>) -> T {
-    (f.0.get())()
-}
 
 /// A records `fold`'s step without parameters.
 pub(super) fn fold_records_step<T>(f: &FoldRecordsFns<T>, acc: &mut T, r: Records<'_>) {

@@ -504,7 +504,7 @@ impl<'a, I: Input, R: ReportMode> JobBuilder<'a, I, (), R> {
         T: Serialize + DeserializeOwned + 'static,
     {
         self.bare_mapper((Func::new(start), I::fold_bare_func(step)))
-            .fold(bare::fold_start::<I, T>, bare::fold_step::<I, T>, merge)
+            .fold(bare::fold_start, bare::fold_step::<I, T>, merge)
     }
 
     /// Writes each chunk of `output` from the same rows of the input (the

@@ -187,7 +187,7 @@ impl<'a, R: ReportMode> JobBuilder<'a, ByRecords, (), R> {
         T: Serialize + DeserializeOwned + 'static,
     {
         self.bare_mapper((Func::new(start), Func::new(step))).fold(
-            bare::fold_records_start::<T>,
+            bare::fold_start,
             bare::fold_records_step::<T>,
             merge,
         )

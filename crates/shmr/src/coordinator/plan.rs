@@ -3,8 +3,7 @@
 //! how its partials are folded; and what each worker must have mapped.
 
 use crate::error::Result;
-pub(crate) use crate::job::Writes;
-use crate::job::{Fold, Kind, Ready};
+use crate::job::{Fold, Kind, Ready, Writes};
 use crate::memory::{ArrayRef, Element, Segment, SharedArray};
 use crate::protocol::{Access, Entry, Func, Layout, Mapping};
 use crate::shm::Partition;

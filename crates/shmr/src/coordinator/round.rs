@@ -7,12 +7,12 @@
 //! chunk twice is harmless. See `docs/design.md`, "The life of one job".
 
 use super::fold::{Folder, Take};
-use super::plan::{Plan, Writes};
+use super::plan::Plan;
 use super::pool::Pool;
 use super::settings::{ProgressFn, Settings};
 use super::state::{RoundSpec, deadline_after, guard};
 use crate::error::{Error, Result};
-use crate::job::JobReport;
+use crate::job::{JobReport, Writes};
 use crate::protocol::{Access, Channel, MapJob, ToWorker};
 use crate::shm::Selection;
 use crate::shm::{self, LockTable};
