@@ -183,13 +183,14 @@ fn main() -> Result<ExitCode, shmr::Error> {
             cov.view_mut().assign(&(sums.0 / (c as i64 - 1)));
             return Ok(());
         }
-        pool.on(&matrix)
+        // Driven by the row indices, which the mapper gets with its rows.
+        pool.range(r)
+            .and(&matrix)
             .and(&row_means)
             .side(&matrix)
             .side(&row_means)
-            .map_into(&mut cov, |(rows, rm, all, am), out| {
-                let first = shmr::current_rows().expect("in a mapper").start;
-                covariances(first, rows, rm, all, am, out)
+            .map_into(&mut cov, |(first, rows, rm, all, am), out| {
+                covariances(first.start, rows, rm, all, am, out)
             })
     };
     run()?; // warm

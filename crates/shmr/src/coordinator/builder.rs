@@ -25,9 +25,9 @@ use super::pool::Pool;
 use super::settings::ProgressFn;
 use crate::error::Result;
 use crate::job::{
-    Append, FoldBare, FoldWith, InPlaceBare, InPlaceWith, Input, IntoBare, IntoWith, Job,
-    JobReport, Kind, LockedBare, LockedWith, MapBare, MapWith, PerChunk, PerWorker, Ready, Side,
-    WriteInPlace, WriteInto, WriteLocked,
+    Append, FoldBare, FoldWith, InPlaceBare, InPlaceWith, IndexRange, Input, IntoBare, IntoWith,
+    Job, JobReport, Kind, LockedBare, LockedWith, MapBare, MapWith, PerChunk, PerWorker, Ready,
+    Side, WriteInPlace, WriteInto, WriteLocked,
 };
 use crate::memory::{Element, SharedArray};
 use crate::protocol::Func;
@@ -146,6 +146,42 @@ impl Pool {
         // reads or writes it while the job is described and run.
         JobBuilder::new(self, InputPart::written(input))
     }
+
+    /// Starts describing a job over the indices `0..n`, without an array:
+    /// each chunk is a range of indices, the mapper's first argument (then
+    /// the views of arrays read with it by [`and`](JobBuilder::and), which
+    /// must have `n` rows, and of side arrays). For work driven by an
+    /// index: the rows of a sparse matrix, a graph's nodes, samples drawn
+    /// by seed. An index counts as 8 bytes toward the chunk size;
+    /// [`ChunkSize::Rows`] says exactly how many per chunk.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// // The sum of squares of 0..1000, and a table of them.
+    /// let sum: u64 = pool.range(1000).map_reduce(|rows| rows.map(|i| (i * i) as u64).sum(), |a, b| a + b)?;
+    /// assert_eq!(sum, (0..1000_u64).map(|i| i * i).sum());
+    /// let mut squares = shmr::SharedArray::<u64, _>::zeros(1000)?;
+    /// pool.range(1000).map_into(&mut squares, |rows, mut out| {
+    ///     for (o, i) in out.iter_mut().zip(rows) {
+    ///         *o = (i * i) as u64;
+    ///     }
+    /// })?;
+    /// assert_eq!(squares.view()[999], 998_001);
+    /// # Ok(()) }
+    /// ```
+    pub fn range(&self, n: usize) -> JobBuilder<'_, IndexRange> {
+        let mut opts = self.job();
+        opts.range = Some(n as u64);
+        JobBuilder {
+            opts,
+            parts: Vec::new(),
+            params: (),
+            _types: PhantomData,
+        }
+    }
 }
 
 impl<'a, I> JobBuilder<'a, I> {
@@ -177,8 +213,8 @@ impl<'a, I: Input, P, R> JobBuilder<'a, I, P, R> {
     /// Reads `array` together with the input, chunk by chunk: the mapper
     /// gets a tuple of views, the same rows of each array, in the order
     /// given. The arrays must have the same length along axis 0 (the final
-    /// call says so before any worker starts otherwise). Up to four arrays,
-    /// side arrays included.
+    /// call says so before any worker starts otherwise). Up to
+    /// [`MAX_PARTS`](crate::job::MAX_PARTS) parts, side arrays included.
     ///
     /// # Example
     /// ```
@@ -622,10 +658,10 @@ where
         B: Element,
         E: Dimension + 'static,
     {
-        let input = self.parts[0].array;
+        let from = self.opts.input_shape(&self.parts);
         let output = output.shared();
         self.finish(
-            |Params(p)| WriteInto::new(p, mapper, input, output),
+            |Params(p)| WriteInto::new(p, mapper, &from, output),
             &mut |(), ()| (),
         )
     }

@@ -28,6 +28,9 @@ pub(crate) struct JobOptions<'p> {
     pub(crate) max_keys: Option<usize>,
     /// Where a keyed job's workers keep their tables.
     pub(crate) tables: Tables,
+    /// A job over indices ([`Pool::range`]): how many, cut into chunks
+    /// like the rows of an array.
+    pub(crate) range: Option<u64>,
 }
 
 impl std::fmt::Debug for JobOptions<'_> {
@@ -53,6 +56,7 @@ impl Pool {
             delimiters: Delimiters::LINES,
             max_keys: None,
             tables: Tables::Auto,
+            range: None,
         }
     }
 }
@@ -78,38 +82,53 @@ impl<'p> JobOptions<'p> {
 
     /// How the arrays a job reads are cut into chunks: along axis 0, which
     /// every array read chunk by chunk must have of the same length, about
-    /// the chunk size in bytes of all of them together.
+    /// the chunk size in bytes of all of them together. A job over a range
+    /// cuts its indices, each counted as 8 bytes (a `u64`) besides the
+    /// rows of the arrays read with it.
     pub(crate) fn partition(&self, parts: &[InputPart<'_>]) -> Result<Partition> {
         self.chunk().check()?;
-        let mut chunked = parts.iter().filter(|p| !p.side).map(|p| p.array.header);
-        let first = chunked
-            .next()
-            .ok_or_else(|| Error::InvalidConfig("a job needs an array to map".into()))?;
-        let rows = |shape: &[usize]| shape.first().copied().unwrap_or(1);
+        let rows = |shape: &[usize]| shape.first().copied().unwrap_or(1) as u64;
         let row_bytes = |h: &crate::memory::Header| {
             h.shape()
                 .iter()
                 .skip(1)
                 .fold(h.dtype().size(), |acc, &n| acc.saturating_mul(n))
         };
-        let mut bytes = row_bytes(first);
+        let mut chunked = parts.iter().filter(|p| !p.side).map(|p| p.array.header);
+        // What drives the cut: the range, or the first array read chunk by
+        // chunk, which the others must match.
+        let (n, mut bytes, first) = match self.range {
+            Some(n) => (n, size_of::<u64>(), format!("the range 0..{n}")),
+            None => {
+                let first = chunked
+                    .next()
+                    .ok_or_else(|| Error::InvalidConfig("a job needs an array to map".into()))?;
+                let shape = first.shape();
+                (rows(shape), row_bytes(first), format!("shape {shape:?}"))
+            }
+        };
         for h in chunked {
-            if rows(h.shape()) != rows(first.shape()) {
+            if rows(h.shape()) != n {
                 return Err(Error::InvalidConfig(format!(
                     "the arrays a job reads together are cut into the same rows, so they need the \
-                     same length along axis 0; got shapes {:?} and {:?} (pass an array every \
+                     same length along axis 0; got {first} and shape {:?} (pass an array every \
                      mapper needs whole with .side(&array) instead of .and(&array))",
-                    first.shape(),
                     h.shape()
                 )));
             }
             bytes = bytes.saturating_add(row_bytes(h));
         }
-        Ok(Partition::of_rows(
-            rows(first.shape()) as u64,
-            bytes,
-            self.chunk(),
-        ))
+        Ok(Partition::of_rows(n, bytes, self.chunk()))
+    }
+
+    /// The input's shape as a `map_into` matches its output to it: the
+    /// range's length, or the first array's shape.
+    pub(crate) fn input_shape(&self, parts: &[InputPart<'_>]) -> Vec<usize> {
+        match (self.range, parts.first()) {
+            (Some(n), _) => vec![usize::try_from(n).unwrap_or(usize::MAX)],
+            (None, Some(p)) => p.array.header.shape().to_vec(),
+            (None, None) => Vec::new(),
+        }
     }
 
     /// Runs a job of kind `K`, here and, with ranks, across them: the

@@ -18,11 +18,17 @@ use crate::protocol::{Func, fn_ptr};
 use crate::shm::{ChunkInput, Claim, JobMemory};
 use ndarray::{ArrayView, ArrayViewMut, Dimension};
 use std::marker::PhantomData;
+use std::ops::Range;
 
 /// A side array in a job's input: every mapper sees it whole, read-only
 /// ([`JobBuilder::side`](crate::JobBuilder::side)). A type only; its
 /// values are never made.
 pub struct Side<A, D>(PhantomData<(A, D)>);
+
+/// The input of a job over the indices `0..n` rather than an array
+/// ([`Pool::range`](crate::Pool::range)): each chunk is a range of indices,
+/// which the mapper gets as its first argument. A type only.
+pub struct IndexRange(PhantomData<()>);
 
 /// One array of a job's input: mapped chunk by chunk (a [`SharedArray`]
 /// type) or seen whole (a [`Side`]).
@@ -272,9 +278,77 @@ macro_rules! tuple_input {
 tuple_input!(X0 A0 D0 0, X1 A1 D1 1);
 tuple_input!(X0 A0 D0 0, X1 A1 D1 1, X2 A2 D2 2);
 tuple_input!(X0 A0 D0 0, X1 A1 D1 1, X2 A2 D2 2, X3 A3 D3 3);
+tuple_input!(X0 A0 D0 0, X1 A1 D1 1, X2 A2 D2 2, X3 A3 D3 3, X4 A4 D4 4);
+tuple_input!(X0 A0 D0 0, X1 A1 D1 1, X2 A2 D2 2, X3 A3 D3 3, X4 A4 D4 4, X5 A5 D5 5);
+
+/// The rows of a claimed chunk as indices. A chunk's rows index an array
+/// in this process's memory, or come from a range of `usize` length.
+fn indices(claim: &Claim) -> Range<usize> {
+    let rows = claim.rows();
+    rows.start as usize..rows.end as usize
+}
+
+impl Input for IndexRange {
+    type Chunk<'c> = Range<usize>;
+    type Prepared<'m> = ();
+    fn prepare(_: &JobMemory<'_>) -> Result<()> {
+        Ok(())
+    }
+    fn chunk<'c>(_: &'c (), claim: &'c Claim) -> Range<usize> {
+        indices(claim)
+    }
+    input_fns!();
+}
+
+fn_ptr! {
+    [T] fn(Range<usize>) -> T;
+    [P, T] fn(&P, Range<usize>) -> T;
+    [B, E] fn(Range<usize>, ArrayViewMut<'_, B, E>);
+    [P, B, E] fn(&P, Range<usize>, ArrayViewMut<'_, B, E>);
+    [P, T] fn(&P, &mut T, Range<usize>);
+    [T] fn(&mut T, Range<usize>);
+}
+
+/// `Input` for an index range followed by parts: the job's memory holds
+/// the parts alone, so part `i` of the tuple is the memory's `i - 1`.
+macro_rules! range_input {
+    ($($x:ident $a:ident $d:ident $m:tt),+) => {
+        impl<$($x: Part),+> Input for (IndexRange, $($x,)+) {
+            type Chunk<'c> = (Range<usize>, $(ArrayView<'c, $x::Elem, $x::Dim>,)+);
+            type Prepared<'m> = ($($x::Prepared<'m>,)+);
+            fn prepare<'m>(memory: &JobMemory<'m>) -> Result<Self::Prepared<'m>> {
+                Ok(($($x::prepare(memory, $m)?,)+))
+            }
+            fn chunk<'c>(prepared: &'c Self::Prepared<'_>, claim: &'c Claim) -> Self::Chunk<'c> {
+                (indices(claim), $($x::view(&prepared.$m, claim),)+)
+            }
+            input_fns!();
+        }
+        fn_ptr! {
+            [P, $($a, $d,)+ T] for<'c> fn(&P, (Range<usize>, $(ArrayView<'c, $a, $d>,)+)) -> T;
+            [$($a, $d,)+ T] for<'c> fn((Range<usize>, $(ArrayView<'c, $a, $d>,)+)) -> T;
+            [P, $($a, $d,)+ B, E] for<'c, 'o> fn(&P, (Range<usize>, $(ArrayView<'c, $a, $d>,)+), ArrayViewMut<'o, B, E>);
+            [$($a, $d,)+ B, E] for<'c, 'o> fn((Range<usize>, $(ArrayView<'c, $a, $d>,)+), ArrayViewMut<'o, B, E>);
+            [P, $($a, $d,)+ T] for<'c> fn(&P, &mut T, (Range<usize>, $(ArrayView<'c, $a, $d>,)+));
+            [$($a, $d,)+ T] for<'c> fn(&mut T, (Range<usize>, $(ArrayView<'c, $a, $d>,)+));
+        }
+    };
+}
+
+range_input!(X0 A0 D0 0);
+range_input!(X0 A0 D0 0, X1 A1 D1 1);
+range_input!(X0 A0 D0 0, X1 A1 D1 1, X2 A2 D2 2);
+range_input!(X0 A0 D0 0, X1 A1 D1 1, X2 A2 D2 2, X3 A3 D3 3);
+range_input!(X0 A0 D0 0, X1 A1 D1 1, X2 A2 D2 2, X3 A3 D3 3, X4 A4 D4 4);
+
+/// The most parts a job's input has: arrays read chunk by chunk and side
+/// arrays, the index range of [`Pool::range`](crate::Pool::range)
+/// counted as one.
+pub const MAX_PARTS: usize = 6;
 
 /// An input that one more part can join: [`JobBuilder::and`] and
-/// [`JobBuilder::side`] append to a job's input, up to four parts.
+/// [`JobBuilder::side`] append to a job's input, up to [`MAX_PARTS`]
+/// parts.
 ///
 /// [`JobBuilder::and`]: crate::JobBuilder::and
 /// [`JobBuilder::side`]: crate::JobBuilder::side
@@ -286,18 +360,42 @@ pub trait Append<X: Part>: Input {
 impl<A: Element, D: Dimension + 'static, X: Part> Append<X> for SharedArray<A, D> {
     type Out = (SharedArray<A, D>, X);
 }
-impl<X0: Part, X1: Part, X: Part> Append<X> for (X0, X1) {
-    type Out = (X0, X1, X);
+impl<X: Part> Append<X> for IndexRange {
+    type Out = (IndexRange, X);
 }
-impl<X0: Part, X1: Part, X2: Part, X: Part> Append<X> for (X0, X1, X2) {
-    type Out = (X0, X1, X2, X);
+
+/// `Append` for tuples of parts, and for an index range followed by
+/// parts, that have room for one more.
+macro_rules! append {
+    (parts $($x:ident),+) => {
+        impl<$($x: Part,)+ X: Part> Append<X> for ($($x,)+) {
+            type Out = ($($x,)+ X);
+        }
+    };
+    (range $($x:ident),+) => {
+        impl<$($x: Part,)+ X: Part> Append<X> for (IndexRange, $($x,)+) {
+            type Out = (IndexRange, $($x,)+ X);
+        }
+    };
 }
+
+append!(parts X0, X1);
+append!(parts X0, X1, X2);
+append!(parts X0, X1, X2, X3);
+append!(parts X0, X1, X2, X3, X4);
+append!(range X0);
+append!(range X0, X1);
+append!(range X0, X1, X2);
+append!(range X0, X1, X2, X3);
 
 mod sealed {
     pub trait Sealed {}
     impl<A: crate::Element, D: ndarray::Dimension> Sealed for crate::SharedArray<A, D> {}
     impl<A, D> Sealed for super::Side<A, D> {}
+    impl Sealed for super::IndexRange {}
     impl<X0, X1> Sealed for (X0, X1) {}
     impl<X0, X1, X2> Sealed for (X0, X1, X2) {}
     impl<X0, X1, X2, X3> Sealed for (X0, X1, X2, X3) {}
+    impl<X0, X1, X2, X3, X4> Sealed for (X0, X1, X2, X3, X4) {}
+    impl<X0, X1, X2, X3, X4, X5> Sealed for (X0, X1, X2, X3, X4, X5) {}
 }

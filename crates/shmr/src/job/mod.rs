@@ -45,7 +45,8 @@ pub mod mappers;
 mod raw;
 
 pub use input::{
-    Append, FoldBare, FoldWith, Input, IntoBare, IntoWith, MapBare, MapWith, Part, Side,
+    Append, FoldBare, FoldWith, IndexRange, Input, IntoBare, IntoWith, MAX_PARTS, MapBare, MapWith,
+    Part, Side,
 };
 pub(crate) use kind::{
     Fold, HeldMapper, Kind, PerChunk, PerWorker, Ready, WriteInPlace, WriteInto, WriteLocked,

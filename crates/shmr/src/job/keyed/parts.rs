@@ -117,6 +117,8 @@ macro_rules! tuple_parts {
 tuple_parts!(X0 A0 D0, X1 A1 D1);
 tuple_parts!(X0 A0 D0, X1 A1 D1, X2 A2 D2);
 tuple_parts!(X0 A0 D0, X1 A1 D1, X2 A2 D2, X3 A3 D3);
+tuple_parts!(X0 A0 D0, X1 A1 D1, X2 A2 D2, X3 A3 D3, X4 A4 D4);
+tuple_parts!(X0 A0 D0, X1 A1 D1, X2 A2 D2, X3 A3 D3, X4 A4 D4, X5 A5 D5);
 
 /// A keyed job over arrays, as its workers get it.
 pub(crate) type KeyedPartsJob<P, I, K, V, C> = UserFn<P, KeyedPartsWith<P, I, K, V, C>, C>;

@@ -19,19 +19,19 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 pub(crate) struct WriteInto<P, I: Input, B, E>(FnWith<P, IntoWith<P, I, B, E>>);
 
 impl<P, I: Input, B: Element, E: Dimension> WriteInto<P, I, B, E> {
-    /// The job that maps `input` (its first array, chunk by chunk) with
-    /// `f` into `output`: refused unless both have the same rows, and if
-    /// the output is mapped read-only.
+    /// The job that maps an input of shape `from` (its range, or its
+    /// first array, chunk by chunk) with `f` into `output`: refused unless
+    /// both have the same rows, and if the output is mapped read-only.
     pub(crate) fn new<'a>(
         params: P,
         f: IntoWith<P, I, B, E>,
-        input: ArrayRef<'_>,
+        from: &[usize],
         output: ArrayRef<'a>,
     ) -> Result<Ready<'a, Self>>
     where
         Self: Kind,
     {
-        let (from, to) = (input.header.shape(), output.header.shape());
+        let to = output.header.shape();
         if from.first() != to.first() {
             return Err(Error::InvalidConfig(format!(
                 "map_into writes the output rows that match each input chunk's rows, so \

@@ -50,7 +50,10 @@ pub(crate) fn in_mapper<R>(rows: Range<u64>, f: impl FnOnce() -> R) -> R {
 /// The rows (indices along axis 0) of the chunk being mapped, when called
 /// from a mapper; `None` anywhere else. For mappers that need to know
 /// where their chunk lies in the whole array: to index a side array by
-/// row, to write the rows of a result that match them.
+/// row, to write the rows of a result that match them. A job over
+/// [`Pool::range`](crate::Pool::range) gets them as its mapper's first
+/// argument instead (`pool.range(n).and(&a)` reads `a` with them), which
+/// is the way to prefer: what a mapper needs is in its arguments.
 ///
 /// # Example
 /// ```
