@@ -4,6 +4,8 @@
 //! ```text
 //! shmr gen data.npy --len 100000000
 //! shmr run stats data.npy
+//! shmr gen table.npy --shape 20000000,8 --dtype f32
+//! shmr run stats table.npy --axis 0
 //! shmr run wordcount book.txt --top 20
 //! shmr info data.npy --json
 //! ```
@@ -15,7 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::{Ix1, IxDyn};
 use serde_json::{Value, json};
-use shmr::builtin::{Histogram, Stats, Sum};
+use shmr::builtin::{Columns, Histogram, HistogramCounts, Stats, Sum, Summary};
 use shmr::{ChunkSize, DType, NpyMode, Pool, SharedArray, with_dtype};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -73,10 +75,16 @@ struct RunArgs {
     /// Chunk size: bytes ("1048576", "1MiB", "64KiB") or rows ("1000rows").
     #[arg(long, value_parser = parse_chunk)]
     chunk: Option<ChunkSize>,
+    /// Reduce along this axis: 0 gives one result per column of a 2-D
+    /// file (per position of the trailing axes of an n-d one), as numpy's
+    /// `axis=0`. Without it, every element is pooled into one result.
+    #[arg(long)]
+    axis: Option<usize>,
     /// Histogram: number of bins.
     #[arg(long, default_value_t = 10)]
     bins: usize,
-    /// Histogram: LO,HI [default: the data's min and max].
+    /// Histogram: LO,HI [default: the data's min and max; with --axis 0
+    /// the same bins for every column].
     #[arg(long, allow_hyphen_values = true, value_parser = parse_range)]
     range: Option<(f64, f64)>,
     /// Wordcount: how many of the most frequent words to print (all of
@@ -106,9 +114,13 @@ enum Dist {
 struct GenArgs {
     /// The .npy file to create (an existing file is not replaced).
     file: PathBuf,
-    /// Number of elements.
-    #[arg(long)]
-    len: usize,
+    /// Number of elements (a 1-D array).
+    #[arg(long, required_unless_present = "shape", conflicts_with = "shape")]
+    len: Option<usize>,
+    /// Shape, comma-separated: "20000000,8" is a table of 8 columns (C
+    /// order, as numpy writes it).
+    #[arg(long, value_parser = parse_shape)]
+    shape: Option<Shape>,
     /// Element type: f64, f32, i64, i32, i16, i8, u64, u32, u16, u8.
     #[arg(long, default_value = "f64", value_parser = parse_dtype)]
     dtype: DType,
@@ -188,6 +200,20 @@ fn parse_chunk(s: &str) -> Result<ChunkSize, String> {
         .and_then(|n| n.checked_mul(scale))
         .map(ChunkSize::Bytes)
         .ok_or_else(bad)
+}
+
+/// An array's shape, as `--shape` gives it (one value, not a list of
+/// values to clap).
+#[derive(Clone)]
+struct Shape(Vec<usize>);
+
+fn parse_shape(s: &str) -> Result<Shape, String> {
+    let bad = || format!("bad --shape {s:?}: give lengths separated by commas, such as 1000000,8");
+    let shape = s
+        .split(',')
+        .map(|n| n.trim().parse::<usize>().map_err(|_| bad()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Shape(shape))
 }
 
 fn parse_range(s: &str) -> Result<(f64, f64), String> {
@@ -271,8 +297,30 @@ fn run(a: RunArgs) -> Result<(), String> {
         ));
     }
     let header = shmr::npy_header(&a.file).map_err(|e| e.to_string())?;
+    let shape = header.shape();
+    match a.axis {
+        Some(0) | None => {}
+        Some(axis) => {
+            return Err(format!(
+                "--axis {axis}: only --axis 0 (one result per column, numpy's axis=0) is \
+                 supported; {} has shape {shape:?}",
+                a.file.display()
+            ));
+        }
+    }
+    if a.axis.is_none() && shape.len() > 1 {
+        eprintln!(
+            "shmr: note: {} has shape {shape:?}; every element is pooled into one result \
+             (--axis 0 gives one per column)",
+            a.file.display()
+        );
+    }
     if let JobKind::Histogram = a.job {
-        builder = builder.slot_bytes(histogram_slot_bytes(&header, a.chunk, a.bins)?);
+        let columns = match a.axis {
+            Some(_) => shape.iter().skip(1).product::<usize>().max(1),
+            None => 1,
+        };
+        builder = builder.slot_bytes(histogram_slot_bytes(&header, a.chunk, a.bins, columns)?);
     }
     let pool = builder.build().map_err(|e| e.to_string())?;
     let start = Instant::now();
@@ -290,14 +338,19 @@ fn run(a: RunArgs) -> Result<(), String> {
             "file": a.file.display().to_string(),
             "dtype": header.dtype().to_string(),
             "shape": header.shape(),
+            "axis": a.axis,
             "workers": pool.workers(),
             "seconds": seconds,
             "result": result,
         });
         println!("{out}");
     } else {
+        let along = match a.axis {
+            Some(_) => format!(" per column of shape {:?}", header.shape()),
+            None => String::new(),
+        };
         println!(
-            "{what} of {} {} elements of {} ({:.3} s, {} workers)",
+            "{what}{along} of {} {} elements of {} ({:.3} s, {} workers)",
             header.shape().iter().product::<usize>(),
             header.dtype(),
             a.file.display(),
@@ -414,13 +467,15 @@ fn open_text(path: &std::path::Path) -> Result<SharedArray<u8, Ix1>, String> {
 }
 
 /// The result slot a histogram job needs: one worker may map every chunk,
-/// and each chunk's partial holds all the counts (at most 10 bytes each,
-/// encoded). The library's default is kept when it is enough; more than
-/// `MAX_SLOT` is refused here, with what to change, rather than by the job.
+/// and each chunk's partial holds all the counts of its `columns`
+/// histograms (at most 10 bytes each, encoded). The library's default is
+/// kept when it is enough; more than `MAX_SLOT` is refused here, with what
+/// to change, rather than by the job.
 fn histogram_slot_bytes(
     header: &shmr::Header,
     chunk: Option<ChunkSize>,
     bins: usize,
+    columns: usize,
 ) -> Result<usize, String> {
     const MAX_SLOT: usize = 256 << 20;
     let shape = header.shape();
@@ -429,13 +484,13 @@ fn histogram_slot_bytes(
         .unwrap_or_default()
         .rows_for(shape, header.dtype().size());
     let chunks = shmr::Partition::new(rows, chunk_rows).len() as usize;
-    let per_chunk = (bins + 3) * 10 + 64;
+    let per_chunk = columns.saturating_mul((bins + 3) * 10 + 64);
     let need = chunks.saturating_mul(per_chunk).saturating_add(4096);
     if need > MAX_SLOT {
-        let most = (MAX_SLOT / chunks).saturating_sub(64) / 10 - 3;
+        let most = ((MAX_SLOT / chunks / columns).saturating_sub(64) / 10).saturating_sub(3);
         return Err(format!(
-            "--bins {bins} over {chunks} chunks needs {} MiB of result slot per worker, more than {} MiB; \
-             use at most {most} bins, or larger chunks (--chunk)",
+            "--bins {bins} over {chunks} chunks of {columns} column(s) needs {} MiB of result slot \
+             per worker, more than {} MiB; use at most {most} bins, or larger chunks (--chunk)",
             need >> 20,
             MAX_SLOT >> 20
         ));
@@ -467,34 +522,40 @@ fn run_typed<T: shmr::Element>(
     let tick = |done: u64, total: u64| progress.update(done, total);
     let job = || pool.on(&array).progress(&tick);
     let err = |e: shmr::Error| e.to_string();
+    let per_column = a.axis.is_some();
+    // One value and one text per column with --axis 0; else the one
+    // result of the whole array.
+    let out = |values: Vec<Value>, texts: Vec<String>| match per_column {
+        true => (
+            Value::Array(values),
+            texts
+                .iter()
+                .enumerate()
+                .map(|(j, t)| format!("column {j}\n{t}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        false => (
+            values.into_iter().next().unwrap_or(Value::Null),
+            texts.concat(),
+        ),
+    };
     Ok(match a.job {
         JobKind::Sum => {
-            let sum = job().run(&Sum).map_err(err)?;
-            (json_number(sum), format!("  sum: {sum:?}"))
+            let sums = match per_column {
+                true => job().run(&Columns(Sum)).map_err(err)?,
+                false => vec![job().run(&Sum).map_err(err)?],
+            };
+            let texts = sums.iter().map(|s| format!("  sum: {s:?}")).collect();
+            out(sums.into_iter().map(json_number).collect(), texts)
         }
         JobKind::Stats => {
-            let s = job().run(&Stats).map_err(err)?;
-            // No data is null; an infinity is "inf", not null.
-            let n = |x: Option<f64>| x.map_or(Value::Null, json_number);
-            let v = json!({
-                "count": s.count(),
-                "nan_count": s.nan_count(),
-                "mean": n(s.mean()),
-                "std": n(s.std()),
-                "min": n(s.min()),
-                "max": n(s.max()),
-            });
-            let f = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x}"));
-            let text = format!(
-                "  count: {}\n  NaN:   {}\n  mean:  {}\n  std:   {}\n  min:   {}\n  max:   {}",
-                s.count(),
-                s.nan_count(),
-                f(s.mean()),
-                f(s.std()),
-                f(s.min()),
-                f(s.max())
-            );
-            (v, text)
+            let stats = match per_column {
+                true => job().run(&Columns(Stats)).map_err(err)?,
+                false => vec![job().run(&Stats).map_err(err)?],
+            };
+            let texts = stats.iter().map(stats_text).collect();
+            out(stats.iter().map(stats_json).collect(), texts)
         }
         JobKind::Wordcount => unreachable!("run() hands wordcount to word_count()"),
         JobKind::Histogram => {
@@ -509,36 +570,75 @@ fn run_typed<T: shmr::Element>(
                     }
                 }
             };
-            let h = job().run(&Histogram::new(a.bins, lo..hi)).map_err(err)?;
-            let edges = h.edges();
-            let v = json!({
-                "edges": edges,
-                "counts": h.counts(),
-                "below": h.below(),
-                "above": h.above(),
-                "nan": h.nan(),
-            });
-            let peak = h.counts().iter().copied().max().unwrap_or(0).max(1);
-            let mut text = String::new();
-            for (i, &c) in h.counts().iter().enumerate() {
-                let width = (c * 40).div_ceil(peak) as usize;
-                text.push_str(&format!(
-                    "  [{:>12.6}, {:>12.6}) {:>12} {}\n",
-                    edges[i],
-                    edges[i + 1],
-                    c,
-                    "#".repeat(width)
-                ));
-            }
-            text.push_str(&format!(
-                "  below {}, above {}, NaN {}",
-                h.below(),
-                h.above(),
-                h.nan()
-            ));
-            (v, text)
+            let h = Histogram::new(a.bins, lo..hi);
+            let hs = match per_column {
+                true => job().run(&Columns(h)).map_err(err)?,
+                false => vec![job().run(&h).map_err(err)?],
+            };
+            let texts = hs.iter().map(histogram_text).collect();
+            out(hs.iter().map(histogram_json).collect(), texts)
         }
     })
+}
+
+/// A summary as JSON: no data is null; an infinity is "inf", not null.
+fn stats_json(s: &Summary) -> Value {
+    let n = |x: Option<f64>| x.map_or(Value::Null, json_number);
+    json!({
+        "count": s.count(),
+        "nan_count": s.nan_count(),
+        "mean": n(s.mean()),
+        "std": n(s.std()),
+        "min": n(s.min()),
+        "max": n(s.max()),
+    })
+}
+
+fn stats_text(s: &Summary) -> String {
+    let f = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x}"));
+    format!(
+        "  count: {}\n  NaN:   {}\n  mean:  {}\n  std:   {}\n  min:   {}\n  max:   {}",
+        s.count(),
+        s.nan_count(),
+        f(s.mean()),
+        f(s.std()),
+        f(s.min()),
+        f(s.max())
+    )
+}
+
+fn histogram_json(h: &HistogramCounts) -> Value {
+    json!({
+        "edges": h.edges(),
+        "counts": h.counts(),
+        "below": h.below(),
+        "above": h.above(),
+        "nan": h.nan(),
+    })
+}
+
+/// The bins as a bar chart of `#`s, the longest 40 wide.
+fn histogram_text(h: &HistogramCounts) -> String {
+    let edges = h.edges();
+    let peak = h.counts().iter().copied().max().unwrap_or(0).max(1);
+    let mut text = String::new();
+    for (i, &c) in h.counts().iter().enumerate() {
+        let width = (c * 40).div_ceil(peak) as usize;
+        text.push_str(&format!(
+            "  [{:>12.6}, {:>12.6}) {:>12} {}\n",
+            edges[i],
+            edges[i + 1],
+            c,
+            "#".repeat(width)
+        ));
+    }
+    text.push_str(&format!(
+        "  below {}, above {}, NaN {}",
+        h.below(),
+        h.above(),
+        h.nan()
+    ));
+    text
 }
 
 /// SplitMix64 (rand_xoshiro's): a fixed algorithm, so a seed gives the same
@@ -568,14 +668,22 @@ fn gen_file(a: GenArgs) -> Result<(), String> {
     let dtype = a.dtype;
     let progress = Progress::new(a.quiet, "writing");
     let start = Instant::now();
+    let shape = match (&a.shape, a.len) {
+        (Some(Shape(shape)), _) => shape.clone(),
+        (None, Some(len)) => vec![len],
+        (None, None) => unreachable!("clap requires --len or --shape"),
+    };
+    let len: usize = shape.iter().product();
     with_dtype!(dtype, T => {
-        let mut array = SharedArray::<T, Ix1>::create_npy(&a.file, a.len).map_err(|e| e.to_string())?;
+        let mut array = SharedArray::<T, IxDyn>::create_npy(&a.file, IxDyn(&shape)).map_err(|e| e.to_string())?;
         let mut rng = Rng::new(a.seed);
         let is_float = matches!(dtype, DType::F32 | DType::F64);
         let small = matches!(dtype, DType::I8 | DType::U8);
         let mut view = array.view_mut();
-        let step = (a.len / 100).max(1 << 16);
-        for (i, x) in view.iter_mut().enumerate() {
+        let step = (len / 100).max(1 << 16);
+        // A new array is in standard (C) order: its elements as one slice.
+        let values = view.as_slice_mut().expect("a new array is contiguous");
+        for (i, x) in values.iter_mut().enumerate() {
             let v = match (a.dist, is_float) {
                 (Dist::Uniform, true) => rng.uniform(),
                 (Dist::Uniform, false) if small => (rng.uniform() * 256.0).floor() - if dtype == DType::I8 { 128.0 } else { 0.0 },
@@ -586,7 +694,7 @@ fn gen_file(a: GenArgs) -> Result<(), String> {
             // `as` saturates at the type's bounds (normal integers of u8, say).
             *x = v as T;
             if i % step == 0 {
-                progress.update(i as u64, a.len as u64);
+                progress.update(i as u64, len as u64);
             }
         }
     });
@@ -596,7 +704,8 @@ fn gen_file(a: GenArgs) -> Result<(), String> {
         let out = json!({
             "file": a.file.display().to_string(),
             "dtype": dtype.to_string(),
-            "len": a.len,
+            "len": len,
+            "shape": shape,
             "dist": match a.dist { Dist::Uniform => "uniform", Dist::Normal => "normal" },
             "seed": a.seed,
             "seconds": seconds,
@@ -604,11 +713,8 @@ fn gen_file(a: GenArgs) -> Result<(), String> {
         println!("{out}");
     } else {
         println!(
-            "wrote {} {} values to {} ({:.3} s)",
-            a.len,
-            dtype,
+            "wrote {len} {dtype} values of shape {shape:?} to {} ({seconds:.3} s)",
             a.file.display(),
-            seconds
         );
     }
     Ok(())

@@ -457,3 +457,188 @@ fn wordcount_counts_what_a_pipe_or_a_proc_file_holds() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// Per-column statistics of a sequence of values, in f64, one pass each:
+/// the independent expectation for `--axis 0`.
+fn column_stats(col: impl Iterator<Item = f64> + Clone) -> (u64, f64, f64, f64, f64) {
+    let n = col.clone().count() as u64;
+    let mean = col.clone().sum::<f64>() / n as f64;
+    let var = col.clone().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64;
+    let min = col.clone().fold(f64::INFINITY, f64::min);
+    let max = col.fold(f64::NEG_INFINITY, f64::max);
+    (n, mean, var.sqrt(), min, max)
+}
+
+fn close(got: &Value, want: f64, what: &str) {
+    let got = got
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what}: not a number: {got}"));
+    assert!(
+        (got - want).abs() <= 1e-9 * want.abs().max(1e-300),
+        "{what}: {got} vs {want}"
+    );
+}
+
+#[test]
+fn a_table_gets_one_result_per_column_with_axis_0() {
+    let d = dir("axis");
+    let f = d.join("table.npy");
+    let made = json(&[
+        "gen",
+        s(&f),
+        "--shape",
+        "50000,5",
+        "--dtype",
+        "f32",
+        "--dist",
+        "normal",
+        "--json",
+    ]);
+    assert_eq!(made["shape"], serde_json::json!([50000, 5]));
+    assert_eq!(made["len"].as_u64(), Some(250_000));
+    let t: ndarray::Array2<f32> = ndarray_npy::read_npy(&f).unwrap();
+    assert_eq!(t.dim(), (50_000, 5));
+
+    let stats = json(&[
+        "run",
+        "stats",
+        s(&f),
+        "--axis",
+        "0",
+        "--workers",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(stats["axis"].as_u64(), Some(0));
+    let cols = stats["result"].as_array().expect("one entry per column");
+    assert_eq!(cols.len(), 5);
+    for (j, r) in cols.iter().enumerate() {
+        let col = t.column(j);
+        let (n, mean, std, min, max) = column_stats(col.iter().map(|&x| x as f64));
+        assert_eq!(r["count"].as_u64(), Some(n), "column {j}");
+        close(&r["mean"], mean, &format!("column {j} mean"));
+        close(&r["std"], std, &format!("column {j} std"));
+        assert_eq!(
+            (r["min"].as_f64(), r["max"].as_f64()),
+            (Some(min), Some(max)),
+            "column {j}"
+        );
+    }
+
+    // Integer sums per column are exact; histograms count exactly, the
+    // same bins for every column.
+    let g = d.join("ints.npy");
+    json(&[
+        "gen",
+        s(&g),
+        "--shape",
+        "30000,3",
+        "--dtype",
+        "i32",
+        "--json",
+    ]);
+    let u: ndarray::Array2<i32> = ndarray_npy::read_npy(&g).unwrap();
+    let sums = json(&["run", "sum", s(&g), "--axis", "0", "--json"]);
+    let want: Vec<i64> = (0..3)
+        .map(|j| u.column(j).iter().map(|&x| x as i64).sum())
+        .collect();
+    let got: Vec<i64> = sums["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .collect();
+    assert_eq!(got, want);
+    let hist = json(&[
+        "run",
+        "histogram",
+        s(&g),
+        "--axis",
+        "0",
+        "--bins",
+        "4",
+        "--range",
+        "0,1000",
+        "--json",
+    ]);
+    for (j, h) in hist["result"].as_array().unwrap().iter().enumerate() {
+        let mut want = [0_u64; 4];
+        u.column(j)
+            .iter()
+            .for_each(|&x| want[(x / 250) as usize] += 1);
+        let got: Vec<u64> = h["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .collect();
+        assert_eq!(got, want, "column {j}");
+    }
+
+    // Without --axis a table is pooled, and standard error says so.
+    let out = shmr(&["run", "stats", s(&f), "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("[50000, 5]") && err.contains("--axis 0"),
+        "{err}"
+    );
+    let pooled: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pooled["result"]["count"].as_u64(), Some(250_000));
+    // Human-readable: a block per column.
+    let out = shmr(&["run", "stats", s(&f), "--axis", "0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("column 4") && text.matches("mean:").count() == 5,
+        "{text}"
+    );
+
+    fails(&["run", "stats", s(&f), "--axis", "1"], 1, "only --axis 0");
+    fails(
+        &["gen", s(&d.join("x.npy")), "--shape", "10,x"],
+        2,
+        "--shape",
+    );
+    fails(
+        &["gen", s(&d.join("y.npy")), "--shape", "10,2", "--len", "20"],
+        2,
+        "cannot be used with",
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// What the issue asks for: a table written by numpy gets numpy's
+/// per-column mean, std, min and max (to 1e-9 relative).
+#[test]
+fn a_table_written_by_numpy_gets_numpy_s_column_statistics() {
+    let test = "a_table_written_by_numpy_gets_numpy_s_column_statistics";
+    if !shmr_bench::python::numpy_for_test(test) {
+        return;
+    }
+    let d = dir("numpy-axis");
+    let f = d.join("table.npy");
+    let script = "
+import json, sys, numpy as np
+rng = np.random.default_rng(3)
+a = (rng.standard_normal((200_000, 8)) * np.arange(1, 9) + np.arange(8) * 100).astype(np.float32)
+np.save(sys.argv[1], a)
+print(json.dumps({k: getattr(a, k)(axis=0, dtype=np.float64).tolist() for k in ('mean', 'std')}
+                 | {k: getattr(a, k)(axis=0).astype(np.float64).tolist() for k in ('min', 'max')}))
+";
+    let want: Value =
+        serde_json::from_str(&shmr_bench::python::script_output(script, &[s(&f)])).unwrap();
+    let got = json(&["run", "stats", s(&f), "--axis", "0", "--json"]);
+    let cols = got["result"].as_array().unwrap();
+    assert_eq!(cols.len(), 8);
+    for (j, r) in cols.iter().enumerate() {
+        assert_eq!(r["count"].as_u64(), Some(200_000));
+        for k in ["mean", "std", "min", "max"] {
+            close(
+                &r[k],
+                want[k][j].as_f64().unwrap(),
+                &format!("column {j} {k}"),
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(d);
+}

@@ -19,60 +19,7 @@ shmr::test_worker!();
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// Set (to anything but `0` or empty) where the interop tests must run.
-const REQUIRE: &str = "SHMR_REQUIRE_NUMPY";
-
-/// Whether `python3` with numpy is here. If not, says so in one line and
-/// returns false, or fails the test when `SHMR_REQUIRE_NUMPY` is set.
-fn have_numpy(test: &str) -> bool {
-    let missing = match Command::new("python3")
-        .args(["-c", "import numpy"])
-        .stdout(Stdio::null())
-        .output()
-    {
-        Ok(out) if out.status.success() => return true,
-        Ok(out) => format!(
-            "python3 has no numpy ({})",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("import failed")
-                .trim()
-        ),
-        Err(e) => format!("python3 not found ({e})"),
-    };
-    let required = std::env::var(REQUIRE).is_ok_and(|v| !v.is_empty() && v != "0");
-    assert!(
-        !required,
-        "{test}: {missing}, but {REQUIRE} says the interop tests must run; \
-         install it: python3 -m pip install numpy"
-    );
-    // Straight to the descriptor: libtest captures eprintln! of passing tests.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped {test}: {missing}; install it (python3 -m pip install numpy) to run it, \
-         {REQUIRE}=1 to require it"
-    );
-    false
-}
-
-/// Runs a Python script with arguments; returns its standard output, and
-/// fails the test with Python's standard error if it fails.
-fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("could not run python3: {e}"));
-    assert!(
-        out.status.success(),
-        "the Python step failed ({}); its standard error:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use shmr_bench::python::{numpy_for_test as have_numpy, script_output as python};
 
 /// The values both sides compute independently: exact in binary.
 fn value(i: usize, j: usize) -> f64 {
