@@ -2,6 +2,7 @@
 //! per column of a table.
 
 use super::{Histogram, HistogramCounts, Stats, Sum, Summary};
+use crate::memory::combine_lanes;
 use crate::{Element, Job, Result};
 use ndarray::{ArrayView, Dimension};
 use serde::{Deserialize, Serialize};
@@ -12,10 +13,14 @@ use serde::{Deserialize, Serialize};
 /// array of more axes, one for each position of the trailing axes, in C
 /// order (reshape the result to `shape[1..]`). A 1-D array is one column.
 ///
-/// Each chunk of rows is transposed once, in the cache, and each column
-/// summarized with the whole-array kernel; the chunks' results are merged
-/// in chunk order, so the results are the same bits for any number of
-/// workers (for a given chunk size), as the whole-array jobs' are.
+/// Sums and statistics read each chunk row by row, in the order the table
+/// lies in memory, into a few accumulators per column (so that the loop
+/// vectorizes whatever the number of columns); a histogram transposes each
+/// chunk in the cache and counts each column with the whole-array kernel.
+/// The chunks' results are merged in chunk order, so the results are the
+/// same bits for any number of workers (for a given chunk size), as the
+/// whole-array jobs' are; a single column gives the whole-array job's
+/// bits.
 ///
 /// # Example
 /// ```
@@ -85,10 +90,115 @@ impl<A: Element> Transposed<A> {
     }
 }
 
+/// A chunk's values row after row, and how many columns a row has.
+fn rows_of<'c, A: Element, D: Dimension>(
+    chunk: &'c ArrayView<'_, A, D>,
+    owned: &'c mut Vec<A>,
+) -> (&'c [A], usize) {
+    let cols = chunk.shape().iter().skip(1).product::<usize>().max(1);
+    let xs = match chunk.as_slice() {
+        Some(xs) => xs,
+        // Chunks of a SharedArray are contiguous; for completeness.
+        None => {
+            *owned = chunk.iter().copied().collect();
+            owned
+        }
+    };
+    (xs, cols)
+}
+
+/// Shifted sums (of `x - shift[j]` and its square) and extremes of
+/// columns `off..off + C` of rows of `cols` values, read row by row, `R`
+/// rows at a time: the `R * C` lanes of each accumulator are fixed-size
+/// arrays, which stay in registers (lanes sized at run time go to memory
+/// and back for every value, which halves the speed). The lanes of a
+/// column are combined in a fixed order; the same bits in every compiled
+/// version (no FMA).
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+avx"))]
+fn column_sums<A: Element, const C: usize, const R: usize>(
+    xs: &[A],
+    cols: usize,
+    off: usize,
+    shift: &[f64],
+) -> [Vec<f64>; 4] {
+    let sh: [f64; C] = std::array::from_fn(|j| shift[j]);
+    let mut s1 = [[0.0f64; C]; R];
+    let mut s2 = [[0.0f64; C]; R];
+    let mut lo = [[f64::INFINITY; C]; R];
+    let mut hi = [[f64::NEG_INFINITY; C]; R];
+    let mut add = |r: usize, row: &[A]| {
+        let row = &row[off..off + C];
+        for j in 0..C {
+            let x = row[j].to_f64();
+            let d = x - sh[j];
+            s1[r][j] += d;
+            s2[r][j] += d * d;
+            lo[r][j] = if x < lo[r][j] { x } else { lo[r][j] };
+            hi[r][j] = if x > hi[r][j] { x } else { hi[r][j] };
+        }
+    };
+    let mut blocks = xs.chunks_exact(R * cols);
+    for b in &mut blocks {
+        for r in 0..R {
+            add(r, &b[r * cols..(r + 1) * cols]);
+        }
+    }
+    for (r, row) in blocks.remainder().chunks_exact(cols).enumerate() {
+        add(r, row);
+    }
+    let flat = |a: [[f64; C]; R]| a.iter().flatten().copied().collect::<Vec<f64>>();
+    [
+        combine_lanes(&flat(s1), C, |a, b| a + b),
+        combine_lanes(&flat(s2), C, |a, b| a + b),
+        combine_lanes(&flat(lo), C, f64::min),
+        combine_lanes(&flat(hi), C, f64::max),
+    ]
+}
+
+/// The most columns one pass of [`column_sums`] takes: a wider table is
+/// read in groups of this many (its chunk, about a megabyte, stays in the
+/// cache from one group to the next).
+const GROUP: usize = 8;
+
+/// The summary of each column of rows of `cols` values: shifted by the
+/// first row; a column with a NaN or an infinity is summarized again,
+/// value by value.
+fn column_summaries<A: Element>(xs: &[A], cols: usize) -> Vec<Summary> {
+    let rows = xs.len() / cols;
+    if rows == 0 {
+        return vec![Summary::default(); cols];
+    }
+    let shift: Vec<f64> = xs[..cols].iter().map(|x| x.to_f64()).collect();
+    let mut out = Vec::with_capacity(cols);
+    for off in (0..cols).step_by(GROUP) {
+        let sh = &shift[off..(off + GROUP).min(cols)];
+        // About eight lanes per accumulator or more, enough to hide the
+        // latency of the adds, few enough for the registers.
+        let [s1, s2, lo, hi] = match sh.len() {
+            1 => column_sums::<A, 1, 8>(xs, cols, off, sh),
+            2 => column_sums::<A, 2, 4>(xs, cols, off, sh),
+            3 => column_sums::<A, 3, 1>(xs, cols, off, sh),
+            4 => column_sums::<A, 4, 2>(xs, cols, off, sh),
+            5 => column_sums::<A, 5, 1>(xs, cols, off, sh),
+            6 => column_sums::<A, 6, 1>(xs, cols, off, sh),
+            7 => column_sums::<A, 7, 1>(xs, cols, off, sh),
+            _ => column_sums::<A, 8, 1>(xs, cols, off, sh),
+        };
+        out.extend(sh.iter().enumerate().map(|(j, &shift)| {
+            Summary::of_shifted(rows, shift, [s1[j], s2[j], lo[j], hi[j]])
+                .unwrap_or_else(|| xs[off + j..].iter().step_by(cols).copied().collect())
+        }));
+    }
+    out
+}
+
 impl<A: Element, D: Dimension> Job<A, D> for Columns<Sum> {
     type Partial = Vec<A::Sum>;
     fn map(&self, chunk: ArrayView<'_, A, D>) -> Vec<A::Sum> {
-        Transposed::of(&chunk).map(A::sum_slice)
+        match rows_of(&chunk, &mut Vec::new()) {
+            (xs, 1) => vec![A::sum_slice(xs)],
+            (xs, cols) => A::sum_columns(xs, cols),
+        }
     }
     fn reduce(&self, a: Vec<A::Sum>, b: Vec<A::Sum>) -> Vec<A::Sum> {
         a.into_iter().zip(b).map(|(x, y)| x + y).collect()
@@ -98,7 +208,10 @@ impl<A: Element, D: Dimension> Job<A, D> for Columns<Sum> {
 impl<A: Element, D: Dimension> Job<A, D> for Columns<Stats> {
     type Partial = Vec<Summary>;
     fn map(&self, chunk: ArrayView<'_, A, D>) -> Vec<Summary> {
-        Transposed::of(&chunk).map(Summary::from_slice)
+        match rows_of(&chunk, &mut Vec::new()) {
+            (xs, 1) => vec![Summary::from_slice(xs)],
+            (xs, cols) => column_summaries(xs, cols),
+        }
     }
     fn reduce(&self, a: Vec<Summary>, b: Vec<Summary>) -> Vec<Summary> {
         a.into_iter().zip(b).map(|(x, y)| x.merge(y)).collect()

@@ -133,20 +133,35 @@ impl Summary {
         // cancelling precision away.
         if first.is_finite() {
             let (s1, s2, min, max) = fast(xs, first);
-            if s1.is_finite() && s2.is_finite() {
-                let n = xs.len() as f64;
-                return Summary {
-                    count: xs.len() as u64,
-                    nan_count: 0,
-                    finite: xs.len() as u64,
-                    mean: first + s1 / n,
-                    m2: (s2 - s1 * s1 / n).max(0.0),
-                    min,
-                    max,
-                };
+            if let Some(s) = Summary::of_shifted(xs.len(), first, [s1, s2, min, max]) {
+                return s;
             }
         }
         Self::careful(xs)
+    }
+
+    /// The summary of `n` values whose sums shifted by `shift` are `s1`
+    /// and `s2` (of `x - shift` and its square), with their extremes: `None`
+    /// if a sum is not finite (a NaN or an infinity among the values, for
+    /// the careful path to take).
+    pub(crate) fn of_shifted(
+        n: usize,
+        shift: f64,
+        [s1, s2, min, max]: [f64; 4],
+    ) -> Option<Summary> {
+        if !(shift.is_finite() && s1.is_finite() && s2.is_finite()) {
+            return None;
+        }
+        let nf = n as f64;
+        Some(Summary {
+            count: n as u64,
+            nan_count: 0,
+            finite: n as u64,
+            mean: shift + s1 / nf,
+            m2: (s2 - s1 * s1 / nf).max(0.0),
+            min,
+            max,
+        })
     }
 
     /// The same, value by value, for slices holding NaNs or infinities.

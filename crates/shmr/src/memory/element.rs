@@ -191,6 +191,36 @@ pub trait Element:
     /// Sums a slice; floats use several independent lanes so the loop
     /// vectorizes, integers are summed exactly.
     fn sum_slice(xs: &[Self]) -> Self::Sum;
+    /// Sums each column of rows of `cols` values laid end to end (a C-order
+    /// table's chunk), reading them in order: floats in lanes, integers
+    /// exactly. `xs.len()` is a multiple of `cols`.
+    #[doc(hidden)]
+    fn sum_columns(xs: &[Self], cols: usize) -> Vec<Self::Sum>;
+}
+
+/// Rows per block of a column kernel: enough that a block holds 32 lanes
+/// (independent accumulators, which hide the add latency), at least 4.
+pub(crate) fn rows_per_block(cols: usize) -> usize {
+    32_usize.div_ceil(cols.max(1)).max(4)
+}
+
+/// Lane `u * cols + j` of a block's accumulators holds column `j` of the
+/// block's row `u`: combines each column's lanes pairwise, in a fixed
+/// order (row `i` with row `i + ceil(rows / 2)`, until one is left).
+pub(crate) fn combine_lanes(lanes: &[f64], cols: usize, op: impl Fn(f64, f64) -> f64) -> Vec<f64> {
+    let cols = cols.max(1);
+    let mut v = lanes.to_vec();
+    let mut rows = v.len() / cols;
+    while rows > 1 {
+        let keep = rows.div_ceil(2);
+        let (head, tail) = v.split_at_mut(keep * cols);
+        head.iter_mut()
+            .zip(tail.iter())
+            .for_each(|(a, &b)| *a = op(*a, b));
+        rows = keep;
+        v.truncate(rows * cols);
+    }
+    v
 }
 
 /// Lanes for float sums: enough independent accumulators to hide the add
@@ -209,6 +239,9 @@ macro_rules! float_element {
             }
             fn sum_slice(xs: &[Self]) -> f64 {
                 sum_float(xs)
+            }
+            fn sum_columns(xs: &[Self], cols: usize) -> Vec<f64> {
+                sum_float_columns(xs, cols)
             }
         }
     };
@@ -232,6 +265,27 @@ fn sum_float<A: Element>(xs: &[A]) -> f64 {
         rest += x.to_f64();
     }
     pairwise(&mut acc) + rest
+}
+
+/// Column sums of floats: each block of rows added lane by lane, a lane
+/// per (row of the block, column), so the loop vectorizes for any number
+/// of columns; like `sum_float`, the same bits in every version.
+#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+avx"))]
+fn sum_float_columns<A: Element>(xs: &[A], cols: usize) -> Vec<f64> {
+    let cols = cols.max(1);
+    let block = rows_per_block(cols) * cols;
+    let mut acc = vec![0.0f64; block];
+    let mut blocks = xs.chunks_exact(block);
+    for b in &mut blocks {
+        for (a, &x) in acc.iter_mut().zip(b) {
+            *a += x.to_f64();
+        }
+    }
+    // The last rows, fewer than a block, in the first lanes.
+    for (a, &x) in acc.iter_mut().zip(blocks.remainder()) {
+        *a += x.to_f64();
+    }
+    combine_lanes(&acc, cols, |a, b| a + b)
 }
 
 /// Combines lane accumulators pairwise, in a fixed order.
@@ -276,6 +330,26 @@ macro_rules! int_element {
                     total += acc.iter().map(|&a| a as $sum).sum::<$sum>();
                 }
                 total
+            }
+            fn sum_columns(xs: &[Self], cols: usize) -> Vec<$sum> {
+                // As `sum_slice`, a lane per (row of a block, column): each
+                // lane adds at most BLOCK / cols values between flushes.
+                const BLOCK: usize = 1 << 16;
+                let cols = cols.max(1);
+                let lanes = crate::memory::rows_per_block(cols) * cols;
+                let mut totals: Vec<$sum> = vec![0; cols];
+                let mut acc: Vec<$lane> = vec![0; lanes];
+                for run in xs.chunks(BLOCK.div_ceil(lanes) * lanes) {
+                    for b in run.chunks(lanes) {
+                        for (a, &x) in acc.iter_mut().zip(b) {
+                            *a += x as $lane;
+                        }
+                    }
+                    for (k, a) in acc.iter_mut().enumerate() {
+                        totals[k % cols] += std::mem::take(a) as $sum;
+                    }
+                }
+                totals
             }
         }
     };

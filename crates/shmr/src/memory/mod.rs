@@ -10,6 +10,7 @@
 mod array;
 mod available;
 mod element;
+pub(crate) use element::{combine_lanes, rows_per_block};
 mod npy;
 pub(crate) mod release;
 mod segment;
