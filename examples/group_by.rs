@@ -14,7 +14,7 @@
 use clap::Parser;
 use rayon::prelude::*;
 use shmr::SharedArray;
-use shmr::keyed::Sum;
+use shmr::keyed::{Count, Sum};
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -149,14 +149,14 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     );
 
     // Hashed keys: a keyed job over the two arrays, a sum and a count per
-    // key ((Sum, Sum) over (value, 1)); float sums are not order-free, so
+    // key ((Sum, Count) over (value, 1)); float sums are not order-free, so
     // each chunk has its table, merged in chunk order (the same bits for
     // any number of workers). Against rayon's fold of hash maps.
     let t = Instant::now();
     let keyed = pool
         .on(&keys)
         .and(&values)
-        .keyed((Sum, Sum), |(k, v), out| {
+        .keyed((Sum, Count), |(k, v), out| {
             for (k, &v) in k.iter().zip(v) {
                 out.emit(k, (v, 1_u64));
             }

@@ -1,9 +1,12 @@
 //! Phoenix++'s word_count on shmr: the count of every word of a text, the
 //! top ones printed. Words as Phoenix++ defines them (a letter, then
-//! letters and apostrophes, upper-cased; see `shmr::builtin::count_words`); the text
-//! cut into chunks at whitespace (`Delimiters::WHITESPACE`), each chunk's
-//! words counted in a table that adds at every emit, the tables merged by
-//! key.
+//! letters and apostrophes, upper-cased; see `shmr::builtin::for_each_word`);
+//! the text cut into chunks at whitespace (`Delimiters::WHITESPACE`), each
+//! worker's words counted in one `WordCounts` (a table made for words) by a
+//! records `fold`, the workers' tables merged. Also timed once: the same
+//! count as a keyed job (`keyed(Sum, count_words)`, a general hash table
+//! per worker), and rayon running `WordCounts` too, which compares threads
+//! with processes alone.
 //!
 //! The text is a file you name, mapped without reading it, or `--bytes` of
 //! generated English-like text (a Zipf-distributed vocabulary: a few words
@@ -15,7 +18,7 @@
 
 use clap::Parser;
 use rayon::prelude::*;
-use shmr::builtin::{count_words, for_each_word};
+use shmr::builtin::{WordCounts, count_words, for_each_word};
 use shmr::keyed::{Delimiters, Keyed, Records, SmallBytes, Sum};
 use shmr::{NpyMode, Pool, SharedArray};
 use shmr_bench::text::{Layout, Zipf, generate};
@@ -99,6 +102,22 @@ fn by_threads(text: &[u8]) -> Counts {
     sorted(m)
 }
 
+/// rayon with shmr's table: the same pieces, a `WordCounts` per task.
+fn by_threads_with_word_counts(text: &[u8]) -> Counts {
+    let pieces: Vec<Records<'_>> = Records::pieces(text, 1 << 20, Delimiters::WHITESPACE).collect();
+    let counts = pieces
+        .par_iter()
+        .fold(WordCounts::new, |mut t, piece| {
+            t.add_records(*piece);
+            t
+        })
+        .reduce(WordCounts::new, WordCounts::merge);
+    let mut v: Counts = counts.iter().collect();
+    v.sort_unstable();
+    v
+}
+
+/// The built-in word count: a records fold into a `WordCounts` per worker.
 fn by_shmr(
     pool: &Pool,
     text: &SharedArray<u8, ndarray::Ix1>,
@@ -108,7 +127,20 @@ fn by_shmr(
     if let Some(bytes) = chunk {
         job = job.chunk_size(shmr::ChunkSize::Bytes(bytes));
     }
-    job.keyed(Sum, count_words)
+    Ok(job
+        .fold(WordCounts::new, WordCounts::add_records, WordCounts::merge)?
+        .into_keyed())
+}
+
+/// The same count as a keyed job: `count_words` emits each word into the
+/// worker's general key table.
+fn by_shmr_keyed(
+    pool: &Pool,
+    text: &SharedArray<u8, ndarray::Ix1>,
+) -> Result<Keyed<SmallBytes, u64>, shmr::Error> {
+    pool.on(text)
+        .records(Delimiters::WHITESPACE)
+        .keyed(Sum, count_words)
 }
 
 fn text(args: &Args) -> Result<SharedArray<u8, ndarray::Ix1>, Box<dyn std::error::Error>> {
@@ -185,6 +217,23 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     );
     let total: u64 = got.iter().map(|(_, n)| n).sum();
 
+    // Once each: the keyed job, and rayon with shmr's table.
+    let t = Instant::now();
+    let keyed = by_shmr_keyed(&pool, &text)?;
+    let keyed_took = t.elapsed();
+    let t = Instant::now();
+    let same_table = threads.install(|| by_threads_with_word_counts(bytes));
+    let same_table_took = t.elapsed();
+    println!(
+        "  shmr, keyed job     : {keyed_took:>10.2?}  (keyed(Sum, count_words): {:.2}x the fold's time)",
+        keyed_took.as_secs_f64() / took.as_secs_f64()
+    );
+    println!(
+        "  rayon, WordCounts   : {same_table_took:>10.2?}  (shmr's table on rayon's threads, once: \
+         shmr {:.2}x rayon with it)",
+        same_table_took.as_secs_f64() / took.as_secs_f64()
+    );
+
     println!("  words               : {total} ({} distinct)", got.len());
     println!("  coordinator CPU     : {merging:>10.2?}  in shmr's first run (merging tables)");
     if let (Some(c), Some(w)) = (coordinator, workers) {
@@ -200,6 +249,9 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     Ok(shmr_suite::verdict(
         "counts",
-        got.as_slice() == want && on_threads == want,
+        got.as_slice() == want
+            && on_threads == want
+            && keyed.as_slice() == want
+            && same_table == want,
     ))
 }

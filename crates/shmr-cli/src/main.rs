@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ndarray::{Ix1, IxDyn};
 use serde_json::{Value, json};
-use shmr::builtin::{Columns, Histogram, HistogramCounts, Stats, Sum, Summary};
+use shmr::builtin::{Columns, Histogram, HistogramCounts, Stats, Sum, Summary, WordCounts};
 use shmr::{ChunkSize, DType, NpyMode, Pool, SharedArray, with_dtype};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -383,12 +383,15 @@ fn word_count(a: &RunArgs) -> Result<(), String> {
     if let Some(c) = a.chunk {
         job = job.chunk_size(c);
     }
+    // One table of words per worker (WordCounts: made for words), merged
+    // here; counts are exact, so the same for any number of workers.
     let counts = job
-        .keyed(shmr::keyed::Sum, shmr::builtin::count_words)
+        .fold(WordCounts::new, WordCounts::add_records, WordCounts::merge)
         .map_err(|e| e.to_string())?;
+    let total = counts.words();
+    let counts = counts.into_keyed();
     drop(progress);
     let seconds = start.elapsed().as_secs_f64();
-    let total: u64 = counts.iter().map(|(_, n)| n).sum();
     let top = match (a.json, a.top) {
         (true, 0) => counts.top(counts.len()),
         _ => counts.top(a.top),

@@ -8,6 +8,7 @@ mod common;
 use common::{Rng, pool};
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
+use shmr::builtin::WordCounts;
 use shmr::keyed::{Combiner, Delimiters, Keyed, Max, Min, Sum};
 use shmr::{ChunkSize, Error, SharedArray};
 use shmr_bench::text::{Layout, Zipf, generate};
@@ -662,4 +663,49 @@ fn a_fold_fills_several_keyed_tables_in_one_pass() {
         firsts.into_keyed(),
         Err(Error::KeyLimit { max_keys: 3 })
     ));
+}
+
+/// The built-in word count both ways, a keyed job with `count_words` and a
+/// records `fold` into `WordCounts`, against a sequential `HashMap` count
+/// with `for_each_word`, for 1, 2 and 3 workers: the same words, the same
+/// counts, the same order.
+#[test]
+fn the_word_count_fold_is_the_keyed_word_count() {
+    let mut text = zipf_text(3 << 20);
+    // Words longer than a slot holds, and apostrophes, among them.
+    text.extend_from_slice(b" Antidisestablishmentarianism isn't supercalifragilistic's ");
+    let a = shared(&text);
+    let mut want = std::collections::HashMap::<Vec<u8>, u64>::new();
+    shmr::builtin::for_each_word(&text, |w| *want.entry(w.to_vec()).or_insert(0) += 1);
+    let mut want: Vec<(Vec<u8>, u64)> = want.into_iter().collect();
+    want.sort();
+    for workers in [1, 2, 3] {
+        let pool = pool(workers);
+        let job = || {
+            pool.on(&a)
+                .records(Delimiters::WHITESPACE)
+                .chunk_size(ChunkSize::Bytes(64 << 10))
+        };
+        let folded = job()
+            .fold(WordCounts::new, WordCounts::add_records, WordCounts::merge)
+            .unwrap();
+        assert_eq!(folded.words(), want.iter().map(|(_, n)| n).sum::<u64>());
+        let folded: Vec<(Vec<u8>, u64)> = folded
+            .into_keyed()
+            .into_iter()
+            .map(|(w, n)| (w.to_vec(), n))
+            .collect();
+        assert_eq!(folded, want, "{workers} workers, fold");
+        let keyed: Vec<(Vec<u8>, u64)> = job()
+            .keyed(Sum, shmr::builtin::count_words)
+            .unwrap()
+            .into_iter()
+            .map(|(w, n)| (w.to_vec(), n))
+            .collect();
+        assert_eq!(keyed, want, "{workers} workers, keyed");
+    }
+    assert!(
+        want.iter()
+            .any(|(w, _)| w == b"ANTIDISESTABLISHMENTARIANISM")
+    );
 }

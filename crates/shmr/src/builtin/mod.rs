@@ -1,8 +1,9 @@
 //! Built-in jobs: [`Sum`], [`Stats`] and [`Histogram`] over arrays, each
 //! also per column ([`Columns`], numpy's `axis=0`), and the word count over
-//! text ([`count_words`]).
+//! text ([`WordCounts`], a records `fold`'s accumulator; [`count_words`] as
+//! a keyed job's mapper).
 //!
-//! Each is a [`Job`](crate::Job), run like any other:
+//! Each array job is a [`Job`](crate::Job), run like any other:
 //! `shmr::run(&data, &Sum)` on the global pool, `pool.on(&data).run(&Sum)`
 //! on yours. Their kernels are written so the compiler
 //! vectorizes them: independent accumulator lanes, combined in a fixed order,
@@ -18,4 +19,4 @@ pub use columns::Columns;
 pub use histogram::{Histogram, HistogramCounts};
 pub use stats::{Stats, Summary};
 pub use sum::Sum;
-pub use words::{count_words, for_each_word};
+pub use words::{WordCounts, count_words, for_each_word};

@@ -12,6 +12,8 @@ mod available;
 mod element;
 pub(crate) use element::{combine_lanes, rows_per_block};
 mod npy;
+mod prefetch;
+pub(crate) use prefetch::prefetch;
 pub(crate) mod release;
 mod segment;
 

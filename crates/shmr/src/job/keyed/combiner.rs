@@ -103,6 +103,44 @@ impl<V: PartialOrd + 'static> Combiner<V> for Max {
     }
 }
 
+/// Counts: each value emitted is a number of occurrences (emit 1 per
+/// record), added up exactly. An integer sum by another name, for the
+/// group-bys that read `(Sum, Count)`; order-free, so one table per worker.
+///
+/// # Example
+/// ```
+/// # fn main() -> Result<(), shmr::Error> {
+/// # shmr::init();
+/// use shmr::keyed::{Count, Sum};
+/// let keys = shmr::SharedArray::from_array(&ndarray::arr1(&[1_u8, 2, 1, 2, 1]))?;
+/// let values = shmr::SharedArray::from_array(&ndarray::arr1(&[1.5_f64, 10.0, 2.0, 20.0, 6.0]))?;
+/// // pandas' groupby(keys).agg(["sum", "count"]).
+/// let groups = shmr::global_pool()?.on(&keys).and(&values).keyed((Sum, Count), |(k, v), out| {
+///     k.iter().zip(v).for_each(|(k, &v)| out.emit(k, (v, 1_u64)))
+/// })?;
+/// assert_eq!(groups.get(&1), Some(&(9.5, 3)));
+/// assert_eq!(groups.get(&2), Some(&(30.0, 2)));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct Count;
+
+macro_rules! count_combiner {
+    ($($t:ty),+) => {$(
+        impl Combiner<$t> for Count {
+            #[inline]
+            fn combine(&self, acc: &mut $t, value: $t) {
+                *acc += value;
+            }
+            fn order_free(&self) -> bool {
+                true
+            }
+        }
+    )+};
+}
+
+count_combiner!(u8, u16, u32, u64, u128, usize);
+
 /// A value that averages: the sum and the count of what was emitted into
 /// it, combined with [`Sum`]. Emit [`Mean::of`] each value; read
 /// [`Mean::mean`]. A float sum, so not order-free: tables per chunk,

@@ -44,7 +44,7 @@ mod table;
 mod task;
 
 pub use accumulator::KeyedTable;
-pub use combiner::{Combiner, Key, Max, Mean, Min, SmallBytes, Sum, Tables, Value};
+pub use combiner::{Combiner, Count, Key, Max, Mean, Min, SmallBytes, Sum, Tables, Value};
 pub(crate) use parts::{HeldParts, map_keyed_parts};
 pub use parts::{KeyedArrayBare, KeyedArrayWith, KeyedParts, KeyedPartsBare, KeyedPartsWith};
 pub use records::{

@@ -81,7 +81,7 @@ impl<K: Ord, V> Keyed<K, V> {
 
 impl<K, V> Keyed<K, V> {
     /// The result of these pairs, sorted by key and each key once.
-    pub(super) fn of_sorted(entries: Vec<(K, V)>) -> Self {
+    pub(crate) fn of_sorted(entries: Vec<(K, V)>) -> Self {
         Keyed { entries }
     }
 
