@@ -256,6 +256,19 @@ pub enum Error {
         max_keys: usize,
     },
 
+    /// A key was emitted into a dense table outside its keys `0..keys`.
+    #[error(
+        "key {key} was emitted into a DenseTable of keys 0..{keys}; make the table as large as \
+         the largest key plus one (DenseTable::new), or use a hashed KeyedTable for keys that \
+         are not dense"
+    )]
+    KeyOutOfRange {
+        /// The first key outside the table that was emitted.
+        key: u64,
+        /// The table's number of keys.
+        keys: usize,
+    },
+
     /// Job parameters are too large to send as a control message.
     #[error(
         "job parameters take {bytes} bytes, more than the {limit}-byte control-message limit; put large inputs in a SharedArray"

@@ -123,6 +123,69 @@ fn a_dense_group_by_over_two_arrays_is_the_sequential_one() {
     }
 }
 
+/// The same group-by into a `DenseTable` (keys 0..n in a vector), with
+/// some keys never seen: their entries stay empty; and a key outside the
+/// table is an error naming it, not a count lost.
+#[test]
+fn a_dense_table_is_the_sequential_group_by_and_refuses_keys_outside_it() {
+    use shmr::keyed::{Count, DenseTable, Max, Sum};
+    let n = 150_000;
+    let groups = 1000_usize;
+    let mut r = Rng::new(8);
+    // Only even keys: the odd ones stay without a value.
+    let keys: Vec<u32> = (0..n)
+        .map(|_| 2 * (r.next_u64() % (groups as u64 / 2)) as u32)
+        .collect();
+    let values = ints(n, 9);
+    let mut want = vec![None::<(i64, u64, i64)>; groups];
+    for (&k, &v) in keys.iter().zip(&values) {
+        let e = want[k as usize].get_or_insert((0, 0, i64::MIN));
+        *e = (e.0 + v, e.1 + 1, e.2.max(v));
+    }
+    let k = SharedArray::from_array(&Array1::from(keys)).unwrap();
+    let v = SharedArray::from_array(&Array1::from(values)).unwrap();
+    for workers in [1, 2, 3] {
+        let pool = pool_with_rows(workers, 4999);
+        let job = || pool.on(&k).and(&v).params(groups);
+        let got = job()
+            .fold(
+                |&g| DenseTable::new(g, (Sum, Count, Max)),
+                |_, t, (k, v)| {
+                    k.iter()
+                        .zip(v)
+                        .for_each(|(&k, &v)| t.emit(k as usize, (v, 1_u64, v)))
+                },
+                DenseTable::merge,
+            )
+            .unwrap();
+        assert_eq!(got.keys(), groups);
+        let keyed = got.clone().into_keyed().unwrap();
+        assert_eq!(keyed.len(), groups / 2, "{workers} workers");
+        assert_eq!(got.into_vec().unwrap(), want, "{workers} workers");
+        // One table too small by one: the largest key is outside it.
+        let err = job()
+            .fold(
+                |&g| DenseTable::new(g - 2, Sum),
+                |_, t, (k, v)| k.iter().zip(v).for_each(|(&k, &v)| t.emit(k as usize, v)),
+                DenseTable::merge,
+            )
+            .unwrap()
+            .into_vec()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                shmr::Error::KeyOutOfRange {
+                    key: 998,
+                    keys: 998
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("0..998"), "{err}");
+    }
+}
+
 /// A side array seen whole by every step: a lookup table of weights.
 #[test]
 fn a_fold_reads_side_arrays_whole() {

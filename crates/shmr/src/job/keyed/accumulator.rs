@@ -1,10 +1,11 @@
-//! A key table as a value of one's own: several of them, each with its
-//! key, value and combiner, filled in one pass by a `fold`.
+//! Key tables as values of one's own: several of them, each with its key,
+//! value and combiner, filled in one pass by a `fold`; hashed keys
+//! ([`KeyedTable`]) or dense ones, `0..n`, in a vector ([`DenseTable`]).
 
 use super::combiner::{Combiner, Key, Value};
 use super::result::Keyed;
 use super::table::{DEFAULT_MAX_KEYS, Emit, Table, finish, merge};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
@@ -130,5 +131,159 @@ impl<K: Key, V: Value, C: Combiner<V>> KeyedTable<K, V, C> {
     /// past the limit.
     pub fn into_keyed(self) -> Result<Keyed<K, V>> {
         finish(self.table, self.max_keys)
+    }
+}
+
+/// Values for the keys `0..n` held in a vector, not a hash table
+/// (Phoenix++'s `array_container`): the accumulator of a
+/// [`fold`](crate::JobBuilder::fold) whose keys are known up front to be
+/// dense, a group-by over codes, bins or ids. An emit is an index and a
+/// combine, with no hash, no probe and no key to store; the table is the
+/// same size however many chunks a worker folds. Merged elementwise with
+/// [`merge`](DenseTable::merge) (once per worker); read with
+/// [`into_keyed`](DenseTable::into_keyed) (the keys that have a value) or
+/// [`into_vec`](DenseTable::into_vec).
+///
+/// As for [`KeyedTable`], a fold merges the workers' tables in the order
+/// they finish: the same result for any number of workers with an
+/// order-free combiner (integer sums, counts, minima, maxima), the last
+/// bits of a float sum may differ. A key outside `0..n` is not dropped in
+/// silence: the table remembers the first, and reading it is
+/// [`Error::KeyOutOfRange`](crate::Error::KeyOutOfRange).
+///
+/// # Example
+/// ```
+/// # fn main() -> Result<(), shmr::Error> {
+/// # shmr::init();
+/// use shmr::keyed::{Count, DenseTable, Sum};
+/// let pool = shmr::Pool::builder().workers(2).build()?;
+/// let keys = shmr::SharedArray::from_array(&ndarray::Array1::from_iter((0..10_000_u32).map(|i| i % 7)))?;
+/// let values = shmr::SharedArray::from_array(&ndarray::Array1::from_iter(0..10_000_i64))?;
+/// // pandas' groupby(keys).agg(["sum", "count"]) over keys in 0..7.
+/// let groups = pool.on(&keys).and(&values).params(7_usize).fold(
+///     |&n| DenseTable::new(n, (Sum, Count)),
+///     |_, t, (k, v)| k.iter().zip(v).for_each(|(&k, &v)| t.emit(k as usize, (v, 1_u64))),
+///     DenseTable::merge,
+/// )?;
+/// let groups = groups.into_vec()?;
+/// assert_eq!(groups[3], Some(((0..10_000_i64).filter(|i| i % 7 == 3).sum(), 1429)));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "V: Serialize, C: Serialize",
+    deserialize = "V: DeserializeOwned, C: DeserializeOwned"
+))]
+pub struct DenseTable<V, C> {
+    /// Each key's value; `V::default()` until the key's first emit.
+    values: Vec<V>,
+    /// Which keys have a value, a bit each: a key's first value is kept
+    /// as it is, not combined with a default (a maximum of negative
+    /// values is not 0).
+    seen: Vec<u64>,
+    combiner: C,
+    /// The first key emitted outside the table, if any.
+    outside: Option<u64>,
+}
+
+impl<V: Value + Default, C: Combiner<V>> DenseTable<V, C> {
+    /// A table for the keys `0..keys`, each without a value yet, that
+    /// combines with `combiner`.
+    pub fn new(keys: usize, combiner: C) -> Self {
+        let mut values = Vec::with_capacity(keys);
+        values.resize_with(keys, V::default);
+        DenseTable {
+            values,
+            seen: vec![0; keys.div_ceil(64)],
+            combiner,
+            outside: None,
+        }
+    }
+
+    /// Emits `value` for `key`: combined with its value so far, or its
+    /// first. A key outside the table is remembered as an error for
+    /// [`into_keyed`](DenseTable::into_keyed) and
+    /// [`into_vec`](DenseTable::into_vec).
+    #[inline]
+    pub fn emit(&mut self, key: usize, value: V) {
+        let Some(acc) = self.values.get_mut(key) else {
+            self.outside.get_or_insert(key as u64);
+            return;
+        };
+        let (word, bit) = (&mut self.seen[key / 64], 1u64 << (key % 64));
+        if *word & bit != 0 {
+            self.combiner.combine(acc, value);
+        } else {
+            *acc = value;
+            *word |= bit;
+        }
+    }
+
+    /// The value of `key` so far.
+    pub fn get(&self, key: usize) -> Option<&V> {
+        self.has(key).then(|| &self.values[key])
+    }
+
+    fn has(&self, key: usize) -> bool {
+        key < self.values.len() && self.seen[key / 64] & (1 << (key % 64)) != 0
+    }
+
+    /// The table's keys: `n` of `0..n`.
+    pub fn keys(&self) -> usize {
+        self.values.len()
+    }
+
+    /// This table with `later`'s values combined in after its own, key by
+    /// key (the combiner is this table's). Tables of different sizes merge
+    /// into the larger.
+    pub fn merge(mut self, later: Self) -> Self {
+        if later.values.len() > self.values.len() {
+            self.values.resize_with(later.values.len(), V::default);
+            self.seen.resize(later.seen.len(), 0);
+        }
+        for (k, v) in later.values.into_iter().enumerate() {
+            if later.seen[k / 64] & (1 << (k % 64)) == 0 {
+                continue;
+            }
+            if self.has(k) {
+                self.combiner.combine(&mut self.values[k], v);
+            } else {
+                self.values[k] = v;
+                self.seen[k / 64] |= 1 << (k % 64);
+            }
+        }
+        self.outside = match (self.outside, later.outside) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        self
+    }
+
+    /// The value of every key, `None` for keys never emitted; or
+    /// [`Error::KeyOutOfRange`](crate::Error::KeyOutOfRange) naming the
+    /// first key emitted outside the table (the smallest, after a merge).
+    pub fn into_vec(self) -> Result<Vec<Option<V>>> {
+        if let Some(key) = self.outside {
+            return Err(Error::KeyOutOfRange {
+                key,
+                keys: self.values.len(),
+            });
+        }
+        let seen = self.seen;
+        Ok(self
+            .values
+            .into_iter()
+            .enumerate()
+            .map(|(k, v)| (seen[k / 64] & (1 << (k % 64)) != 0).then_some(v))
+            .collect())
+    }
+
+    /// The keys that have a value, with it, in key order, as a keyed job's
+    /// result; or the error of [`into_vec`](DenseTable::into_vec).
+    pub fn into_keyed(self) -> Result<Keyed<usize, V>> {
+        let pairs = self.into_vec()?.into_iter().enumerate();
+        Ok(Keyed::of_sorted(
+            pairs.filter_map(|(k, v)| v.map(|v| (k, v))).collect(),
+        ))
     }
 }

@@ -43,7 +43,7 @@ mod result;
 mod table;
 mod task;
 
-pub use accumulator::KeyedTable;
+pub use accumulator::{DenseTable, KeyedTable};
 pub use combiner::{Combiner, Count, Key, Max, Mean, Min, SmallBytes, Sum, Tables, Value};
 pub(crate) use parts::{HeldParts, map_keyed_parts};
 pub use parts::{KeyedArrayBare, KeyedArrayWith, KeyedParts, KeyedPartsBare, KeyedPartsWith};
