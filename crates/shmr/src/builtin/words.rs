@@ -193,7 +193,7 @@ fn hash_long(word: &[u8]) -> u64 {
 /// A table made for words, because a word count spends its time in its
 /// table: with a few hundred thousand distinct words the table is tens of
 /// megabytes, larger than the cache, and nearly every new word's probe
-/// waits on memory. Here each word's slot is fetched ([`AHEAD`] words before
+/// waits on memory. Here each word's slot is fetched (16 words before
 /// it is probed) while the words in between are cut out of the text, and a
 /// word of up to 16 bytes is compared as two machine words inside its slot,
 /// with no pointer to follow and no `memcmp` (docs/design.md, "Keyed
