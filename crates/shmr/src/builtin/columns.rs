@@ -115,7 +115,7 @@ fn rows_of<'c, A: Element, D: Dimension>(
 /// column are combined in a fixed order; the same bits in every compiled
 /// version (no FMA).
 #[multiversion::multiversion(targets("x86_64+avx2", "x86_64+avx"))]
-fn column_sums<A: Element, const C: usize, const R: usize>(
+pub(super) fn column_sums<A: Element, const C: usize, const R: usize>(
     xs: &[A],
     cols: usize,
     off: usize,

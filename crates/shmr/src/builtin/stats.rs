@@ -77,31 +77,21 @@ fn lane_sum(v: [f64; LANES]) -> f64 {
 /// form. A NaN or an infinity anywhere makes `s1` or `s2` non-finite, which
 /// is how the caller knows to take the careful path instead.
 ///
-/// Six floating-point operations per value is more than two cores can do at
-/// memory speed with 2-wide SSE2, so it is also compiled for AVX2 and AVX
-/// and chosen at run time; without FMA every version gives the same bits.
-#[multiversion::multiversion(targets("x86_64+avx2", "x86_64+avx"))]
+/// Lane `j` takes values `j`, `j + 8`, ...: the columns of rows of eight,
+/// so this is the per-column kernel (`columns::column_sums`, compiled for
+/// AVX2 and AVX and chosen at run time; without FMA every version gives
+/// the same bits) over eight columns, then the lanes combined. The same
+/// bits as the loop over `chunks_exact(8)` it replaced, which kept its
+/// lanes in zipped iterators the compiler did not keep in registers: 2x
+/// slower on f64 and 3x on f32, one thread, 16 M values (3.4 ms against
+/// 10.5 ms for f32).
 fn fast<A: Element>(xs: &[A], shift: f64) -> (f64, f64, f64, f64) {
-    let mut s1 = [0.0f64; LANES];
-    let mut s2 = [0.0f64; LANES];
-    let mut lo = [f64::INFINITY; LANES];
-    let mut hi = [f64::NEG_INFINITY; LANES];
-    let mut blocks = xs.chunks_exact(LANES);
-    for b in &mut blocks {
-        let lanes = s1
-            .iter_mut()
-            .zip(s2.iter_mut())
-            .zip(lo.iter_mut().zip(hi.iter_mut()));
-        for (((a1, a2), (l, h)), &x) in lanes.zip(b) {
-            let x = x.to_f64();
-            let d = x - shift;
-            *a1 += d;
-            *a2 += d * d;
-            *l = if x < *l { x } else { *l };
-            *h = if x > *h { x } else { *h };
-        }
-    }
-    for (j, &x) in blocks.remainder().iter().enumerate() {
+    // Lane j takes values j, j + 8, ...: the columns of rows of eight,
+    // which the column kernel keeps in registers.
+    let body = xs.len() / LANES * LANES;
+    let [mut s1, mut s2, mut lo, mut hi] =
+        super::columns::column_sums::<A, LANES, 1>(&xs[..body], LANES, 0, &[shift; LANES]);
+    for (j, &x) in xs[body..].iter().enumerate() {
         let x = x.to_f64();
         let d = x - shift;
         s1[j] += d;
@@ -109,9 +99,10 @@ fn fast<A: Element>(xs: &[A], shift: f64) -> (f64, f64, f64, f64) {
         lo[j] = lo[j].min(x);
         hi[j] = hi[j].max(x);
     }
+    let lanes = |v: Vec<f64>| -> [f64; LANES] { std::array::from_fn(|j| v[j]) };
     (
-        lane_sum(s1),
-        lane_sum(s2),
+        lane_sum(lanes(s1)),
+        lane_sum(lanes(s2)),
         lo.into_iter().fold(f64::INFINITY, f64::min),
         hi.into_iter().fold(f64::NEG_INFINITY, f64::max),
     )
@@ -303,5 +294,49 @@ impl<A: Element, D: Dimension> Job<A, D> for Stats {
     }
     fn reduce(&self, a: Summary, b: Summary) -> Summary {
         a.merge(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel's bits are those of its documented order: lane `j` adds
+    /// values `j`, `j + 8`, ... in turn, and the lanes combine as
+    /// `lane_sum` says. Computed here one value at a time, for lengths
+    /// around the lanes, f32 and f64.
+    #[test]
+    fn the_kernel_adds_in_its_documented_lane_order() {
+        fn by_hand<A: Element>(xs: &[A]) -> (f64, f64, f64, f64) {
+            let shift = xs[0].to_f64();
+            let (mut s1, mut s2) = ([0.0; LANES], [0.0; LANES]);
+            for (i, x) in xs.iter().enumerate() {
+                let d = x.to_f64() - shift;
+                s1[i % LANES] += d;
+                s2[i % LANES] += d * d;
+            }
+            let lo = xs.iter().map(|x| x.to_f64()).fold(f64::INFINITY, f64::min);
+            let hi = xs
+                .iter()
+                .map(|x| x.to_f64())
+                .fold(f64::NEG_INFINITY, f64::max);
+            (lane_sum(s1), lane_sum(s2), lo, hi)
+        }
+        for n in [1, 7, 8, 9, 15, 16, 17, 1000, 4099] {
+            let xs: Vec<f64> = (0..n)
+                .map(|i| ((i * 7919) % 1013) as f64 / 3.0 - 100.0)
+                .collect();
+            let got = fast(&xs, xs[0]);
+            let want = by_hand(&xs);
+            assert_eq!(
+                [got.0, got.1, got.2, got.3].map(f64::to_bits),
+                [want.0, want.1, want.2, want.3].map(f64::to_bits),
+                "f64, {n} values"
+            );
+            let ys: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+            let (got, want) = (fast(&ys, f64::from(ys[0])), by_hand(&ys));
+            assert_eq!(got.0.to_bits(), want.0.to_bits(), "f32, {n} values");
+            assert_eq!(got.1.to_bits(), want.1.to_bits(), "f32, {n} values");
+        }
     }
 }
