@@ -159,6 +159,9 @@ fn a_dense_table_is_the_sequential_group_by_and_refuses_keys_outside_it() {
             )
             .unwrap();
         assert_eq!(got.keys(), groups);
+        // Even keys were seen, odd ones never; nothing past the table.
+        assert_eq!(got.get(2).copied(), want[2], "{workers} workers");
+        assert_eq!((got.get(1), got.get(groups)), (None, None));
         let keyed = got.clone().into_keyed().unwrap();
         assert_eq!(keyed.len(), groups / 2, "{workers} workers");
         assert_eq!(got.into_vec().unwrap(), want, "{workers} workers");

@@ -49,19 +49,9 @@ struct Transposed<A> {
 }
 
 impl<A: Element> Transposed<A> {
-    fn of<D: Dimension>(chunk: &ArrayView<'_, A, D>) -> Self {
-        let columns: usize = chunk.shape().iter().skip(1).product();
-        let rows = chunk.shape().first().copied().unwrap_or(1);
-        let columns = columns.max(1);
-        let owned;
-        let xs = match chunk.as_slice() {
-            Some(xs) => xs,
-            // Chunks of a SharedArray are contiguous; for completeness.
-            None => {
-                owned = chunk.iter().copied().collect::<Vec<A>>();
-                &owned
-            }
-        };
+    /// Rows of `columns` values laid end to end, column by column.
+    fn of(xs: &[A], columns: usize) -> Self {
+        let rows = xs.len() / columns;
         let mut values = vec![A::default(); rows * columns];
         // In tiles of rows, so that the rows read stay in the L1 cache while
         // each column's run of the tile is written in one stride-1 pass.
@@ -172,8 +162,10 @@ fn column_summaries<A: Element>(xs: &[A], cols: usize) -> Vec<Summary> {
     let mut out = Vec::with_capacity(cols);
     for off in (0..cols).step_by(GROUP) {
         let sh = &shift[off..(off + GROUP).min(cols)];
-        // About eight lanes per accumulator or more, enough to hide the
-        // latency of the adds, few enough for the registers.
+        // Rows per block for each width, as measured: enough lanes to hide
+        // the latency of the adds where that paid (2 and 4 columns), few
+        // enough that four accumulators stay in registers (10-12 lanes
+        // spilled and ran at half speed).
         let [s1, s2, lo, hi] = match sh.len() {
             1 => column_sums::<A, 1, 8>(xs, cols, off, sh),
             2 => column_sums::<A, 2, 4>(xs, cols, off, sh),
@@ -224,7 +216,9 @@ impl<A: Element, D: Dimension> Job<A, D> for Columns<Histogram> {
         <Histogram as Job<A, D>>::validate(&self.0)
     }
     fn map(&self, chunk: ArrayView<'_, A, D>) -> Vec<HistogramCounts> {
-        Transposed::of(&chunk).map(|c| self.0.count(c))
+        let mut owned = Vec::new();
+        let (xs, cols) = rows_of(&chunk, &mut owned);
+        Transposed::of(xs, cols).map(|c| self.0.count(c))
     }
     fn reduce(&self, a: Vec<HistogramCounts>, b: Vec<HistogramCounts>) -> Vec<HistogramCounts> {
         a.into_iter().zip(&b).map(|(x, y)| x.merge(y)).collect()

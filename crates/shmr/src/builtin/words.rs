@@ -114,6 +114,15 @@ const INLINE: usize = 16;
 /// apostrophe is 0, so the padding is never part of a word).
 type Packed = [u64; 2];
 
+/// `word` (at most [`INLINE`] bytes, as counted) packed.
+fn pack(word: &[u8]) -> Packed {
+    let mut key = [0u64; 2];
+    for (i, &b) in word.iter().enumerate() {
+        key[i / 8] |= u64::from(b) << (8 * (i % 8));
+    }
+    key
+}
+
 /// Calls `short` with each word of at most [`INLINE`] bytes, packed, and
 /// `long` with each longer one, upper-cased: the words of
 /// [`for_each_word`], built in registers.
@@ -162,6 +171,12 @@ struct Slot {
 /// A tag's flag bits: the slot is taken, and holds a long word.
 const TAKEN: u64 = 1;
 const LONG: u64 = 2;
+
+/// A taken slot's tag for a word of `hash` (or of another table's tag:
+/// the bits above the flags are the hash's).
+fn tag(hash: u64, long: bool) -> u64 {
+    (hash & !(TAKEN | LONG)) | TAKEN | if long { LONG } else { 0 }
+}
 
 /// How far ahead of its probe a word's slot is prefetched, in words:
 /// enough words of tokenizing to cover a miss to memory.
@@ -225,7 +240,6 @@ pub struct WordCounts {
     taken: usize,
     /// The bytes of the words longer than [`INLINE`], end to end.
     long: Vec<u8>,
-    words: u64,
 }
 
 impl Default for WordCounts {
@@ -241,7 +255,6 @@ impl WordCounts {
             slots: vec![Slot::default(); 1 << 10],
             taken: 0,
             long: Vec::new(),
-            words: 0,
         }
     }
 
@@ -280,7 +293,6 @@ impl WordCounts {
         for word in &longs {
             self.add_long(word, 1);
         }
-        self.words += (seen + longs.len()) as u64;
     }
 
     /// Counts the words of a records job's chunk: the step of a records
@@ -294,7 +306,6 @@ impl WordCounts {
         if other.taken > self.taken {
             std::mem::swap(&mut self, &mut other);
         }
-        self.words += other.words;
         for s in other.slots.iter().filter(|s| s.tag != 0) {
             match s.tag & LONG {
                 0 => self.add_packed(s.key, s.tag, s.count),
@@ -306,37 +317,15 @@ impl WordCounts {
 
     /// The count of `word` (upper-case, as counted), if it occurs.
     pub fn get(&self, word: &[u8]) -> Option<u64> {
-        let (tag, key) = match word.len() {
+        let found = match word.len() {
             0 => return None,
             n if n <= INLINE => {
-                let mut key = [0u64; 2];
-                for (i, &b) in word.iter().enumerate() {
-                    key[i / 8] |= u64::from(b) << (8 * (i % 8));
-                }
-                (hash_packed(key), key)
+                let key = pack(word);
+                self.probe(tag(hash_packed(key), false), |s| s.key == key)
             }
-            _ => (hash_long(word), [0, 0]),
+            _ => self.probe(tag(hash_long(word), true), |s| self.long_word(s) == word),
         };
-        let long = word.len() > INLINE;
-        let tag = (tag & !(TAKEN | LONG)) | TAKEN | if long { LONG } else { 0 };
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(tag);
-        loop {
-            let s = &self.slots[i];
-            if s.tag == 0 {
-                return None;
-            }
-            if s.tag == tag
-                && (if long {
-                    self.long_word(s) == word
-                } else {
-                    s.key == key
-                })
-            {
-                return Some(s.count);
-            }
-            i = (i + 1) & mask;
-        }
+        found.ok().map(|i| self.slots[i].count)
     }
 
     /// Distinct words.
@@ -349,9 +338,9 @@ impl WordCounts {
         self.taken == 0
     }
 
-    /// Words counted, each occurrence once.
+    /// Words counted, each occurrence once: the sum of the counts.
     pub fn words(&self) -> u64 {
-        self.words
+        self.slots.iter().map(|s| s.count).sum()
     }
 
     /// Every word with its count, in no particular order.
@@ -394,49 +383,51 @@ impl WordCounts {
         &self.long[offset as usize..][..len as usize]
     }
 
-    /// Adds `n` to a packed word's count (its hash, or the tag it had in
-    /// another table: the bits above the flags are the hash's).
+    /// Where the word of `tag` that `is_it` recognizes is (`Ok`), or the
+    /// empty slot where it would go (`Err`): linear probing from its home.
     #[inline]
-    fn add_packed(&mut self, key: Packed, hash: u64, n: u64) {
-        let tag = (hash & !(TAKEN | LONG)) | TAKEN;
+    fn probe(&self, tag: u64, is_it: impl Fn(&Slot) -> bool) -> Result<usize, usize> {
         let mask = self.slots.len() - 1;
         let mut i = self.home(tag);
         loop {
-            let s = &mut self.slots[i];
-            if s.tag == tag && s.key == key {
-                s.count += n;
-                return;
+            let s = &self.slots[i];
+            if s.tag == tag && is_it(s) {
+                return Ok(i);
             }
             if s.tag == 0 {
-                *s = Slot { key, tag, count: n };
-                return self.took_one();
+                return Err(i);
             }
             i = (i + 1) & mask;
+        }
+    }
+
+    /// Adds `n` to a packed word's count (its hash, or the tag it had in
+    /// another table).
+    #[inline]
+    fn add_packed(&mut self, key: Packed, hash: u64, n: u64) {
+        let tag = tag(hash, false);
+        match self.probe(tag, |s| s.key == key) {
+            Ok(i) => self.slots[i].count += n,
+            Err(i) => self.take(i, Slot { key, tag, count: n }),
         }
     }
 
     fn add_long(&mut self, word: &[u8], n: u64) {
-        let tag = (hash_long(word) & !(TAKEN | LONG)) | TAKEN | LONG;
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(tag);
-        loop {
-            let s = self.slots[i];
-            if s.tag == tag && self.long_word(&s) == word {
-                self.slots[i].count += n;
-                return;
-            }
-            if s.tag == 0 {
+        let tag = tag(hash_long(word), true);
+        match self.probe(tag, |s| self.long_word(s) == word) {
+            Ok(i) => self.slots[i].count += n,
+            Err(i) => {
                 let key = [self.long.len() as u64, word.len() as u64];
                 self.long.extend_from_slice(word);
-                self.slots[i] = Slot { key, tag, count: n };
-                return self.took_one();
+                self.take(i, Slot { key, tag, count: n });
             }
-            i = (i + 1) & mask;
         }
     }
 
-    /// Counts a slot just taken; past 80% taken, doubles the slots.
-    fn took_one(&mut self) {
+    /// Puts `slot` in the empty slot `i`; past 80% taken, doubles the
+    /// slots.
+    fn take(&mut self, i: usize, slot: Slot) {
+        self.slots[i] = slot;
         self.taken += 1;
         if self.taken * 5 <= self.slots.len() * 4 {
             return;
@@ -454,12 +445,11 @@ impl WordCounts {
     }
 }
 
-/// A table crosses from a worker as the list of its words and counts, and
-/// the total of words, not as its slots, most of which are empty.
+/// A table crosses from a worker as the list of its words and counts, not
+/// as its slots, most of which are empty.
 impl Serialize for WordCounts {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.taken + 1))?;
-        seq.serialize_element(&(SmallBytes::new(), self.words))?;
+        let mut seq = s.serialize_seq(Some(self.taken))?;
         for pair in self.iter() {
             seq.serialize_element(&pair)?;
         }
@@ -473,29 +463,22 @@ impl<'de> Deserialize<'de> for WordCounts {
         impl<'de> Visitor<'de> for Pairs {
             type Value = WordCounts;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("the total of words, then words and their counts")
+                f.write_str("words and their counts")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WordCounts, A::Error> {
                 let mut t = WordCounts::new();
-                let (_, words) = seq
-                    .next_element::<(SmallBytes, u64)>()?
-                    .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
                 while let Some((word, n)) = seq.next_element::<(SmallBytes, u64)>()? {
                     if word.is_empty() || word.iter().any(|&b| CLASS[b as usize] == SEPARATOR) {
                         return Err(serde::de::Error::custom("not a word"));
                     }
                     match word.len() {
                         len if len <= INLINE => {
-                            let mut key = [0u64; 2];
-                            for (i, &b) in word.iter().enumerate() {
-                                key[i / 8] |= u64::from(b) << (8 * (i % 8));
-                            }
+                            let key = pack(&word);
                             t.add_packed(key, hash_packed(key), n);
                         }
                         _ => t.add_long(&word, n),
                     }
                 }
-                t.words = words;
                 Ok(t)
             }
         }
@@ -591,9 +574,16 @@ mod tests {
     /// not counted.
     #[test]
     fn a_table_that_holds_a_non_word_is_refused() {
-        let forged =
-            postcard::to_allocvec(&vec![(b"".to_vec(), 1_u64), (b"A B".to_vec(), 1)]).unwrap();
-        assert!(postcard::from_bytes::<WordCounts>(&forged).is_err());
+        let sent = |pairs: &[(&[u8], u64)]| postcard::to_allocvec(pairs).unwrap();
+        let good = postcard::from_bytes::<WordCounts>(&sent(&[(b"A'B", 2)])).unwrap();
+        assert_eq!(good.get(b"A'B"), Some(2));
+        for bad in [&b""[..], b"A B", b"A\0", b"X9"] {
+            let forged = sent(&[(b"OK", 1), (bad, 1)]);
+            assert!(
+                postcard::from_bytes::<WordCounts>(&forged).is_err(),
+                "{bad:?}"
+            );
+        }
         assert_eq!(WordCounts::new().get(b""), None);
     }
 

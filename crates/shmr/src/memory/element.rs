@@ -200,7 +200,7 @@ pub trait Element:
 
 /// Rows per block of a column kernel: enough that a block holds 32 lanes
 /// (independent accumulators, which hide the add latency), at least 4.
-pub(crate) fn rows_per_block(cols: usize) -> usize {
+fn rows_per_block(cols: usize) -> usize {
     32_usize.div_ceil(cols.max(1)).max(4)
 }
 
@@ -336,7 +336,7 @@ macro_rules! int_element {
                 // lane adds at most BLOCK / cols values between flushes.
                 const BLOCK: usize = 1 << 16;
                 let cols = cols.max(1);
-                let lanes = crate::memory::rows_per_block(cols) * cols;
+                let lanes = rows_per_block(cols) * cols;
                 let mut totals: Vec<$sum> = vec![0; cols];
                 let mut acc: Vec<$lane> = vec![0; lanes];
                 for run in xs.chunks(BLOCK.div_ceil(lanes) * lanes) {

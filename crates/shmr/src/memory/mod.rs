@@ -10,7 +10,7 @@
 mod array;
 mod available;
 mod element;
-pub(crate) use element::{combine_lanes, rows_per_block};
+pub(crate) use element::combine_lanes;
 mod npy;
 mod prefetch;
 pub(crate) use prefetch::prefetch;

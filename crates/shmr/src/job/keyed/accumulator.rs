@@ -210,22 +210,17 @@ impl<V: Value + Default, C: Combiner<V>> DenseTable<V, C> {
             self.outside.get_or_insert(key as u64);
             return;
         };
-        let (word, bit) = (&mut self.seen[key / 64], 1u64 << (key % 64));
-        if *word & bit != 0 {
+        if has(&self.seen, key) {
             self.combiner.combine(acc, value);
         } else {
             *acc = value;
-            *word |= bit;
+            mark(&mut self.seen, key);
         }
     }
 
     /// The value of `key` so far.
     pub fn get(&self, key: usize) -> Option<&V> {
-        self.has(key).then(|| &self.values[key])
-    }
-
-    fn has(&self, key: usize) -> bool {
-        key < self.values.len() && self.seen[key / 64] & (1 << (key % 64)) != 0
+        (key < self.values.len() && has(&self.seen, key)).then(|| &self.values[key])
     }
 
     /// The table's keys: `n` of `0..n`.
@@ -242,14 +237,14 @@ impl<V: Value + Default, C: Combiner<V>> DenseTable<V, C> {
             self.seen.resize(later.seen.len(), 0);
         }
         for (k, v) in later.values.into_iter().enumerate() {
-            if later.seen[k / 64] & (1 << (k % 64)) == 0 {
+            if !has(&later.seen, k) {
                 continue;
             }
-            if self.has(k) {
+            if has(&self.seen, k) {
                 self.combiner.combine(&mut self.values[k], v);
             } else {
                 self.values[k] = v;
-                self.seen[k / 64] |= 1 << (k % 64);
+                mark(&mut self.seen, k);
             }
         }
         self.outside = match (self.outside, later.outside) {
@@ -274,7 +269,7 @@ impl<V: Value + Default, C: Combiner<V>> DenseTable<V, C> {
             .values
             .into_iter()
             .enumerate()
-            .map(|(k, v)| (seen[k / 64] & (1 << (k % 64)) != 0).then_some(v))
+            .map(|(k, v)| has(&seen, k).then_some(v))
             .collect())
     }
 
@@ -286,4 +281,16 @@ impl<V: Value + Default, C: Combiner<V>> DenseTable<V, C> {
             pairs.filter_map(|(k, v)| v.map(|v| (k, v))).collect(),
         ))
     }
+}
+
+/// Whether bit `key` of `bits` is set: whether a dense table's key has a
+/// value.
+#[inline]
+fn has(bits: &[u64], key: usize) -> bool {
+    bits[key / 64] & (1 << (key % 64)) != 0
+}
+
+#[inline]
+fn mark(bits: &mut [u64], key: usize) {
+    bits[key / 64] |= 1 << (key % 64);
 }
