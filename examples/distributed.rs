@@ -44,9 +44,41 @@ struct Args {
     #[arg(long)]
     single: bool,
     /// Count the words of this text file instead (a keyed job): each rank
-    /// maps its share of the file, cut at whitespace
+    /// maps its share of the file, cut at whitespace; the counts are
+    /// shuffled by word, each rank keeps its words
     #[arg(long)]
     words: Option<std::path::PathBuf>,
+    /// With --words: also gather the whole count on rank 0 and check it
+    /// against the shards' summary
+    #[arg(long)]
+    gather: bool,
+    /// With --words: also swap the ranks' whole tables the old way (an
+    /// all-gather of every table, folded on every rank), to compare bytes
+    #[arg(long)]
+    all_gather: bool,
+    /// Histogram bins (a partial of 8 bytes a bin: 1000000 for pca-sized
+    /// partials of 8 MB)
+    #[arg(long, default_value = "16", value_parser = shmr_bench::whole_number)]
+    bins: usize,
+    /// A timeout for each job, in seconds
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Stop this rank (SIGSTOP) before its first job, for --stop-for seconds
+    #[arg(long)]
+    stop_rank: Option<usize>,
+    /// How long --stop-rank stays stopped
+    #[arg(long, default_value = "6")]
+    stop_for: f64,
+    /// Send messages longer than this many bytes as several
+    #[arg(long, value_parser = shmr_bench::whole_number)]
+    message_limit: Option<usize>,
+    /// Write --len bytes of generated text (a Zipf vocabulary of --vocab
+    /// words) to this file and exit, for --words
+    #[arg(long)]
+    write_text: Option<std::path::PathBuf>,
+    /// Words in --write-text's vocabulary
+    #[arg(long, default_value = "20000", value_parser = shmr_bench::whole_number)]
+    vocab: usize,
 }
 
 /// The value at global index `i`: a multiple of 1/8 in [0, 128), so that
@@ -136,30 +168,97 @@ fn report(times: [Duration; 3], world: Option<&World>) {
     }
 }
 
-fn histogram() -> Histogram {
-    Histogram::new(16, 0.0..128.0)
+fn histogram(bins: usize) -> Histogram {
+    Histogram::new(bins, 0.0..128.0)
 }
 
-/// Prints a word count as the runs compare it: totals, a digest of every
-/// (word, count) pair in key order, the most frequent words.
-fn print_words(counts: &Keyed<SmallBytes, u64>) {
-    let mut digest: u64 = 0xcbf2_9ce4_8422_2325;
-    for (w, n) in counts {
-        for b in w.iter().chain(&n.to_le_bytes()) {
-            digest = (digest ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+/// A word count as the runs compare it, summed over the pairs so that any
+/// shard of them sums to its part: pairs, words, and a digest of every
+/// (word, count) pair (a sum of their hashes, which any split adds up).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Summary {
+    total: u64,
+    distinct: u64,
+    digest: u64,
+}
+
+impl Summary {
+    fn of(counts: &Keyed<SmallBytes, u64>) -> Summary {
+        let mut s = Summary::default();
+        for (w, n) in counts {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in w.iter().chain(&n.to_le_bytes()) {
+                h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            s.total += n;
+            s.distinct += 1;
+            s.digest = s.digest.wrapping_add(h);
+        }
+        s
+    }
+
+    fn add(self, o: Summary) -> Summary {
+        Summary {
+            total: self.total + o.total,
+            distinct: self.distinct + o.distinct,
+            digest: self.digest.wrapping_add(o.digest),
         }
     }
-    let total: u64 = counts.iter().map(|(_, n)| n).sum();
-    let top: Vec<String> = counts
-        .top(3)
+
+    fn bytes(&self) -> Vec<u8> {
+        [self.total, self.distinct, self.digest]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect()
+    }
+
+    fn from_bytes(b: &[u8]) -> Summary {
+        let x = |i: usize| u64::from_le_bytes(b[8 * i..8 * i + 8].try_into().expect("24 bytes"));
+        Summary {
+            total: x(0),
+            distinct: x(1),
+            digest: x(2),
+        }
+    }
+}
+
+fn print_words(s: Summary, top: &[(SmallBytes, u64)]) {
+    let top: Vec<String> = top
         .iter()
         .map(|(w, n)| format!("{}={n}", String::from_utf8_lossy(w)))
         .collect();
     println!(
-        "words: total={total} distinct={} digest={digest:#018x} top={}",
-        counts.len(),
+        "words: total={} distinct={} digest={:#018x} top={}",
+        s.total,
+        s.distinct,
+        s.digest,
         top.join(",")
     );
+}
+
+/// This process's peak private memory, in MB.
+fn peak_mb() -> f64 {
+    shmr_bench::machine::peak_private_bytes(std::process::id()).unwrap_or(0) as f64 / 1e6
+}
+
+/// One line per rank of what it sent and received in the last job.
+fn print_traffic(world: &World, what: &str) {
+    let t = world.last_traffic();
+    let line = format!(
+        "traffic: {what} rank={} ranks={} sent_bytes={} received_bytes={} sent_messages={} \
+         received_messages={} exchange_ms={:.3} wait_ms={:.3} peak_mb={:.1}\n",
+        world.rank(),
+        world.size(),
+        t.sent_bytes,
+        t.received_bytes,
+        t.sent_messages,
+        t.received_messages,
+        world.last_exchange().as_secs_f64() * 1e3,
+        world.last_wait().as_secs_f64() * 1e3,
+        peak_mb()
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(line.as_bytes());
 }
 
 fn words_single(a: &Args, path: &std::path::Path) -> Result<ExitCode, shmr::Error> {
@@ -170,7 +269,12 @@ fn words_single(a: &Args, path: &std::path::Path) -> Result<ExitCode, shmr::Erro
         .on(&text)
         .records(Delimiters::WHITESPACE)
         .keyed(keyed::Sum, count_words)?;
-    print_words(&counts);
+    let top: Vec<(SmallBytes, u64)> = counts
+        .top(3)
+        .into_iter()
+        .map(|(w, n)| (w.clone(), *n))
+        .collect();
+    print_words(Summary::of(&counts), &top);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -178,17 +282,82 @@ fn words_single(a: &Args, path: &std::path::Path) -> Result<ExitCode, shmr::Erro
 /// after rank/size of its length to the first at or after (rank+1)/size,
 /// so no word is cut between ranks; the tables are merged across ranks in
 /// rank order.
-fn words_on_world(world: &World, path: &std::path::Path) -> Result<ExitCode, shmr::Error> {
+fn words_on_world(
+    world: &World,
+    a: &Args,
+    path: &std::path::Path,
+) -> Result<ExitCode, shmr::Error> {
     // Whatever fails on this rank alone fails every rank, with its reason:
     // returning early here would leave the others waiting in from_rows.
     let (mine, rows, len) = world.all_ok(words_share(world, path))?;
     let part = world.from_rows(mine, rows, &[len])?;
-    let counts = world
-        .on(&part)
-        .records(Delimiters::WHITESPACE)
-        .keyed(keyed::Sum, count_words)?;
+    let mut job = world.on(&part).records(Delimiters::WHITESPACE);
+    if let Some(t) = a.timeout {
+        job = job.timeout(Duration::from_secs_f64(t));
+    }
+    let t = Instant::now();
+    let counts = job.keyed(keyed::Sum, count_words)?;
+    let took = t.elapsed();
+    print_traffic(world, "shuffle");
+    // What every rank can say without gathering the counts: the summary
+    // of its shard, added up over ranks, and the global top three.
+    let mine = Summary::of(&counts);
+    let all = shmr::Ranks::all_gather(world, &mine.bytes())?;
+    let summary = all
+        .iter()
+        .map(|b| Summary::from_bytes(b))
+        .fold(Summary::default(), Summary::add);
+    let top = counts.global_top(world, 3)?;
     if world.rank() == 0 {
-        print_words(&counts);
+        println!("  word count across ranks: {took:.2?}");
+        print_words(summary, &top);
+    }
+    if a.gather {
+        let whole = counts.gather(world, 0)?;
+        print_traffic(world, "gather");
+        if let Some(whole) = whole {
+            let s = Summary::of(&whole);
+            println!(
+                "gathered: {}",
+                if s == summary { "same" } else { "DIFFERENT" }
+            );
+        }
+    }
+    if a.all_gather {
+        // The exchange this replaced: every rank's whole table to every
+        // rank, each folding all of them in rank order.
+        let local = world
+            .pool()
+            .on(part.local())
+            .records(Delimiters::WHITESPACE)
+            .keyed(keyed::Sum, count_words)?;
+        let bytes =
+            postcard::to_allocvec(&local).map_err(|e| shmr::Error::Protocol(e.to_string()))?;
+        world.barrier();
+        let t = Instant::now();
+        let tables = shmr::Ranks::all_gather(world, &bytes)?;
+        let mut merged: std::collections::BTreeMap<SmallBytes, u64> = Default::default();
+        for b in &tables {
+            let k: Keyed<SmallBytes, u64> =
+                postcard::from_bytes(b).map_err(|e| shmr::Error::Protocol(e.to_string()))?;
+            for (w, n) in k {
+                *merged.entry(w).or_default() += n;
+            }
+        }
+        let took = t.elapsed();
+        let line = format!(
+            "traffic: all-gather rank={} ranks={} sent_bytes={} received_bytes={} merged_keys={} \
+             exchange_ms={:.3} peak_mb={:.1}\n",
+            world.rank(),
+            world.size(),
+            bytes.len() * (world.size() - 1),
+            tables.iter().map(Vec::len).sum::<usize>() - bytes.len(),
+            merged.len(),
+            took.as_secs_f64() * 1e3,
+            peak_mb()
+        );
+        use std::io::Write;
+        let _ = std::io::stdout().write_all(line.as_bytes());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -244,7 +413,7 @@ fn single(a: &Args) -> Result<ExitCode, shmr::Error> {
         data.len(),
         pool.workers()
     );
-    let h = histogram();
+    let h = histogram(a.bins);
     let (answers, times) = jobs(
         a.reps,
         || pool.on(&data).run(&Sum),
@@ -275,6 +444,23 @@ fn say_error(e: &shmr::Error) {
 }
 
 fn run(a: Args) -> Result<ExitCode, shmr::Error> {
+    if let Some(path) = &a.write_text {
+        let mut text = vec![0u8; a.len];
+        let zipf = shmr_bench::text::Zipf::new(a.vocab, 1.0);
+        shmr_bench::text::generate(
+            a.len,
+            &zipf,
+            shmr_bench::text::Layout::Prose,
+            &[],
+            5,
+            &mut text,
+        );
+        std::fs::write(path, &text).map_err(|e| shmr::Error::File {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.single {
         return single(&a);
     }
@@ -283,6 +469,9 @@ fn run(a: Args) -> Result<ExitCode, shmr::Error> {
         pool = pool.workers(w);
     }
     let world = World::with_pool(pool)?;
+    if let Some(n) = a.message_limit {
+        world.set_message_limit(n);
+    }
     // Say what went wrong while every rank is still here: once one rank
     // exits non-zero, mpirun kills the others, so a rank that dropped its
     // World (MPI_Finalize) before printing could be killed mid-sentence.
@@ -308,7 +497,7 @@ fn on_world(world: &World, a: &Args) -> Result<ExitCode, shmr::Error> {
         return Ok(ExitCode::from(3));
     }
     if let Some(path) = &a.words {
-        return words_on_world(world, path);
+        return words_on_world(world, a, path);
     }
     let t = Instant::now();
     let part: RankArray<f64, Ix1> = match &a.npy {
@@ -344,16 +533,79 @@ fn on_world(world: &World, a: &Args) -> Result<ExitCode, shmr::Error> {
             loaded
         );
     }
-    let h = histogram();
+    if let Some(r) = a.stop_rank {
+        return stopped(world, &part, a, r);
+    }
+    let h = histogram(a.bins);
+    fn with_timeout(
+        b: shmr::JobBuilder<'_, SharedArray<f64, Ix1>>,
+        t: Option<f64>,
+    ) -> shmr::JobBuilder<'_, SharedArray<f64, Ix1>> {
+        match t {
+            Some(t) => b.timeout(Duration::from_secs_f64(t)),
+            None => b,
+        }
+    }
+    let timed = |b| with_timeout(b, a.timeout);
     let (answers, times) = jobs(
         a.reps,
-        || world.on(&part).run(&Sum),
-        || world.on(&part).run(&Stats),
-        || world.on(&part).run(&h),
+        || timed(world.on(&part)).run(&Sum),
+        || timed(world.on(&part)).run(&Stats),
+        || timed(world.on(&part)).run(&h),
     )?;
+    print_traffic(world, "histogram");
     if world.rank() == 0 {
         report(times, Some(world));
         answers.print();
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One sum with a timeout, rank `r` stopped (SIGSTOP) just before it for
+/// `--stop-for` seconds: every other rank should fail within the timeout
+/// plus a second, naming rank `r`.
+fn stopped(
+    world: &World,
+    part: &RankArray<f64, Ix1>,
+    a: &Args,
+    r: usize,
+) -> Result<ExitCode, shmr::Error> {
+    let timeout = Duration::from_secs_f64(a.timeout.unwrap_or(2.0));
+    world.barrier();
+    if world.rank() == r {
+        let pid = std::process::id().to_string();
+        // Woken by a helper, since a stopped process cannot wake itself.
+        std::process::Command::new("sh")
+            .args(["-c", &format!("sleep {}; kill -CONT {pid}", a.stop_for)])
+            .spawn()
+            .map_err(|e| shmr::Error::Protocol(format!("starting the waker: {e}")))?;
+        let _ = std::process::Command::new("kill")
+            .args(["-STOP", &pid])
+            .status();
+    }
+    let t = Instant::now();
+    let sum = world.on(part).timeout(timeout).run(&Sum);
+    let took = t.elapsed();
+    match sum {
+        Ok(v) => {
+            println!(
+                "stopped: rank={} ok sum={v} after_s={:.3}",
+                world.rank(),
+                took.as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let line = format!(
+                "stopped: rank={} failed after_s={:.3} timeout_s={:.3}: {e}\n",
+                world.rank(),
+                took.as_secs_f64(),
+                timeout.as_secs_f64()
+            );
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(line.as_bytes());
+            let _ = std::io::stdout().flush();
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

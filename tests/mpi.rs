@@ -73,8 +73,24 @@ fn run(mut cmd: Command) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
+    // Read as it comes: a child that fills a pipe nobody reads would wait
+    // for it, and look like a hang.
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|r| Box::new(r) as _));
+    let stderr = drain(child.stderr.take().map(|r| Box::new(r) as _));
     let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if start.elapsed() > Duration::from_secs(120) {
             let group = format!("-{}", child.id());
             let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
@@ -82,8 +98,12 @@ fn run(mut cmd: Command) -> Output {
             panic!("{cmd:?} still running after two minutes: a hang");
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
     }
-    child.wait_with_output().unwrap()
 }
 
 fn mpirun(ranks: usize, args: &[&str]) -> Output {
@@ -154,6 +174,86 @@ fn two_and_four_ranks_give_the_single_machine_answers() {
                     );
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn partials_larger_than_a_message_reduce_in_a_tree_to_the_single_machine_answers() {
+    if !available() {
+        return;
+    }
+    // 100,000 bins: partials of 800 kB, sent as pieces of 64 KiB, up a
+    // tree of 3 and of 5 ranks (neither a power of two).
+    let args = ["--len", LEN, "--reps", "1", "--bins", "100000"];
+    let mut single = Command::new(example());
+    single.arg("--single").args(args);
+    let want = answers(&run(single));
+    let hist = |a: &[(String, String)]| a.iter().find(|(k, _)| k == "histogram").unwrap().1.clone();
+    for ranks in [3, 5] {
+        let got = answers(&mpirun(
+            ranks,
+            &[&args[..], &["--message-limit", "65536"]].concat(),
+        ));
+        assert_eq!(hist(&got), hist(&want), "{ranks} ranks");
+        assert_eq!(got[0], want[0], "the sum with {ranks} ranks");
+    }
+}
+
+/// Every rank's `stopped:` line: (rank, failed, seconds, message).
+fn stopped_lines(out: &Output) -> Vec<(usize, bool, f64, String)> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("stopped: rank="))
+        .map(|l| {
+            let (rank, rest) = l.split_once(' ').unwrap();
+            let failed = rest.starts_with("failed");
+            let secs = rest.split("after_s=").nth(1).unwrap();
+            let secs: f64 = secs.split([' ', ':']).next().unwrap().parse().unwrap();
+            (rank.parse().unwrap(), failed, secs, rest.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_rank_stopped_past_the_timeout_is_a_timeout_naming_it_on_every_other_rank() {
+    if !available() {
+        return;
+    }
+    // Rank `stop` is SIGSTOPped before a sum with a 2 s timeout, and woken
+    // 5 s later. Rank 0 gathers who came, so both a rank it waits for and
+    // rank 0 itself are tried.
+    for (ranks, stop) in [(4, 2), (2, 0)] {
+        let out = mpirun(
+            ranks,
+            &[
+                "--len",
+                "100000",
+                "--stop-rank",
+                &stop.to_string(),
+                "--timeout",
+                "2",
+                "--stop-for",
+                "5",
+            ],
+        );
+        assert!(!out.status.success());
+        let lines = stopped_lines(&out);
+        let others: Vec<_> = lines.iter().filter(|l| l.0 != stop).collect();
+        assert_eq!(
+            others.len(),
+            ranks - 1,
+            "every other rank reports: {lines:?}"
+        );
+        for (rank, failed, secs, message) in others {
+            assert!(failed, "rank {rank}: {message}");
+            assert!(
+                message.contains(&format!("rank(s) [{stop}] did not reach the exchange")),
+                "rank {rank}: {message}"
+            );
+            // Within the timeout plus a second, as the issue asks; a hang
+            // would be the stopped rank's 5 s or more.
+            assert!(*secs < 3.0, "rank {rank} waited {secs} s: {message}");
         }
     }
 }
@@ -302,7 +402,7 @@ fn words_line(out: &Output) -> String {
 }
 
 #[test]
-fn a_keyed_job_across_two_ranks_gives_the_single_machine_counts() {
+fn a_keyed_job_across_two_to_eight_ranks_gives_the_single_machine_counts() {
     if !available() {
         return;
     }
@@ -338,9 +438,24 @@ fn a_keyed_job_across_two_ranks_gives_the_single_machine_counts() {
         single.contains(&format!("total={total} distinct={} ", want.len())),
         "{single}"
     );
-    for ranks in [2, 3] {
-        let got = words_line(&mpirun(ranks, &["--words", file]));
-        assert_eq!(got, single, "{ranks} ranks");
+    // Shuffled by word: each rank keeps its words; the summary and the top
+    // words are made from the shards, and the gathered whole is checked
+    // against them. At 4 ranks, messages of 1000 bytes: tables that go in
+    // several pieces.
+    for ranks in [2, 3, 4, 8] {
+        let limit = if ranks == 4 { "1000" } else { "1073741824" };
+        let out = mpirun(
+            ranks,
+            &["--words", file, "--gather", "--message-limit", limit],
+        );
+        assert_eq!(words_line(&out), single, "{ranks} ranks");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("gathered: same"), "{stdout}");
+        assert_eq!(
+            stdout.matches("traffic: shuffle").count(),
+            ranks,
+            "{stdout}"
+        );
     }
     std::fs::remove_file(&path).unwrap();
 }

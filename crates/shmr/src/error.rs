@@ -177,15 +177,11 @@ pub enum Error {
     },
 
     /// A job ran past its timeout. The workers still mapping were killed
-    /// and replaced.
-    #[error(
-        "the job did not finish within {timeout:?}{}; {killed} worker(s) still mapping were killed and replaced. \
-         Raise the timeout (PoolBuilder::timeout, or .timeout(..) on one job's builder) or look for a mapper that never returns",
-        match (chunk, rows) {
-            (Some(c), Some(r)) => format!(": chunk {c} (rows {r:?}) was still being mapped"),
-            _ => String::new(),
-        }
-    )]
+    /// and replaced; or, in a job across ranks, this rank waited past the
+    /// timeout for other ranks (`ranks`) to reach the exchange between
+    /// them, and the ranks are out of step: end the program (see
+    /// docs/distributed.md).
+    #[error("{}", timeout_message(timeout, chunk, rows, *killed, ranks))]
     Timeout {
         /// The timeout that passed.
         timeout: std::time::Duration,
@@ -195,6 +191,10 @@ pub enum Error {
         rows: Option<Range<u64>>,
         /// How many workers were killed.
         killed: usize,
+        /// In a job across ranks, the ranks this one waited for past the
+        /// timeout (this rank's own number if it came too late itself);
+        /// empty otherwise.
+        ranks: Vec<usize>,
     },
 
     /// A worker's key table, in a keyed job that keeps one table per
@@ -344,6 +344,32 @@ pub(crate) fn human_bytes(n: u64) -> String {
         unit += 1;
     }
     format!("{v:.2} {} ({n} bytes)", UNITS[unit])
+}
+
+fn timeout_message(
+    timeout: &std::time::Duration,
+    chunk: &Option<u64>,
+    rows: &Option<Range<u64>>,
+    killed: usize,
+    ranks: &[usize],
+) -> String {
+    if !ranks.is_empty() {
+        return format!(
+            "the job did not finish within {timeout:?}: rank(s) {ranks:?} did not reach the \
+             exchange between ranks in time (stopped, stuck in a mapper or far behind). The ranks \
+             are now out of step: end the program with an error (mpirun then stops every rank), \
+             raise the timeout, or look at those ranks"
+        );
+    }
+    let at = match (chunk, rows) {
+        (Some(c), Some(r)) => format!(": chunk {c} (rows {r:?}) was still being mapped"),
+        _ => String::new(),
+    };
+    format!(
+        "the job did not finish within {timeout:?}{at}; {killed} worker(s) still mapping were \
+         killed and replaced. Raise the timeout (PoolBuilder::timeout, or .timeout(..) on one \
+         job's builder) or look for a mapper that never returns"
+    )
 }
 
 #[cfg(test)]

@@ -53,9 +53,9 @@ mod shm;
 mod worker;
 
 pub use coordinator::{
-    ByRecords, DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Exchange, InPlace, JobBuilder, KeyedInput,
-    MAX_WORKERS, Params, Plain, Pool, PoolBuilder, ProgressFn, Ranks, ReportMode, Reported,
-    global_pool,
+    ByRecords, DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Deadline, Exchange, InPlace, JobBuilder,
+    KeyedInput, MAX_WORKERS, Params, Plain, Pool, PoolBuilder, ProgressFn, Ranks, ReportMode,
+    Reported, global_pool,
 };
 pub use error::{Error, Result};
 #[allow(deprecated)]

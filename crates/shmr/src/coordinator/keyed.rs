@@ -22,9 +22,9 @@ use crate::error::{Error, Result};
 use crate::job::keyed::{
     Combiner, DEFAULT_MAX_KEYS, Delimiters, FoldRecordsBare, FoldRecordsWith, HeldParts,
     HeldRecords, Key, Keyed, KeyedBare, KeyedParts, KeyedPartsBare, KeyedPartsWith, KeyedWith,
-    RecordViews, RecordsBare, RecordsFold, RecordsInput, RecordsWith, Table, Tables, UserFn, Value,
-    finish, fold_records_start, fold_records_step, map_keyed_parts, map_keyed_records, map_records,
-    merge, record_chunk_bytes,
+    RecordViews, RecordsBare, RecordsFold, RecordsInput, RecordsWith, Shard, Table, Tables, UserFn,
+    Value, finish, fold_records_start, fold_records_step, map_keyed_parts, map_keyed_records,
+    map_records, merge, record_chunk_bytes,
 };
 use crate::job::{FoldWith, HeldMapper, Input, JobReport, MapWith, PerChunk, PerWorker, Ready};
 use crate::memory::SharedArray;
@@ -489,10 +489,21 @@ where
     H: HeldMapper<I, Acc = Table<K, V>> + 'static,
 {
     let job = PerWorker::<H, I>::new(held);
-    let (table, report) = opts.run(parts, Ready::reads(&job), &mut |a, b| {
-        merge(a, b, combiner, max_keys)
-    })?;
-    Ok((finish(table, max_keys)?, report))
+    let (table, report) = opts.run_shuffled(
+        parts,
+        Ready::reads(&job),
+        &mut |a, b| merge(a, b, combiner, max_keys),
+        &Table::cut,
+    )?;
+    Ok((finish(table, max_keys)?.in_shard(shard(&opts)), report))
+}
+
+/// Which shard of the result this rank holds, in a job across ranks.
+fn shard(opts: &JobOptions<'_>) -> Option<Shard> {
+    opts.across.map(|r| Shard {
+        rank: r.rank(),
+        ranks: r.size(),
+    })
 }
 
 /// Runs a keyed job: its chunks' tables merged in chunk order, then sorted.
@@ -508,10 +519,13 @@ where
     J: Serialize + DeserializeOwned + 'static,
 {
     let job = PerChunk::<_, I>::with(job, map);
-    let (table, report) = opts.run(parts, Ready::reads(&job), &mut |a, b| {
-        merge(a, b, combiner, max_keys)
-    })?;
-    Ok((finish(table, max_keys)?, report))
+    let (table, report) = opts.run_shuffled(
+        parts,
+        Ready::reads(&job),
+        &mut |a, b| merge(a, b, combiner, max_keys),
+        &Table::cut,
+    )?;
+    Ok((finish(table, max_keys)?.in_shard(shard(&opts)), report))
 }
 
 /// A function over the records input's two views, as the mapper type of

@@ -20,7 +20,7 @@ mod state;
 
 #[cfg(feature = "mpi")]
 pub(crate) use across::outcomes;
-pub use across::{Exchange, Ranks};
+pub use across::{Deadline, Exchange, Ranks};
 pub use builder::{InPlace, JobBuilder, Params, Plain, ReportMode, Reported};
 pub use keyed::{ByRecords, KeyedInput};
 pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, MAX_WORKERS, Pool, PoolBuilder, global_pool};

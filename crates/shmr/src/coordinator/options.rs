@@ -2,7 +2,7 @@
 //! of every kind ends: its partition, its plan, its rounds, its fold, and
 //! its outcome agreed across ranks.
 
-use super::across::{Ranks, combine, outcomes};
+use super::across::{Deadline, Ranks, outcomes, shuffle, tree};
 use super::plan::{InputPart, Plan};
 use super::pool::Pool;
 use super::settings::{ProgressFn, Settings};
@@ -136,27 +136,61 @@ impl<'p> JobOptions<'p> {
     /// the error of its checks, which is this rank's outcome, agreed with
     /// the others like the result), the rounds, and the partials
     /// folded with `reducer` (a job that writes has `()` partials: its
-    /// outcome alone is agreed). Every job ends here.
+    /// outcome alone is agreed); across ranks, their results folded up a
+    /// tree. Every job with one result ends here.
     pub(crate) fn run<'a, K: Kind>(
         self,
         parts: &[InputPart<'a>],
         job: Result<Ready<'a, K>>,
         reducer: &mut dyn FnMut(K::Partial, K::Partial) -> K::Partial,
     ) -> Result<(K::Partial, JobReport)> {
-        let local = (|| {
-            let partition = self.partition(parts)?;
-            let plan = Plan::new(partition, parts, job?);
-            let (value, report) = self
-                .pool
-                .execute(plan, self.settings, self.progress, reducer)?;
-            Ok((
-                value.expect("internal: a partition has at least one chunk"),
-                report,
-            ))
-        })();
+        let deadline = self.deadline();
+        let local = self.run_here(parts, job, reducer);
         match self.across {
-            Some(ranks) => combine(ranks, local, reducer),
+            Some(ranks) => tree(ranks, local, reducer, deadline),
             None => local,
         }
+    }
+
+    /// [`run`](JobOptions::run) for a keyed job: across ranks, each rank's
+    /// table is cut by key owner (`cut`) and shuffled, and each rank ends
+    /// with the keys it owns.
+    pub(crate) fn run_shuffled<'a, K: Kind>(
+        self,
+        parts: &[InputPart<'a>],
+        job: Result<Ready<'a, K>>,
+        reducer: &mut dyn FnMut(K::Partial, K::Partial) -> K::Partial,
+        cut: &dyn Fn(K::Partial, usize) -> Vec<K::Partial>,
+    ) -> Result<(K::Partial, JobReport)> {
+        let deadline = self.deadline();
+        let local = self.run_here(parts, job, reducer);
+        match self.across {
+            Some(ranks) => shuffle(ranks, local, cut, reducer, deadline),
+            None => local,
+        }
+    }
+
+    /// When a job across ranks stops waiting for the others: its timeout
+    /// from its start.
+    fn deadline(&self) -> Option<Deadline> {
+        self.settings.timeout.and_then(Deadline::after)
+    }
+
+    /// This coordinator's own part of a job.
+    fn run_here<'a, K: Kind>(
+        self,
+        parts: &[InputPart<'a>],
+        job: Result<Ready<'a, K>>,
+        reducer: &mut dyn FnMut(K::Partial, K::Partial) -> K::Partial,
+    ) -> Result<(K::Partial, JobReport)> {
+        let partition = self.partition(parts)?;
+        let plan = Plan::new(partition, parts, job?);
+        let (value, report) = self
+            .pool
+            .execute(plan, self.settings, self.progress, reducer)?;
+        Ok((
+            value.expect("internal: a partition has at least one chunk"),
+            report,
+        ))
     }
 }

@@ -543,6 +543,7 @@ impl State {
             chunk: oldest,
             rows: oldest.map(|c| spec.partition.chunk(c)),
             killed: stuck.len(),
+            ranks: Vec::new(),
         }
     }
 

@@ -33,10 +33,14 @@
 //! ```
 
 use crate::coordinator::outcomes;
-use crate::{Error, JobBuilder, NpyMode, Pool, PoolBuilder, Ranks, Result, SharedArray};
+use crate::{Deadline, Error, JobBuilder, NpyMode, Pool, PoolBuilder, Ranks, Result, SharedArray};
 use mpi::Count;
+use mpi::datatype::Equivalence;
 use mpi::datatype::PartitionMut;
 use mpi::environment::Universe;
+use mpi::point_to_point::{Destination, Source};
+use mpi::request::StaticScope;
+use mpi::topology::Process;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::CommunicatorCollectives;
 use ndarray::{Dimension, IxDyn};
@@ -57,8 +61,47 @@ pub struct World {
     init: Duration,
     last_exchange: Cell<Duration>,
     last_wait: Cell<Duration>,
+    traffic: Cell<Traffic>,
+    /// Steps of point-to-point messages so far, the same count on every
+    /// rank: each step's messages carry its number in their tag.
+    steps: Cell<u64>,
+    message_limit: Cell<usize>,
     _universe: Universe,
 }
+
+/// What one rank sent and received between ranks in the last job (from
+/// the meeting before its exchange on, and whatever the program swapped
+/// after it, a [`Keyed::gather`](crate::keyed::Keyed::gather) say): the
+/// numbers the table in docs/distributed.md is made of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Bytes this rank sent.
+    pub sent_bytes: u64,
+    /// Bytes this rank received.
+    pub received_bytes: u64,
+    /// Messages this rank sent.
+    pub sent_messages: u64,
+    /// Messages this rank received.
+    pub received_messages: u64,
+}
+
+impl Traffic {
+    fn add(&mut self, sent: u64, received: u64, sent_messages: u64, received_messages: u64) {
+        self.sent_bytes += sent;
+        self.received_bytes += received;
+        self.sent_messages += sent_messages;
+        self.received_messages += received_messages;
+    }
+}
+
+/// The largest message shmr sends by default: 1 GiB, under MPI's 2 GiB
+/// limit on one message's count; longer ones go as several.
+pub const MESSAGE_LIMIT: usize = 1 << 30;
+
+/// How long ranks wait for rank 0's word past their own deadline at a
+/// meeting: rank 0 speaks at its deadline, and the ranks' deadlines differ
+/// by how far apart they started the job.
+const MEET_GRACE: Duration = Duration::from_millis(500);
 
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -151,6 +194,9 @@ impl World {
             init,
             last_exchange: Cell::new(Duration::ZERO),
             last_wait: Cell::new(Duration::ZERO),
+            traffic: Cell::new(Traffic::default()),
+            steps: Cell::new(0),
+            message_limit: Cell::new(MESSAGE_LIMIT),
             _universe: universe,
         })
     }
@@ -215,9 +261,29 @@ impl World {
     }
 
     /// How long the last job's exchange between ranks took on this rank,
-    /// once all had arrived: the `MPI_Allgatherv` of their results.
+    /// once all had arrived: its steps of messages (the tree, or the
+    /// shuffle), and any swap the program made after it.
     pub fn last_exchange(&self) -> Duration {
         self.last_exchange.get()
+    }
+
+    /// What this rank sent and received in the last job's exchange.
+    pub fn last_traffic(&self) -> Traffic {
+        self.traffic.get()
+    }
+
+    /// Sends messages longer than `bytes` as several of `bytes` each
+    /// (default [`MESSAGE_LIMIT`], 1 GiB, under MPI's 2 GiB limit); every
+    /// rank must set the same. For tests of long messages with short ones.
+    pub fn set_message_limit(&self, bytes: usize) {
+        self.message_limit.set(bytes.clamp(1, MESSAGE_LIMIT));
+    }
+
+    /// Ends every rank of the MPI job with `code` (`MPI_Abort`): after an
+    /// [`Error::Timeout`] between ranks, whose messages MPI cannot take
+    /// back, when the program cannot simply return an error from `main`.
+    pub fn abort(&self, code: i32) -> ! {
+        self.world.abort(code)
     }
 
     /// How long this rank waited for the others to finish their parts of
@@ -388,14 +454,300 @@ impl Ranks for World {
         World::rank(self)
     }
 
+    fn size(&self) -> usize {
+        World::size(self)
+    }
+
     fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
         let waited = Instant::now();
         self.arrive();
-        self.last_wait.set(waited.elapsed());
+        self.last_wait.set(self.last_wait.get() + waited.elapsed());
         let t = Instant::now();
-        let out = all_gather(&self.world, mine);
-        self.last_exchange.set(t.elapsed());
-        out
+        let out = all_gather(&self.world, mine)?;
+        self.last_exchange
+            .set(self.last_exchange.get() + t.elapsed());
+        let received: usize = out.iter().map(Vec::len).sum::<usize>() - mine.len();
+        let peers = (self.size() - 1) as u64;
+        self.count(|t| t.add(mine.len() as u64 * peers, received as u64, peers, peers));
+        Ok(out)
+    }
+
+    fn exchange(
+        &self,
+        to: Vec<(usize, Vec<u8>)>,
+        from: &[usize],
+        deadline: Option<Deadline>,
+    ) -> Result<Vec<Vec<u8>>> {
+        let t = Instant::now();
+        let tag = self.next_tag();
+        let limit = self.message_limit.get();
+        let sent: usize = to.iter().map(|(_, b)| b.len()).sum();
+        let messages = to.iter().map(|(_, b)| b.len() / limit + 1).sum::<usize>();
+        let dests: Vec<usize> = to.iter().map(|(r, _)| *r).collect();
+        let mut outbox = Outbox::default();
+        for (rank, bytes) in to {
+            outbox.send(&self.world.process_at_rank(rank as i32), bytes, limit, tag);
+        }
+        let mut inbox: Vec<(usize, Vec<u8>, bool)> =
+            from.iter().map(|&r| (r, Vec::new(), false)).collect();
+        let mut pieces = 0;
+        let mut nap = Duration::from_micros(1);
+        loop {
+            let mut progress = false;
+            for (rank, bytes, whole) in inbox.iter_mut().filter(|m| !m.2) {
+                let source = self.world.process_at_rank(*rank as i32);
+                while let Some((msg, status)) = source.immediate_matched_probe_with_tag(tag) {
+                    let n = status.count(u8::equivalent_datatype()) as usize;
+                    let at = bytes.len();
+                    bytes.resize(at + n, 0);
+                    msg.matched_receive_into(&mut bytes[at..]);
+                    pieces += 1;
+                    progress = true;
+                    if n < limit {
+                        *whole = true;
+                        break;
+                    }
+                }
+            }
+            outbox.settle();
+            if outbox.is_empty() && inbox.iter().all(|m| m.2) {
+                break;
+            }
+            if let Some(d) = deadline.filter(Deadline::passed) {
+                outbox.abandon();
+                let mut late: Vec<usize> = inbox.iter().filter(|m| !m.2).map(|m| m.0).collect();
+                if late.is_empty() {
+                    late = dests;
+                }
+                return Err(d.missed(late));
+            }
+            if progress {
+                nap = Duration::from_micros(1);
+            } else {
+                std::thread::sleep(nap);
+                nap = (nap * 2).min(Duration::from_micros(50));
+            }
+        }
+        let received: usize = inbox.iter().map(|m| m.1.len()).sum();
+        self.count(|t| t.add(sent as u64, received as u64, messages as u64, pieces));
+        self.last_exchange
+            .set(self.last_exchange.get() + t.elapsed());
+        Ok(inbox.into_iter().map(|m| m.1).collect())
+    }
+
+    fn meet(&self, deadline: Option<Deadline>) -> Result<()> {
+        let t = Instant::now();
+        self.traffic.set(Traffic::default());
+        self.last_exchange.set(Duration::ZERO);
+        let met = match deadline {
+            _ if self.size() == 1 => Ok(()),
+            None => {
+                self.arrive();
+                Ok(())
+            }
+            Some(d) => self.meet_by(d),
+        };
+        self.last_wait.set(t.elapsed());
+        met
+    }
+}
+
+impl World {
+    /// The tag of the next step's messages: MPI guarantees tags up to
+    /// 32767; a step's number modulo 8192, in two kinds (data, word).
+    fn next_tag(&self) -> i32 {
+        let step = self.steps.get();
+        self.steps.set(step + 1);
+        1 + 2 * (step % 8192) as i32
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Traffic)) {
+        let mut t = self.traffic.get();
+        f(&mut t);
+        self.traffic.set(t);
+    }
+
+    /// A timed meeting, through rank 0, which is told of every arrival
+    /// and so knows which ranks are missing at its deadline: each rank
+    /// sends rank 0 a word and waits for its answer, the ranks that did
+    /// not come (empty: all came). A rank that hears nothing from rank 0
+    /// by its own deadline plus [`MEET_GRACE`] names rank 0, and tells it
+    /// so; rank 0 that hears this, or finds itself past its deadline when
+    /// all have come, was the late one and names itself.
+    fn meet_by(&self, deadline: Deadline) -> Result<()> {
+        let tag = self.next_tag();
+        let word = tag + 1;
+        let (p, me) = (self.size(), self.rank());
+        let mut outbox = Outbox::default();
+        let mut nap = Duration::from_micros(10);
+        let sleep = |nap: &mut Duration| {
+            std::thread::sleep(*nap);
+            *nap = (*nap * 2).min(Duration::from_micros(200));
+        };
+        if me != 0 {
+            let root = self.world.process_at_rank(0);
+            outbox.send(&root, Vec::new(), MESSAGE_LIMIT, tag);
+            let late = loop {
+                if let Some((msg, status)) = root.immediate_matched_probe_with_tag(word) {
+                    let n = status.count(u8::equivalent_datatype()) as usize;
+                    let mut missing = vec![0u8; n];
+                    msg.matched_receive_into(&mut missing[..]);
+                    break missing
+                        .chunks_exact(8)
+                        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+                        .collect::<Vec<_>>();
+                }
+                outbox.settle();
+                if Instant::now() > deadline.at() + MEET_GRACE {
+                    // Rank 0 is told, should it come back: it was late.
+                    outbox.send(&root, Vec::new(), MESSAGE_LIMIT, word);
+                    break vec![0];
+                }
+                sleep(&mut nap);
+            };
+            // Rank 0 answered after it heard this rank's word, so the
+            // word is out, unless rank 0 gave up on it.
+            outbox.settle();
+            outbox.abandon();
+            return if late.is_empty() {
+                Ok(())
+            } else {
+                Err(deadline.missed(late))
+            };
+        }
+        let mut missing: Vec<usize> = (1..p).collect();
+        let gave_up = || {
+            let any = self.world.any_process();
+            any.immediate_matched_probe_with_tag(word).map(|(msg, _)| {
+                msg.matched_receive_into(&mut [0u8; 0][..]);
+            })
+        };
+        loop {
+            if gave_up().is_some() {
+                // Another rank waited for this one past its deadline.
+                missing = vec![0];
+                break;
+            }
+            missing.retain(|&r| {
+                let source = self.world.process_at_rank(r as i32);
+                match source.immediate_matched_probe_with_tag(tag) {
+                    Some((msg, _)) => {
+                        msg.matched_receive_into(&mut [0u8; 0][..]);
+                        false
+                    }
+                    None => true,
+                }
+            });
+            if missing.is_empty() {
+                if Instant::now() > deadline.at() + MEET_GRACE / 2 {
+                    missing.push(0);
+                }
+                break;
+            }
+            if deadline.passed() {
+                break;
+            }
+            sleep(&mut nap);
+        }
+        let answer: Vec<u8> = missing
+            .iter()
+            .flat_map(|&r| (r as u64).to_le_bytes())
+            .collect();
+        for r in 1..p {
+            let dest = self.world.process_at_rank(r as i32);
+            outbox.send(&dest, answer.clone(), MESSAGE_LIMIT, word);
+        }
+        // The answer is a few bytes, sent at once; a rank that is stopped
+        // may never take it, and is not waited for.
+        let until = Instant::now() + MEET_GRACE;
+        while !outbox.is_empty() && Instant::now() < until {
+            outbox.settle();
+            sleep(&mut nap);
+        }
+        outbox.abandon();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(deadline.missed(missing))
+        }
+    }
+}
+
+/// Sends in flight, with the bytes they read. MPI reads a non-blocking
+/// send's bytes until the send completes, which a receiver that stopped
+/// may never let happen, so the bytes are not borrowed from the caller but
+/// lent for good (`'static`) and taken back once every send has completed;
+/// sends abandoned past a deadline keep their bytes, which leak (the ranks
+/// are out of step then, and the program should end).
+#[derive(Default)]
+struct Outbox {
+    requests: Vec<mpi::request::Request<'static, [u8], StaticScope>>,
+    lent: Vec<*mut [u8]>,
+}
+
+// The second unsafe item outside the low layers: MPI's non-blocking sends
+// read memory that no Rust lifetime can name once a receiver may never
+// take them.
+#[allow(unsafe_code)]
+impl Outbox {
+    /// Sends `bytes` to `dest` as pieces of `limit` bytes, then a shorter
+    /// one (empty, if need be) that tells the receiver the message is
+    /// whole.
+    fn send(&mut self, dest: &Process<'_>, bytes: Vec<u8>, limit: usize, tag: i32) {
+        let raw = Box::into_raw(bytes.into_boxed_slice());
+        self.lent.push(raw);
+        // SAFETY: `raw` is the allocation Box::into_raw just gave up; it is
+        // freed only by `settle` once no request is pending (every send
+        // that reads it has completed), or never (`abandon`), and nothing
+        // writes to it meanwhile. The reference does not leave this call
+        // except inside the requests.
+        let mut rest: &'static [u8] = unsafe { &*raw };
+        loop {
+            let n = rest.len().min(limit);
+            self.requests
+                .push(dest.immediate_send_with_tag(StaticScope, &rest[..n], tag));
+            rest = &rest[n..];
+            if n < limit {
+                break;
+            }
+        }
+    }
+
+    /// Drops the sends that have completed; once none is pending, frees
+    /// their bytes.
+    fn settle(&mut self) {
+        let mut pending = Vec::with_capacity(self.requests.len());
+        for r in self.requests.drain(..) {
+            if let Err(r) = r.test() {
+                pending.push(r);
+            }
+        }
+        self.requests = pending;
+        if self.requests.is_empty() {
+            for raw in self.lent.drain(..) {
+                // SAFETY: made by Box::into_raw in `send`, freed once: every
+                // request that read it has completed, and no other
+                // reference to it is left.
+                drop(unsafe { Box::from_raw(raw) });
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    /// Gives up on the sends still pending, leaving their bytes to MPI.
+    fn abandon(&mut self) {
+        self.settle();
+        self.requests.drain(..).for_each(std::mem::forget);
+        self.lent.clear();
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.abandon();
     }
 }
 
@@ -406,6 +758,9 @@ struct Collective<'w>(&'w SimpleCommunicator);
 impl Ranks for Collective<'_> {
     fn rank(&self) -> usize {
         self.0.rank() as usize
+    }
+    fn size(&self) -> usize {
+        self.0.size() as usize
     }
     fn all_gather(&self, mine: &[u8]) -> Result<Vec<Vec<u8>>> {
         all_gather(self.0, mine)

@@ -51,7 +51,7 @@ pub use records::{
     Delimiters, MAX_RECORD_CHUNK_BYTES, RECORD_CHUNK_BYTES, RECORD_CHUNKS, RecordIter, Records,
     record_chunk_bytes,
 };
-pub use result::Keyed;
+pub use result::{Keyed, Shard};
 pub use table::{DEFAULT_MAX_KEYS, Emit};
 pub(crate) use table::{Table, finish, merge};
 pub use task::{FoldRecordsBare, FoldRecordsWith, KeyedBare, KeyedWith, RecordsBare, RecordsWith};

@@ -7,6 +7,11 @@ use std::cmp::Ordering;
 /// The result of a keyed job: every key with its combined value, sorted by
 /// key. The same, bit for bit, for any number of workers.
 ///
+/// Across ranks ([`JobBuilder::across`](crate::JobBuilder::across)) each
+/// rank holds a shard: the keys it owns ([`shard`](Keyed::shard),
+/// [`owner`](Keyed::owner)), and every method here speaks of those alone;
+/// `gather`, `all_gather` and `global_top` bring the shards together.
+///
 /// # Example
 /// ```
 /// # fn main() -> Result<(), shmr::Error> {
@@ -24,10 +29,67 @@ use std::cmp::Ordering;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Keyed<K, V> {
     entries: Vec<(K, V)>,
+    shard: Option<Shard>,
+}
+
+/// Which keys a rank holds of a keyed job's result across ranks: those
+/// whose [`owner`](Shard::owner) is its rank.
+///
+/// # Example
+/// ```
+/// let shard = shmr::keyed::Shard { rank: 1, ranks: 4 };
+/// let owner = shard.owner(&b"hello"[..]);
+/// assert!(owner < 4);
+/// // The owner is a function of the key's encoded bytes and the rank count.
+/// assert_eq!(owner, shmr::keyed::Shard { rank: 3, ranks: 4 }.owner(&b"hello".to_vec()));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Shard {
+    /// This shard's rank.
+    pub rank: usize,
+    /// How many ranks share the result.
+    pub ranks: usize,
+}
+
+impl Shard {
+    /// The rank that owns `key`: a hash of the key's encoded bytes
+    /// (postcard, as it crosses between ranks, so a borrowed form that
+    /// encodes as the key does, `&[u8]` for `Vec<u8>`, finds the same
+    /// owner), cut into `ranks` even ranges. The same on every rank and
+    /// machine: FNV-1a over the bytes, mixed by splitmix64's finalizer.
+    pub fn owner<Q: Serialize + ?Sized>(&self, key: &Q) -> usize {
+        let mut bytes = Vec::new();
+        owner_of(key, self.ranks, &mut bytes)
+    }
+}
+
+/// The owner of `key` among `ranks`, encoding it into `scratch` (reused
+/// from key to key by a table's cut).
+pub(crate) fn owner_of<Q: Serialize + ?Sized>(
+    key: &Q,
+    ranks: usize,
+    scratch: &mut Vec<u8>,
+) -> usize {
+    scratch.clear();
+    // A key that does not encode cannot cross between ranks either; the
+    // cut sends it to rank 0, where its encoding fails as a whole table's.
+    match postcard::to_extend(key, std::mem::take(scratch)) {
+        Ok(bytes) => *scratch = bytes,
+        Err(_) => return 0,
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in scratch.iter() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    ((u128::from(h) * ranks.max(1) as u128) >> 64) as usize
 }
 
 impl<K: Ord, V> Keyed<K, V> {
-    /// The value of `key`, if any record gave it one.
+    /// The value of `key`, if any record gave it one (in this shard, for
+    /// a result across ranks: see [`owner`](Keyed::owner)).
     pub fn get<Q>(&self, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
@@ -82,7 +144,28 @@ impl<K: Ord, V> Keyed<K, V> {
 impl<K, V> Keyed<K, V> {
     /// The result of these pairs, sorted by key and each key once.
     pub(crate) fn of_sorted(entries: Vec<(K, V)>) -> Self {
-        Keyed { entries }
+        Keyed {
+            entries,
+            shard: None,
+        }
+    }
+
+    /// This result as the shard of a rank.
+    pub(crate) fn in_shard(mut self, shard: Option<Shard>) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// Which shard of a result across ranks this is; `None` for a whole
+    /// result (a job on one machine).
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard
+    }
+
+    /// The rank that holds `key` (0 for a whole result): where to look for
+    /// a key that [`get`](Keyed::get) does not find in this shard.
+    pub fn owner<Q: Serialize + ?Sized>(&self, key: &Q) -> usize {
+        self.shard.map_or(0, |s| s.owner(key))
     }
 
     /// Distinct keys.
@@ -132,10 +215,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn owners_spread_keys_evenly_and_agree_for_borrowed_forms() {
+        // 40,000 keys over 8 ranks: each about 5,000; a rank more than 10%
+        // off would show a hash that clusters.
+        let shard = Shard { rank: 0, ranks: 8 };
+        let mut per = [0usize; 8];
+        for i in 0..40_000_u64 {
+            per[shard.owner(&i)] += 1;
+        }
+        assert!(per.iter().all(|&n| (4_500..5_500).contains(&n)), "{per:?}");
+        // The owner of a word is that of its bytes in any container that
+        // encodes as a sequence of bytes.
+        let word = b"shuffle".to_vec();
+        let small: crate::keyed::SmallBytes = word.as_slice().into();
+        assert_eq!(shard.owner(&word), shard.owner(&word[..]));
+        assert_eq!(shard.owner(&word), shard.owner(&small));
+        // One rank owns everything.
+        assert_eq!(Shard { rank: 0, ranks: 1 }.owner(&word), 0);
+    }
+
+    #[test]
     fn top_orders_by_value_then_key() {
-        let k = Keyed {
-            entries: vec![(1, 5), (2, 9), (3, 5), (4, 1)],
-        };
+        let k = Keyed::of_sorted(vec![(1, 5), (2, 9), (3, 5), (4, 1)]);
         let top: Vec<(i32, i32)> = k.top(3).into_iter().map(|(a, b)| (*a, *b)).collect();
         assert_eq!(top, [(2, 9), (1, 5), (3, 5)]);
         assert_eq!(k.top(10).len(), 4);
@@ -145,9 +246,7 @@ mod tests {
 
     #[test]
     fn top_by_ranks_floats_in_the_order_given_then_by_key() {
-        let k = Keyed {
-            entries: vec![(1, 2.5), (2, -1.0), (3, 2.5), (4, f64::NAN), (5, 0.0)],
-        };
+        let k = Keyed::of_sorted(vec![(1, 2.5), (2, -1.0), (3, 2.5), (4, f64::NAN), (5, 0.0)]);
         let most: Vec<(i32, f64)> = k
             .top_by(3, |a, b| b.total_cmp(a))
             .into_iter()

@@ -221,6 +221,25 @@ pub(crate) fn merge<K: Key, V: Value, C: Combiner<V>>(
     acc
 }
 
+impl<K: Key, V> Table<K, V> {
+    /// This table cut into `ranks` tables by the owner of each key
+    /// ([`Shard::owner`](super::Shard::owner)), for a keyed job's shuffle
+    /// across ranks. A table that overflowed is that fact in every part:
+    /// every owner then fails the job.
+    pub(crate) fn cut(self, ranks: usize) -> Vec<Table<K, V>> {
+        let mut parts: Vec<Table<K, V>> = (0..ranks).map(|_| Table::new()).collect();
+        if self.overflowed {
+            return (0..ranks).map(|_| Table::overflowed()).collect();
+        }
+        let mut scratch = Vec::new();
+        for (k, v) in self.list.into_iter().chain(self.map) {
+            let owner = super::result::owner_of(&k, ranks, &mut scratch);
+            parts[owner].list.push((k, v));
+        }
+        parts
+    }
+}
+
 /// The merged table as the job's result, or the error that says it grew
 /// past `max_keys`.
 pub(crate) fn finish<K: Key, V>(table: Table<K, V>, max_keys: usize) -> Result<Keyed<K, V>> {
