@@ -16,7 +16,7 @@
 use clap::Parser;
 use ndarray::Ix1;
 use shmr::builtin::{Histogram, Stats, Sum, count_words};
-use shmr::distributed::{RankArray, World};
+use shmr::distributed::{RankArray, Traffic, World};
 use shmr::keyed::{self, Delimiters, Keyed, SmallBytes};
 use shmr::{NpyMode, SharedArray};
 use std::process::ExitCode;
@@ -60,6 +60,16 @@ struct Args {
     /// partials of 8 MB)
     #[arg(long, default_value = "16", value_parser = shmr_bench::whole_number)]
     bins: usize,
+    /// Instead of the three jobs, one whose result is this many f64 (8
+    /// bytes each: 1000000 for a pca-sized partial of 8 MB): value i added
+    /// into slot i % N, a fold per worker, reduced up the tree
+    #[arg(long, value_parser = shmr_bench::whole_number)]
+    wide: Option<usize>,
+    /// Instead of jobs, time one step of point-to-point messages between
+    /// ranks 0 and 1 at a few sizes: the per-message and per-byte costs of
+    /// the model in docs/distributed.md
+    #[arg(long)]
+    pingpong: bool,
     /// A timeout for each job, in seconds
     #[arg(long)]
     timeout: Option<f64>,
@@ -241,9 +251,10 @@ fn peak_mb() -> f64 {
     shmr_bench::machine::peak_private_bytes(std::process::id()).unwrap_or(0) as f64 / 1e6
 }
 
-/// One line per rank of what it sent and received in the last job.
-fn print_traffic(world: &World, what: &str) {
-    let t = world.last_traffic();
+/// One line per rank of what it sent and received in the last job, since
+/// `before`.
+fn print_traffic(world: &World, what: &str, before: Traffic) {
+    let t = world.last_traffic() - before;
     let line = format!(
         "traffic: {what} rank={} ranks={} sent_bytes={} received_bytes={} sent_messages={} \
          received_messages={} exchange_ms={:.3} wait_ms={:.3} peak_mb={:.1}\n",
@@ -298,7 +309,7 @@ fn words_on_world(
     let t = Instant::now();
     let counts = job.keyed(keyed::Sum, count_words)?;
     let took = t.elapsed();
-    print_traffic(world, "shuffle");
+    print_traffic(world, "shuffle", Traffic::default());
     // What every rank can say without gathering the counts: the summary
     // of its shard, added up over ranks, and the global top three.
     let mine = Summary::of(&counts);
@@ -313,8 +324,9 @@ fn words_on_world(
         print_words(summary, &top);
     }
     if a.gather {
+        let before = world.last_traffic();
         let whole = counts.gather(world, 0)?;
-        print_traffic(world, "gather");
+        print_traffic(world, "gather", before);
         if let Some(whole) = whole {
             let s = Summary::of(&whole);
             println!(
@@ -336,6 +348,7 @@ fn words_on_world(
         world.barrier();
         let t = Instant::now();
         let tables = shmr::Ranks::all_gather(world, &bytes)?;
+        let swapped = t.elapsed();
         let mut merged: std::collections::BTreeMap<SmallBytes, u64> = Default::default();
         for b in &tables {
             let k: Keyed<SmallBytes, u64> =
@@ -347,13 +360,14 @@ fn words_on_world(
         let took = t.elapsed();
         let line = format!(
             "traffic: all-gather rank={} ranks={} sent_bytes={} received_bytes={} merged_keys={} \
-             exchange_ms={:.3} peak_mb={:.1}\n",
+             exchange_ms={:.3} merge_ms={:.3} peak_mb={:.1}\n",
             world.rank(),
             world.size(),
             bytes.len() * (world.size() - 1),
             tables.iter().map(Vec::len).sum::<usize>() - bytes.len(),
             merged.len(),
-            took.as_secs_f64() * 1e3,
+            swapped.as_secs_f64() * 1e3,
+            (took - swapped).as_secs_f64() * 1e3,
             peak_mb()
         );
         use std::io::Write;
@@ -392,6 +406,56 @@ fn words_share(world: &World, path: &std::path::Path) -> Result<Share, shmr::Err
     Ok((mine, start..end, len))
 }
 
+/// Ranks 0 and 1 swap messages of each size, 21 swaps in a row (the
+/// other ranks take part in empty steps), and then all-gather them the
+/// way MPI does (`MPI_Allgatherv`), for comparison; rank 0 prints the mean
+/// time of one swap and of one all-gather.
+fn pingpong(world: &World) -> Result<ExitCode, shmr::Error> {
+    use shmr::Ranks;
+    const REPS: u32 = 21;
+    for size in [0, 1 << 10, 1 << 16, 1 << 20, 1 << 23] {
+        world.barrier();
+        let t = Instant::now();
+        for _ in 0..REPS {
+            let (to, from) = match world.rank() {
+                0 => (vec![(1, vec![7u8; size])], vec![1]),
+                1 => (vec![(0, vec![7u8; size])], vec![0]),
+                _ => (vec![], vec![]),
+            };
+            world.exchange(to, &from, None)?;
+        }
+        let swap = t.elapsed() / REPS;
+        let mine = vec![7u8; size];
+        world.barrier();
+        let t = Instant::now();
+        for _ in 0..REPS {
+            world.all_gather(&mine)?;
+        }
+        let gather = t.elapsed() / REPS;
+        if world.rank() == 0 {
+            println!(
+                "pingpong: bytes={size} swap_us={:.1} allgatherv_us={:.1}",
+                swap.as_secs_f64() * 1e6,
+                gather.as_secs_f64() * 1e6
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The wide job's answer as the runs compare it: the sum of its slots'
+/// bits, a digest of them in order, and its length.
+fn wide_line(slots: &[f64]) -> String {
+    let digest = slots.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, x| {
+        (h ^ x.to_bits()).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!(
+        "wide: len={} sum={} digest={digest:#018x}",
+        slots.len(),
+        slots.iter().sum::<f64>()
+    )
+}
+
 fn single(a: &Args) -> Result<ExitCode, shmr::Error> {
     if let Some(path) = &a.words {
         return words_single(a, path);
@@ -413,6 +477,14 @@ fn single(a: &Args) -> Result<ExitCode, shmr::Error> {
         data.len(),
         pool.workers()
     );
+    if let Some(n) = a.wide {
+        let mut slots = vec![0.0; n];
+        for (i, x) in data.view().iter().enumerate() {
+            slots[i % n] += x;
+        }
+        println!("{}", wide_line(&slots));
+        return Ok(ExitCode::SUCCESS);
+    }
     let h = histogram(a.bins);
     let (answers, times) = jobs(
         a.reps,
@@ -499,6 +571,9 @@ fn on_world(world: &World, a: &Args) -> Result<ExitCode, shmr::Error> {
     if let Some(path) = &a.words {
         return words_on_world(world, a, path);
     }
+    if a.pingpong {
+        return pingpong(world);
+    }
     let t = Instant::now();
     let part: RankArray<f64, Ix1> = match &a.npy {
         // SAFETY: nothing else writes or truncates the file meanwhile.
@@ -536,6 +611,29 @@ fn on_world(world: &World, a: &Args) -> Result<ExitCode, shmr::Error> {
     if let Some(r) = a.stop_rank {
         return stopped(world, &part, a, r);
     }
+    if let Some(n) = a.wide {
+        let t = Instant::now();
+        let slots = world.on(&part).params((part.rows().start, n)).fold(
+            |&(_, n)| vec![0.0_f64; n],
+            |&(start, n), acc, c| {
+                let first = start + shmr::current_rows().expect("in a mapper").start;
+                for (k, x) in c.iter().enumerate() {
+                    acc[(first + k) % n] += x;
+                }
+            },
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )?;
+        let took = t.elapsed();
+        print_traffic(world, "wide", Traffic::default());
+        if world.rank() == 0 {
+            println!("  wide ({n} f64): {took:.2?}");
+            println!("{}", wide_line(&slots));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let h = histogram(a.bins);
     fn with_timeout(
         b: shmr::JobBuilder<'_, SharedArray<f64, Ix1>>,
@@ -553,7 +651,7 @@ fn on_world(world: &World, a: &Args) -> Result<ExitCode, shmr::Error> {
         || timed(world.on(&part)).run(&Stats),
         || timed(world.on(&part)).run(&h),
     )?;
-    print_traffic(world, "histogram");
+    print_traffic(world, "histogram", Traffic::default());
     if world.rank() == 0 {
         report(times, Some(world));
         answers.print();

@@ -24,10 +24,10 @@ for r in $(seq "$rounds"); do
   for np in 1 2 4; do mpirun -np $np "$ex" --ranks $np "${args[@]}" > "$work/np$np.$r"; done
 done
 
-# Milliseconds of LABEL's line in FILE ("12.3ms", "1.2s", "950.1µs").
+# Milliseconds of LABEL's line in FILE ("12.3ms", "1.2s", "950.1µs", "870ns").
 ms() {
-  grep -E "$1" "$2" | head -1 | sed -E "s/.*$1[^0-9]*([0-9.]+)(µs|ms|s).*/\1 \2/" |
-    awk '{ v = $1; if ($2 == "s") v *= 1000; if ($2 == "µs") v /= 1000; print v }'
+  grep -E "$1" "$2" | head -1 | sed -E "s/.*$1[^0-9]*([0-9.]+)(ns|µs|ms|s).*/\1 \2/" |
+    awk '{ v = $1; if ($2 == "s") v *= 1000; if ($2 == "µs") v /= 1000; if ($2 == "ns") v /= 1e6; print v }'
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 med() { for r in $(seq "$rounds"); do ms "$1" "$work/$2.$r"; done | median; }

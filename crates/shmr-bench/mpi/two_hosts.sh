@@ -66,6 +66,13 @@ ip netns exec shmr-a mpirun -np 2 --hostfile "$work/hosts" \
   "$ex" --ranks 2 --workers 1 "${args[@]}" | tee "$work/two.txt"
 echo "== the same job on one machine, without MPI, 2 workers"
 "$ex" --single --workers 2 "${args[@]}" | tee "$work/one.txt"
+if grep -q '^words: ' "$work/one.txt"; then
+  # A word count (--words FILE): the summary of the shards, and the top words.
+  if [ "$(grep '^words: ' "$work/two.txt")" = "$(grep '^words: ' "$work/one.txt")" ]; then
+    echo "two_hosts.sh: word count identical to the single-machine run"; exit 0
+  fi
+  echo "two_hosts.sh: word counts DIFFER"; exit 1
+fi
 a=$(grep -oE 'sum=0x[0-9a-f]+ count=[0-9]+ min=0x[0-9a-f]+ max=0x[0-9a-f]+' "$work/two.txt")
 b=$(grep -oE 'sum=0x[0-9a-f]+ count=[0-9]+ min=0x[0-9a-f]+ max=0x[0-9a-f]+' "$work/one.txt")
 ha=$(grep -oE 'histogram=.*' "$work/two.txt"); hb=$(grep -oE 'histogram=.*' "$work/one.txt")

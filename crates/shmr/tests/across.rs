@@ -28,8 +28,9 @@ struct Threads {
 
 fn world(size: usize, default_steps: bool) -> Vec<Threads> {
     // senders[s][r] and receivers[r][s]: the pipe from rank s to rank r.
-    let mut receivers: Vec<Vec<Option<Receiver<Vec<u8>>>>> =
-        (0..size).map(|_| (0..size).map(|_| None).collect()).collect();
+    let mut receivers: Vec<Vec<Option<Receiver<Vec<u8>>>>> = (0..size)
+        .map(|_| (0..size).map(|_| None).collect())
+        .collect();
     let senders: Vec<Vec<Sender<Vec<u8>>>> = (0..size)
         .map(|s| {
             receivers
@@ -257,6 +258,59 @@ fn a_rank_whose_part_fails_fails_every_rank_and_none_waits() {
                     matches!(&e, Error::Rank { rank: r, message } if *r == bad && message.contains("fails")),
                     "rank {rank}: {e}"
                 );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_rank_whose_settings_are_refused_fails_every_rank_in_the_tree_and_the_shuffle() {
+    // Rank `bad` alone asks for settings its checks refuse, before any
+    // worker maps: a keyed job with max_keys(0) (then the shuffle) and a
+    // records job with no delimiter (then the tree). It still takes part
+    // in the exchange the others make, so none of them waits for it.
+    let text: Vec<u8> = b"a b c d e f g h ".repeat(1000);
+    for (size, bad) in [(2, 0), (3, 2)] {
+        let results = on_ranks(size, false, |r| {
+            let pool = common::pool(1);
+            let mine = SharedArray::from_array(&ndarray::Array1::from_vec(
+                text[block(text.len(), r.rank, size)].to_vec(),
+            ))
+            .unwrap();
+            let limit = if r.rank == bad { 0 } else { 100 };
+            let keyed = pool
+                .on(&mine)
+                .across(r)
+                .max_keys(limit)
+                .keyed(Sum, |c, out| c.iter().for_each(|b| out.emit(b, 1_u64)))
+                .map(|_| ());
+            let delimiters = if r.rank == bad {
+                shmr::keyed::Delimiters::new(b"")
+            } else {
+                shmr::keyed::Delimiters::WHITESPACE
+            };
+            let records = pool
+                .on(&mine)
+                .across(r)
+                .records(delimiters)
+                .map_reduce(|recs| recs.iter().count(), |a, b| a + b)
+                .map(|_| ());
+            (keyed, records)
+        });
+        for (rank, (keyed, records)) in results.into_iter().enumerate() {
+            for (what, got) in [("keyed", keyed), ("records", records)] {
+                let e = got.unwrap_err();
+                if rank == bad {
+                    assert!(
+                        matches!(e, Error::InvalidConfig(_)),
+                        "{what}, rank {rank}: {e}"
+                    );
+                } else {
+                    assert!(
+                        matches!(&e, Error::Rank { rank: r, .. } if *r == bad),
+                        "{what}, rank {rank}: {e}"
+                    );
+                }
             }
         }
     }

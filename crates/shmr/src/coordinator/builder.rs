@@ -279,12 +279,15 @@ impl<'a, I: Input, P, R> JobBuilder<'a, I, P, R> {
 
 impl<'a, I, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     /// Makes this one job of several coordinators (MPI ranks): each runs
-    /// it on its own part of the data, then the ranks swap their results
-    /// through `ranks` and each folds them in rank order with the job's
-    /// reducer, so every rank returns the same value. A job that writes
+    /// it on its own part of the data, then the ranks fold their results
+    /// up a tree in rank order with the job's reducer, through `ranks`, so
+    /// every rank returns the same value; a keyed job's tables are instead
+    /// shuffled by key, and each rank returns the shard of keys it owns
+    /// ([`Keyed::shard`](crate::keyed::Keyed::shard)). A job that writes
     /// tells every rank whether all succeeded. A failure on one rank is
-    /// [`Error::Rank`](crate::Error::Rank) on the others. See
-    /// [`Ranks`](crate::Ranks) for an example.
+    /// [`Error::Rank`](crate::Error::Rank) on the others; the job's
+    /// [`timeout`](JobBuilder::timeout) also ends the wait for a rank that
+    /// does not come. See [`Ranks`](crate::Ranks) for an example.
     pub fn across(mut self, ranks: &'a dyn Ranks) -> Self {
         self.opts.across = Some(ranks);
         self

@@ -375,14 +375,17 @@ fn keyed_fn<P, F, V, C: Combiner<V> + Clone>(
     f: Func<F>,
     combiner: &C,
 ) -> Result<(UserFn<P, F, C>, bool)> {
-    let (delimiters, max_keys, held) = opts.checked((|| {
-        let delimiters = if records {
-            delimiters(opts)?
-        } else {
-            opts.delimiters
-        };
-        Ok((delimiters, max_keys(opts)?, held(opts, combiner)?))
-    })())?;
+    let (delimiters, max_keys, held) = opts.checked(
+        (|| {
+            let delimiters = if records {
+                delimiters(opts)?
+            } else {
+                opts.delimiters
+            };
+            Ok((delimiters, max_keys(opts)?, held(opts, combiner)?))
+        })(),
+        true,
+    )?;
     let job = UserFn {
         delimiters,
         params,
@@ -413,7 +416,7 @@ where
     T: Serialize + DeserializeOwned + 'static,
 {
     let job = UserFn {
-        delimiters: opts.checked(delimiters(&opts))?,
+        delimiters: opts.checked(delimiters(&opts), false)?,
         params,
         f: Func::new(mapper),
         combiner: (),

@@ -2,7 +2,7 @@
 //! of every kind ends: its partition, its plan, its rounds, its fold, and
 //! its outcome agreed across ranks.
 
-use super::across::{Deadline, Ranks, outcomes, shuffle, tree};
+use super::across::{Deadline, Ranks, shuffle, tree};
 use super::plan::{InputPart, Plan};
 use super::pool::Pool;
 use super::settings::{ProgressFn, Settings};
@@ -63,14 +63,24 @@ impl Pool {
 
 impl<'p> JobOptions<'p> {
     /// A check made before the job's run, on a job across ranks: a rank
-    /// whose check failed still makes the one exchange the job would have
-    /// made (with its error), so the others learn of it instead of waiting
-    /// for it forever, and every rank returns an error.
-    pub(crate) fn checked<T>(&self, local: Result<T>) -> Result<T> {
+    /// whose check failed still makes the exchange the job would have made
+    /// (the tree, or for a keyed job the shuffle), with its error, so the
+    /// others learn of it instead of waiting for it forever, and every
+    /// rank returns an error.
+    pub(crate) fn checked<T>(&self, local: Result<T>, keyed: bool) -> Result<T> {
         match (local, self.across) {
             (Err(e), Some(ranks)) => {
-                let _ = outcomes::<(), ()>(ranks, Err(e.to_string()));
-                Err(e)
+                let deadline = self.deadline();
+                let nothing = &mut |(), ()| ();
+                let out = if keyed {
+                    shuffle::<()>(ranks, Err(e), &|(), p| vec![(); p], nothing, deadline)
+                } else {
+                    tree::<()>(ranks, Err(e), nothing, deadline)
+                };
+                // The exchange returns this rank's own error.
+                Err(out.err().unwrap_or_else(|| {
+                    Error::Protocol("a failed check came back as a result".into())
+                }))
             }
             (local, _) => local,
         }
