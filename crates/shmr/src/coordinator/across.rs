@@ -338,6 +338,7 @@ pub(crate) fn shuffle<T: Serialize + DeserializeOwned>(
 /// all succeeded, else [`Error::Rank`] naming the first that failed. This
 /// rank's `mine` is sent whatever it is (an error as its message), since
 /// the others wait for it; a collective call, like [`Ranks::all_gather`].
+#[cfg(feature = "mpi")]
 pub(crate) fn outcomes<S: Serialize, T: DeserializeOwned>(
     ranks: &dyn Ranks,
     mine: std::result::Result<&S, String>,

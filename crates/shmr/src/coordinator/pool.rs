@@ -3,7 +3,7 @@
 //! replaced and driven through a job's rounds in `state.rs`; every job
 //! enters through `JobOptions::run` (`options.rs`) and runs in `round.rs`.
 
-use super::settings::Settings;
+use super::settings::{Settings, WorkerCommand};
 use super::state::{State, guard};
 use crate::error::{Error, Result};
 use crate::memory::Element;
@@ -45,6 +45,7 @@ pub struct PoolBuilder {
     pub(crate) max_slot_bytes: usize,
     pub(crate) start_timeout: Duration,
     pub(crate) settings: Settings,
+    pub(crate) command: Option<WorkerCommand>,
 }
 
 /// Default number of times the chunks lost with a dead worker are run again.
@@ -64,6 +65,7 @@ impl Default for PoolBuilder {
                 stripes: DEFAULT_STRIPES,
                 guard_writes: false,
             },
+            command: None,
         }
     }
 }
@@ -118,6 +120,39 @@ impl PoolBuilder {
     /// it would panic again. A job's builder ([`Pool::on`]) overrides it for one job.
     pub fn retries(mut self, retries: u32) -> Self {
         self.settings.retries = retries;
+        self
+    }
+
+    /// Starts each worker as `program args..` instead of as this
+    /// executable again. For a host whose executable is not the program
+    /// that uses shmr, such as a Python interpreter that loads shmr as an
+    /// extension module: the command must load the same build of shmr (the
+    /// same library file) and call [`init`](crate::init) before anything
+    /// else, which serves as a worker and never returns. A worker of
+    /// another build is refused at its handshake
+    /// ([`Error::WorkerStart`]).
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// // What the default does, written out: this program, again.
+    /// let exe = std::env::current_exe().expect("this program");
+    /// let pool = shmr::Pool::builder()
+    ///     .workers(1)
+    ///     .worker_command(exe, std::env::args_os().skip(1))
+    ///     .build();
+    /// # let _ = pool; Ok(()) }
+    /// ```
+    pub fn worker_command<I>(mut self, program: impl Into<std::path::PathBuf>, args: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<std::ffi::OsString>,
+    {
+        self.command = Some(WorkerCommand {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+        });
         self
     }
 
@@ -180,6 +215,7 @@ impl PoolBuilder {
             slots,
             next_job: 0,
             locks: None,
+            command: self.command.clone(),
         };
         state.start_missing(self.start_timeout)?;
         let inner = Arc::new(Inner {

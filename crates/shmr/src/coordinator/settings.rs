@@ -32,3 +32,13 @@ impl Settings {
         Ok(())
     }
 }
+
+/// How a worker process is started, when not as this executable again: a
+/// program and its arguments that load this same build of shmr and call
+/// [`init`](crate::init) first (an interpreter that loads shmr as an
+/// extension, say).
+#[derive(Clone, Debug)]
+pub(crate) struct WorkerCommand {
+    pub(crate) program: std::path::PathBuf,
+    pub(crate) args: Vec<std::ffi::OsString>,
+}

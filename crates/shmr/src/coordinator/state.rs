@@ -6,6 +6,7 @@
 
 use super::fold::Take;
 use super::plan::Attachment;
+use super::settings::WorkerCommand;
 use crate::error::{Error, Result};
 use crate::memory::Segment;
 use crate::protocol::Failure;
@@ -30,6 +31,8 @@ pub(crate) struct State {
     pub(crate) next_job: u64,
     /// The lock table of locked jobs, made on first use and grown as needed.
     pub(crate) locks: Option<Arc<Segment>>,
+    /// How workers are started, if not as this executable.
+    pub(crate) command: Option<WorkerCommand>,
 }
 
 /// One live worker process: its control socket, and what it has mapped.
@@ -65,7 +68,7 @@ impl State {
         // Spawn them all first, then wait for all: start-up runs in parallel.
         let mut started = Vec::new();
         for &i in &missing {
-            match spawn() {
+            match spawn(self.command.as_ref()) {
                 Ok(w) => started.push((i, w)),
                 Err(e) => {
                     // Reap the ones already started: no child is left behind.
@@ -196,19 +199,31 @@ impl State {
 }
 
 /// Starts one worker process: this executable, with the control socket at
-/// `WORKER_FD`. The arguments select the worker entry test when this is a
-/// libtest binary; a program that calls `shmr::init()` first never reads them.
-fn spawn() -> Result<(Child, Channel)> {
+/// `WORKER_FD`, or `command`. The arguments select the worker entry test
+/// when this is a libtest binary; a program that calls `shmr::init()` first
+/// never reads them.
+fn spawn(command: Option<&WorkerCommand>) -> Result<(Child, Channel)> {
     let (chan, theirs) = Channel::pair()?;
-    let mut cmd = Command::new("/proc/self/exe");
-    cmd.args([
-        TEST_ENTRY,
-        "--exact",
-        "--include-ignored",
-        "--nocapture",
-        "--test-threads=1",
-        "-q",
-    ])
+    let mut cmd = match command {
+        Some(c) => {
+            let mut cmd = Command::new(&c.program);
+            cmd.args(&c.args);
+            cmd
+        }
+        None => {
+            let mut cmd = Command::new("/proc/self/exe");
+            cmd.args([
+                TEST_ENTRY,
+                "--exact",
+                "--include-ignored",
+                "--nocapture",
+                "--test-threads=1",
+                "-q",
+            ]);
+            cmd
+        }
+    };
+    cmd
     .env(WORKER_ENV, std::process::id().to_string())
     .stdin(Stdio::null())
     .stdout(Stdio::null());
@@ -229,7 +244,10 @@ fn spawn() -> Result<(Child, Channel)> {
     .map_err(|_| Error::Protocol("descriptor mapping collision".into()))?;
     let child = cmd
         .spawn()
-        .map_err(|e| Error::WorkerStart(format!("could not execute /proc/self/exe: {e}")))?;
+        .map_err(|e| {
+            let program = command.map_or("/proc/self/exe".into(), |c| c.program.display().to_string());
+            Error::WorkerStart(format!("could not execute {program}: {e}"))
+        })?;
     Ok((child, chan))
 }
 

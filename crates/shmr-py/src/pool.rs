@@ -1,0 +1,162 @@
+//! A pool of worker processes, and shmr's built-in jobs on it, called from
+//! Python with the GIL released while the workers map.
+
+use crate::array::{Array, with_array};
+use crate::errors::to_py;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use shmr::builtin::{Columns, Histogram, Stats, Sum, Summary};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A pool of worker processes. Each worker is this Python interpreter,
+/// started again, that imports this same shmr and serves jobs; built-in
+/// jobs run in Rust there, without the GIL of the caller.
+#[pyclass(module = "shmr._shmr", name = "Pool", frozen)]
+pub(crate) struct Pool {
+    pub(crate) pool: shmr::Pool,
+}
+
+/// How a worker is started: this interpreter, with the folder that holds
+/// this `shmr` package first on its path (the caller may have found it
+/// through a path of its own), serving at once.
+fn worker_command(py: Python<'_>) -> PyResult<(PathBuf, Vec<String>)> {
+    let sys = py.import("sys")?;
+    let exe: PathBuf = sys.getattr("executable")?.extract()?;
+    let package: PathBuf = py.import("shmr")?.getattr("__file__")?.extract()?;
+    let root = package
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let code =
+        format!("import sys; sys.path.insert(0, {root:?}); from shmr import _shmr; _shmr._serve()");
+    Ok((exe, vec!["-c".to_string(), code]))
+}
+
+fn summary<'py>(py: Python<'py>, s: &Summary) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("count", s.count())?;
+    d.set_item("nan_count", s.nan_count())?;
+    d.set_item("mean", s.mean())?;
+    d.set_item("var", s.variance())?;
+    d.set_item("std", s.std())?;
+    d.set_item("min", s.min())?;
+    d.set_item("max", s.max())?;
+    Ok(d)
+}
+
+fn along(axis: Option<usize>, array: &Array) -> PyResult<bool> {
+    match axis {
+        None => Ok(false),
+        Some(0) if array.inner.shape().len() >= 2 => Ok(true),
+        Some(0) => Err(to_py(shmr::Error::InvalidConfig(format!(
+            "axis=0 gives one result per column of a table; this array has shape {:?} (one \
+             axis): leave axis out for the whole array",
+            array.inner.shape()
+        )))),
+        Some(a) => Err(to_py(shmr::Error::InvalidConfig(format!(
+            "axis={a}: shmr reduces along axis 0 (one result per column) or over the whole array"
+        )))),
+    }
+}
+
+#[pymethods]
+impl Pool {
+    /// A pool of `workers` processes (default: the CPUs this process may
+    /// use); `timeout` in seconds ends any job that runs longer.
+    #[new]
+    #[pyo3(signature = (workers = None, timeout = None))]
+    fn new(py: Python<'_>, workers: Option<usize>, timeout: Option<f64>) -> PyResult<Pool> {
+        let (exe, args) = worker_command(py)?;
+        let mut b = shmr::Pool::builder().worker_command(exe, args);
+        if let Some(w) = workers {
+            b = b.workers(w);
+        }
+        if let Some(t) = timeout {
+            let t = Duration::try_from_secs_f64(t)
+                .map_err(|e| to_py(shmr::Error::InvalidConfig(format!("timeout={t}: {e}"))))?;
+            b = b.timeout(t);
+        }
+        let pool = py.detach(|| b.build()).map_err(to_py)?;
+        Ok(Pool { pool })
+    }
+
+    /// How many worker processes it has.
+    #[getter]
+    fn workers(&self) -> usize {
+        self.pool.workers()
+    }
+
+    /// The sum of every element (`axis=None`), or of each column of a table
+    /// (`axis=0`): floats summed in f64, integers exactly.
+    #[pyo3(signature = (array, axis = None))]
+    fn sum<'py>(
+        &self,
+        py: Python<'py>,
+        array: &Array,
+        axis: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let columns = along(axis, array)?;
+        let pool = &self.pool;
+        with_array!(&array.inner, a: T => {
+            if columns {
+                let v = py.detach(|| pool.on(a).run(&Columns(Sum))).map_err(to_py)?;
+                v.into_pyobject(py).map(Bound::into_any).map_err(Into::into)
+            } else {
+                let v = py.detach(|| pool.on(a).run(&Sum)).map_err(to_py)?;
+                v.into_pyobject(py).map(Bound::into_any).map_err(Into::into)
+            }
+        })
+    }
+
+    /// Count, mean, variance, standard deviation, min and max in one pass
+    /// (NaNs counted apart), of the whole array or of each column.
+    #[pyo3(signature = (array, axis = None))]
+    fn stats<'py>(
+        &self,
+        py: Python<'py>,
+        array: &Array,
+        axis: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let columns = along(axis, array)?;
+        let pool = &self.pool;
+        if columns {
+            let all =
+                with_array!(&array.inner, a: T => py.detach(|| pool.on(a).run(&Columns(Stats))))
+                    .map_err(to_py)?;
+            let list: Vec<Bound<'py, PyDict>> = all
+                .iter()
+                .map(|s| summary(py, s))
+                .collect::<PyResult<_>>()?;
+            list.into_pyobject(py).map(Bound::into_any)
+        } else {
+            let s = with_array!(&array.inner, a: T => py.detach(|| pool.on(a).run(&Stats)))
+                .map_err(to_py)?;
+            summary(py, &s).map(Bound::into_any)
+        }
+    }
+
+    /// Counts of `bins` equal bins over `[lo, hi)`, with the values below,
+    /// above and NaN counted apart: `(counts, below, above, nan)`.
+    fn histogram(
+        &self,
+        py: Python<'_>,
+        array: &Array,
+        bins: usize,
+        lo: f64,
+        hi: f64,
+    ) -> PyResult<(Vec<u64>, u64, u64, u64)> {
+        if bins == 0 || !(lo < hi) || !lo.is_finite() || !hi.is_finite() {
+            return Err(to_py(shmr::Error::InvalidConfig(format!(
+                "histogram of {bins} bins over [{lo}, {hi}): give at least one bin and a finite \
+                 range with lo < hi"
+            ))));
+        }
+        let h = Histogram::new(bins, lo..hi);
+        let pool = &self.pool;
+        let c =
+            with_array!(&array.inner, a: T => py.detach(|| pool.on(a).run(&h))).map_err(to_py)?;
+        Ok((c.counts().to_vec(), c.below(), c.above(), c.nan()))
+    }
+}
