@@ -58,6 +58,11 @@ fn mapper_error(e: &shmr::Error, message: &str) -> PyErr {
     let reported = message
         .split_once(PYTHON_RAISED)
         .map_or("", |(_, rest)| rest);
+    // The worker's panic message ends with where it panicked: ours.
+    let reported = match reported.rfind(" (at ") {
+        Some(at) if reported.ends_with(')') => &reported[..at],
+        _ => reported,
+    };
     let mut parts = reported.splitn(3, '\u{1f}');
     let (kind, text, traceback) = (
         parts.next().unwrap_or("Exception").to_string(),

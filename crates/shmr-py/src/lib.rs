@@ -11,6 +11,7 @@
 
 mod array;
 mod errors;
+mod mapper;
 mod pool;
 
 use pyo3::prelude::*;

@@ -3,6 +3,8 @@
 
 use crate::array::{Array, with_array};
 use crate::errors::to_py;
+use crate::mapper;
+use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use shmr::builtin::{Columns, Histogram, Stats, Sum, Summary};
@@ -44,6 +46,11 @@ fn summary<'py>(py: Python<'py>, s: &Summary) -> PyResult<Bound<'py, PyDict>> {
     d.set_item("min", s.min())?;
     d.set_item("max", s.max())?;
     Ok(d)
+}
+
+/// `v` as a Python object.
+fn to_object<'py, T: IntoPyObject<'py>>(py: Python<'py>, v: T) -> PyResult<Bound<'py, PyAny>> {
+    v.into_bound_py_any(py)
 }
 
 fn along(axis: Option<usize>, array: &Array) -> PyResult<bool> {
@@ -102,10 +109,10 @@ impl Pool {
         with_array!(&array.inner, a: T => {
             if columns {
                 let v = py.detach(|| pool.on(a).run(&Columns(Sum))).map_err(to_py)?;
-                v.into_pyobject(py).map(Bound::into_any).map_err(Into::into)
+                to_object(py, v)
             } else {
                 let v = py.detach(|| pool.on(a).run(&Sum)).map_err(to_py)?;
-                v.into_pyobject(py).map(Bound::into_any).map_err(Into::into)
+                to_object(py, v)
             }
         })
     }
@@ -147,7 +154,7 @@ impl Pool {
         lo: f64,
         hi: f64,
     ) -> PyResult<(Vec<u64>, u64, u64, u64)> {
-        if bins == 0 || !(lo < hi) || !lo.is_finite() || !hi.is_finite() {
+        if bins == 0 || lo >= hi || !lo.is_finite() || !hi.is_finite() {
             return Err(to_py(shmr::Error::InvalidConfig(format!(
                 "histogram of {bins} bins over [{lo}, {hi}): give at least one bin and a finite \
                  range with lo < hi"
@@ -158,5 +165,23 @@ impl Pool {
         let c =
             with_array!(&array.inner, a: T => py.detach(|| pool.on(a).run(&h))).map_err(to_py)?;
         Ok((c.counts().to_vec(), c.below(), c.above(), c.nan()))
+    }
+
+    /// Maps each chunk of `array` with the Python function `module.qualname`
+    /// in the workers and folds the results with `reducer` here, in chunk
+    /// order (the Python layer, `shmr.Pool.map_reduce`, fills these in).
+    #[allow(clippy::too_many_arguments)]
+    fn _map_reduce(
+        &self,
+        py: Python<'_>,
+        array: &Array,
+        module: String,
+        qualname: String,
+        main_path: Option<String>,
+        path: Vec<String>,
+        reducer: Py<PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        let spec = mapper::spec(module, qualname, main_path, path);
+        mapper::map_reduce(py, &self.pool, array, spec, reducer)
     }
 }

@@ -11,6 +11,8 @@ array's bytes are never copied to a worker or pickled.
     np.asarray(a)[:3]               # a numpy view of the shared memory, no copy
 """
 
+import sys as _sys
+
 import numpy as _np
 
 from . import _shmr
@@ -38,6 +40,7 @@ __all__ = [
     "sum",
     "stats",
     "histogram",
+    "map_reduce",
     "default_pool",
     "ShmrError",
     "InvalidInputError",
@@ -155,6 +158,30 @@ class Pool:
         counts, _below, _above, _nan = self._pool.histogram(array, int(bins), lo, hi)
         return _np.asarray(counts, dtype=_np.int64), _np.linspace(lo, hi, int(bins) + 1)
 
+    def map_reduce(self, array, mapper, reducer):
+        """Maps each chunk of `array` with `mapper` in the worker processes
+        and folds the results with `reducer` here, in chunk order: the same
+        result for any number of workers.
+
+        `mapper(chunk) -> partial` must be a module-level function: a
+        worker finds it by module and name, as `multiprocessing`'s spawn
+        does. `chunk` is a read-only numpy view of the shared memory (no
+        copy), valid during the call only: return what you compute from it,
+        not the view. Partials come back pickled (a numpy array as its
+        bytes). A function of your script's `__main__` is found by running
+        the script again in the worker under another name, so keep the
+        script's work under `if __name__ == "__main__":`; one typed into an
+        interactive session or a notebook cannot be found, so put it in a
+        module. A mapper that raises ends the job with `MapperError`, which
+        carries the exception's type, message and traceback; a worker that
+        crashes (a C extension's segfault) is replaced and its chunks mapped
+        again, up to twice, then `WorkerError`."""
+        _check(array)
+        module, qualname, main_path = _locate(mapper)
+        return self._pool._map_reduce(
+            array, module, qualname, main_path, list(_sys.path), reducer
+        )
+
     def close(self):
         """Stops the workers now (they also stop when the pool is dropped)."""
         self._pool = None
@@ -164,6 +191,23 @@ class Pool:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _locate(f):
+    """Where a worker finds `f`: its module, qualified name, and the script
+    for `__main__`."""
+    module = getattr(f, "__module__", None)
+    qualname = getattr(f, "__qualname__", None)
+    if module is None or qualname is None or "<" in qualname:
+        raise InvalidInputError(
+            f"the mapper must be a function defined at the top level of a module, which a "
+            f"worker process can import by name; got {f!r} (lambdas and nested functions "
+            "cannot be found there)"
+        )
+    main_path = None
+    if module == "__main__":
+        main_path = getattr(_sys.modules["__main__"], "__file__", None)
+    return module, qualname, main_path
 
 
 def _check(array):
@@ -199,3 +243,8 @@ def stats(array, axis=None):
 def histogram(array, bins=10, range=None):
     """`default_pool().histogram(array, bins, range)`."""
     return default_pool().histogram(array, bins, range)
+
+
+def map_reduce(array, mapper, reducer):
+    """`default_pool().map_reduce(array, mapper, reducer)`."""
+    return default_pool().map_reduce(array, mapper, reducer)

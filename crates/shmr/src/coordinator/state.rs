@@ -223,10 +223,9 @@ fn spawn(command: Option<&WorkerCommand>) -> Result<(Child, Channel)> {
             cmd
         }
     };
-    cmd
-    .env(WORKER_ENV, std::process::id().to_string())
-    .stdin(Stdio::null())
-    .stdout(Stdio::null());
+    cmd.env(WORKER_ENV, std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
     // What a mapper prints goes to our stderr, so that a program's stdout
     // (JSON, say) is never mixed with it; `init` moves it onto stdout.
     let output = rustix::io::dup(rustix::stdio::stderr())
@@ -242,12 +241,10 @@ fn spawn(command: Option<&WorkerCommand>) -> Result<(Child, Channel)> {
         },
     ])
     .map_err(|_| Error::Protocol("descriptor mapping collision".into()))?;
-    let child = cmd
-        .spawn()
-        .map_err(|e| {
-            let program = command.map_or("/proc/self/exe".into(), |c| c.program.display().to_string());
-            Error::WorkerStart(format!("could not execute {program}: {e}"))
-        })?;
+    let child = cmd.spawn().map_err(|e| {
+        let program = command.map_or("/proc/self/exe".into(), |c| c.program.display().to_string());
+        Error::WorkerStart(format!("could not execute {program}: {e}"))
+    })?;
     Ok((child, chan))
 }
 
