@@ -23,6 +23,7 @@ pub(crate) fn to_py(e: shmr::Error) -> PyErr {
         | E::KeyOutOfRange { .. }
         | E::ParamsTooLarge { .. } => "InvalidInputError",
         E::OutOfSharedMemory { .. } => "OutOfSharedMemoryError",
+        E::Stopped { .. } => "StoppedError",
         E::File { .. } | E::Io { .. } => "FileError",
         E::Timeout { .. } => "TimeoutError",
         E::WorkerStart(_) | E::WorkerDied { .. } | E::WriteInterrupted { .. } => "WorkerError",

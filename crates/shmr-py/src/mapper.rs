@@ -3,7 +3,7 @@
 //! pickled, and the caller's reducer folds the results in chunk order.
 
 use crate::array::{Array, typestr, with_array};
-use crate::errors::{PYTHON_RAISED, to_py};
+use crate::errors::PYTHON_RAISED;
 use ndarray::{ArrayView, IxDyn};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -138,15 +138,16 @@ pub(crate) fn map_reduce(
             }
         }
     };
-    let result = with_array!(&array.inner, a: T => py.detach(|| {
+    let result = with_array!(&array.inner, a: T => crate::pool::interruptible(py, |stop| {
         pool.on(a)
             .params(spec)
+            .stop_when(stop)
             .map_reduce(map_chunk::<T> as for<'c> fn(&MapperSpec, ArrayView<'c, T, IxDyn>) -> Partial, reduce)
     }));
     if let Some(e) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
         return Err(e);
     }
-    result.map_err(to_py)?.object(py)
+    result?.object(py)
 }
 
 /// The spec of a mapper as the Python layer describes it.

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use shmr::builtin::{Columns, Histogram, Stats, Sum, Summary};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// A pool of worker processes. Each worker is this Python interpreter,
@@ -19,20 +20,36 @@ pub(crate) struct Pool {
     pub(crate) pool: shmr::Pool,
 }
 
-/// How a worker is started: this interpreter, with the folder that holds
-/// this `shmr` package first on its path (the caller may have found it
-/// through a path of its own), serving at once.
+/// How a worker is started: this interpreter, loading this extension
+/// module alone from its file (not the `shmr` package, whose numpy import
+/// took 0.15 s of every worker's start), registered under its name so
+/// that a later `import shmr` finds it loaded, then serving at once. The folder that
+/// holds the package goes first on the worker's path, as the caller may
+/// have found it through a path of its own.
 fn worker_command(py: Python<'_>) -> PyResult<(PathBuf, Vec<String>)> {
     let sys = py.import("sys")?;
     let exe: PathBuf = sys.getattr("executable")?.extract()?;
     let package: PathBuf = py.import("shmr")?.getattr("__file__")?.extract()?;
+    let library: PathBuf = py.import("shmr._shmr")?.getattr("__file__")?.extract()?;
     let root = package
         .parent()
         .and_then(|p| p.parent())
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let code =
-        format!("import sys; sys.path.insert(0, {root:?}); from shmr import _shmr; _shmr._serve()");
+    // Ctrl-C at a terminal reaches the whole process group: the workers
+    // ignore it, and the caller stops the job (`interruptible`). Python
+    // mappers need the package and numpy: a thread imports them while the
+    // worker serves, so that neither the pool's start nor a job of
+    // built-in kernels waits for them.
+    let code = format!(
+        "import sys, signal, threading, importlib.util as u; \
+         signal.signal(signal.SIGINT, signal.SIG_IGN); sys.path.insert(0, {root:?}); \
+         s = u.spec_from_file_location('shmr._shmr', {library:?}); m = u.module_from_spec(s); \
+         sys.modules['shmr._shmr'] = m; s.loader.exec_module(m); \
+         threading.Thread(target=__import__, args=('shmr._worker',), daemon=True).start(); \
+         m._serve()",
+        library = library.display().to_string()
+    );
     Ok((exe, vec!["-c".to_string(), code]))
 }
 
@@ -46,6 +63,31 @@ fn summary<'py>(py: Python<'py>, s: &Summary) -> PyResult<Bound<'py, PyDict>> {
     d.set_item("min", s.min())?;
     d.set_item("max", s.max())?;
     Ok(d)
+}
+
+/// Runs `job` with the GIL released, stopping it if a signal arrives
+/// (Ctrl-C): the job's stop check runs Python's signal handlers every
+/// 50 ms, and the first exception one raises (`KeyboardInterrupt`) stops
+/// the job, whose workers still mapping are replaced, and is raised here.
+pub(crate) fn interruptible<T: Send>(
+    py: Python<'_>,
+    job: impl FnOnce(&shmr::StopFn<'_>) -> shmr::Result<T> + Send,
+) -> PyResult<T> {
+    let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+    let stop = || {
+        let mut raised = raised.lock().unwrap_or_else(|p| p.into_inner());
+        if raised.is_none()
+            && let Err(e) = Python::attach(|py| py.check_signals())
+        {
+            *raised = Some(e);
+        }
+        raised.is_some()
+    };
+    let out = py.detach(|| job(&stop));
+    if let Some(e) = raised.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(e);
+    }
+    out.map_err(to_py)
 }
 
 /// `v` as a Python object.
@@ -108,10 +150,10 @@ impl Pool {
         let pool = &self.pool;
         with_array!(&array.inner, a: T => {
             if columns {
-                let v = py.detach(|| pool.on(a).run(&Columns(Sum))).map_err(to_py)?;
+                let v = interruptible(py, |stop| pool.on(a).stop_when(stop).run(&Columns(Sum)))?;
                 to_object(py, v)
             } else {
-                let v = py.detach(|| pool.on(a).run(&Sum)).map_err(to_py)?;
+                let v = interruptible(py, |stop| pool.on(a).stop_when(stop).run(&Sum))?;
                 to_object(py, v)
             }
         })
@@ -138,8 +180,7 @@ impl Pool {
                 .collect::<PyResult<_>>()?;
             list.into_pyobject(py).map(Bound::into_any)
         } else {
-            let s = with_array!(&array.inner, a: T => py.detach(|| pool.on(a).run(&Stats)))
-                .map_err(to_py)?;
+            let s = with_array!(&array.inner, a: T => interruptible(py, |stop| pool.on(a).stop_when(stop).run(&Stats)))?;
             summary(py, &s).map(Bound::into_any)
         }
     }
@@ -162,8 +203,7 @@ impl Pool {
         }
         let h = Histogram::new(bins, lo..hi);
         let pool = &self.pool;
-        let c =
-            with_array!(&array.inner, a: T => py.detach(|| pool.on(a).run(&h))).map_err(to_py)?;
+        let c = with_array!(&array.inner, a: T => interruptible(py, |stop| pool.on(a).stop_when(stop).run(&h)))?;
         Ok((c.counts().to_vec(), c.below(), c.above(), c.nan()))
     }
 

@@ -36,3 +36,10 @@ def crashes(chunk):
 
 def reducer_raises(a, b):
     raise KeyError("the reducer gave up")
+
+
+def slow(chunk):
+    import time
+
+    time.sleep(0.2)
+    return 1

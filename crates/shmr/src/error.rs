@@ -197,6 +197,26 @@ pub enum Error {
         ranks: Vec<usize>,
     },
 
+    /// The job's [`stop_when`](crate::JobBuilder::stop_when) check said to
+    /// stop it (a Ctrl-C, a cancel button). The workers still mapping were
+    /// killed and replaced; the pool is ready for the next job.
+    #[error(
+        "the job was stopped before it finished, as its stop_when check asked{}; {killed} \
+         worker(s) still mapping were killed and replaced, and the pool is ready for another job",
+        match (chunk, rows) {
+            (Some(c), Some(r)) => format!(" (chunk {c}, rows {r:?}, was being mapped)"),
+            _ => String::new(),
+        }
+    )]
+    Stopped {
+        /// The lowest chunk still being mapped.
+        chunk: Option<u64>,
+        /// That chunk's rows along axis 0.
+        rows: Option<Range<u64>>,
+        /// How many workers were killed.
+        killed: usize,
+    },
+
     /// A worker's key table, in a keyed job that keeps one table per
     /// worker, did not fit its result slot.
     #[error(

@@ -55,7 +55,7 @@ mod worker;
 pub use coordinator::{
     ByRecords, DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, Deadline, Exchange, InPlace, JobBuilder,
     KeyedInput, MAX_WORKERS, Params, Plain, Pool, PoolBuilder, ProgressFn, Ranks, ReportMode,
-    Reported, global_pool,
+    Reported, StopFn, global_pool,
 };
 pub use error::{Error, Result};
 #[allow(deprecated)]

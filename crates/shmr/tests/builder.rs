@@ -177,3 +177,42 @@ fn options_of_one_job() {
         .unwrap_err();
     assert!(matches!(err, shmr::Error::Timeout { .. }), "{err:?}");
 }
+
+#[test]
+fn a_job_told_to_stop_ends_with_stopped_and_the_pool_goes_on() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let pool = common::pool_with_rows(2, 1);
+    let data = shmr::SharedArray::from_array(&ndarray::Array1::from_iter(0..200_u64)).unwrap();
+    let flag = AtomicBool::new(false);
+    let stop = || flag.load(Ordering::Relaxed);
+    // A job that is not stopped returns Ok after 10 s, and fails the test.
+    let err = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            flag.store(true, Ordering::Relaxed);
+        });
+        // 200 chunks of 100 ms each on 2 workers: 10 s if not stopped.
+        pool.on(&data)
+            .stop_when(&stop)
+            .map_reduce(
+                |c| {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    c.sum()
+                },
+                |a, b| a + b,
+            )
+            .unwrap_err()
+    });
+    let shmr::Error::Stopped { killed, chunk, .. } = &err else {
+        panic!("expected Stopped, got {err:?}")
+    };
+    assert!(*killed >= 1 && chunk.is_some(), "{err}");
+    assert!(err.to_string().contains("stop_when"), "{err}");
+    // The workers killed were replaced: the next job has the whole pool.
+    let sum = pool
+        .on(&data)
+        .map_reduce(|c| c.sum(), |a, b| a + b)
+        .unwrap();
+    assert_eq!(sum, (0..200_u64).sum::<u64>());
+    assert_eq!(pool.workers(), 2);
+}

@@ -25,6 +25,11 @@ class TimeoutError(ShmrError, builtins.TimeoutError):
     """A job ran past its timeout; the workers still mapping were replaced."""
 
 
+class StoppedError(ShmrError):
+    """A job stopped before its end (the caller's Ctrl-C arrives as
+    KeyboardInterrupt instead); its workers were replaced."""
+
+
 class WorkerError(ShmrError):
     """A worker process could not start, or died and its chunks could not be
     mapped again."""

@@ -6,7 +6,7 @@
 //! pool.on(&a)                        the input (or on_mut(&mut a) to write it)
 //!     .params(p)                     what the mapper gets by reference
 //!     .timeout(d).retries(n)         options of this job only
-//!     .chunk_size(c).progress(&f)
+//!     .chunk_size(c).progress(&f).stop_when(&s)
 //!     .reported()                    also return the JobReport
 //!     .map_reduce(mapper, reducer)   or fold(start, step, merge), run(&job),
 //!                                    map_in_place(f), map_into(&mut out, f),
@@ -22,7 +22,7 @@ use super::bare;
 use super::options::JobOptions;
 use super::plan::InputPart;
 use super::pool::Pool;
-use super::settings::ProgressFn;
+use super::settings::{ProgressFn, StopFn};
 use crate::error::Result;
 use crate::job::{
     Append, FoldBare, FoldWith, InPlaceBare, InPlaceWith, IndexRange, Input, IntoBare, IntoWith,
@@ -338,6 +338,37 @@ impl<'a, I, P, R: ReportMode> JobBuilder<'a, I, P, R> {
     /// ```
     pub fn progress(mut self, progress: &'a ProgressFn<'a>) -> Self {
         self.opts.progress = Some(progress);
+        self
+    }
+
+    /// Calls `stop()` about every 50 ms while the job runs, on the calling
+    /// thread; when it returns `true` the job ends with
+    /// [`Error::Stopped`](crate::Error::Stopped): the workers still mapping
+    /// are killed and replaced, as at a timeout, and the pool is ready for
+    /// the next job. For a Ctrl-C, a cancel button, a deadline of the
+    /// caller's own.
+    ///
+    /// # Example
+    /// ```
+    /// # fn main() -> Result<(), shmr::Error> {
+    /// # shmr::init();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// let pool = shmr::Pool::builder().workers(2).build()?;
+    /// let data = shmr::SharedArray::from_array(&ndarray::Array1::from_elem(64, 1.0_f64))?;
+    /// let cancel = AtomicBool::new(true); // set by another thread, say
+    /// let stop = || cancel.load(Ordering::Relaxed);
+    /// let err = pool
+    ///     .on(&data)
+    ///     .chunk_size(shmr::ChunkSize::Rows(1))
+    ///     .stop_when(&stop)
+    ///     .map_reduce(|c| { std::thread::sleep(std::time::Duration::from_millis(200)); c.sum() }, |a, b| a + b)
+    ///     .unwrap_err();
+    /// assert!(matches!(err, shmr::Error::Stopped { .. }));
+    /// assert_eq!(pool.on(&data).map_reduce(|c| c.sum(), |a, b| a + b)?, 64.0);
+    /// # Ok(()) }
+    /// ```
+    pub fn stop_when(mut self, stop: &'a StopFn<'a>) -> Self {
+        self.opts.stop = Some(stop);
         self
     }
     /// How this job's input will be cut into chunks: its own chunk size (or

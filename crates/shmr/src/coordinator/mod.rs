@@ -24,4 +24,4 @@ pub use across::{Deadline, Exchange, Ranks};
 pub use builder::{InPlace, JobBuilder, Params, Plain, ReportMode, Reported};
 pub use keyed::{ByRecords, KeyedInput};
 pub use pool::{DEFAULT_RETRIES, DEFAULT_SLOT_BYTES, MAX_WORKERS, Pool, PoolBuilder, global_pool};
-pub use settings::ProgressFn;
+pub use settings::{ProgressFn, StopFn};

@@ -5,7 +5,7 @@
 use super::across::{Deadline, Ranks, shuffle, tree};
 use super::plan::{InputPart, Plan};
 use super::pool::Pool;
-use super::settings::{ProgressFn, Settings};
+use super::settings::{ProgressFn, Settings, StopFn};
 use crate::error::{Error, Result};
 use crate::job::keyed::{Delimiters, Tables};
 use crate::job::{JobReport, Kind, Ready};
@@ -18,6 +18,8 @@ pub(crate) struct JobOptions<'p> {
     pub(crate) pool: &'p Pool,
     pub(crate) settings: Settings,
     pub(crate) progress: Option<&'p ProgressFn<'p>>,
+    /// Asked while the job runs whether to stop it.
+    pub(crate) stop: Option<&'p StopFn<'p>>,
     /// This job's chunk size, if not the pool's.
     pub(crate) chunk: Option<ChunkSize>,
     /// The other coordinators of a job across ranks.
@@ -51,6 +53,7 @@ impl Pool {
             pool: self,
             settings: self.inner.config.settings,
             progress: None,
+            stop: None,
             chunk: None,
             across: None,
             delimiters: Delimiters::LINES,
@@ -195,9 +198,9 @@ impl<'p> JobOptions<'p> {
     ) -> Result<(K::Partial, JobReport)> {
         let partition = self.partition(parts)?;
         let plan = Plan::new(partition, parts, job?);
-        let (value, report) = self
-            .pool
-            .execute(plan, self.settings, self.progress, reducer)?;
+        let (value, report) =
+            self.pool
+                .execute(plan, self.settings, self.progress, self.stop, reducer)?;
         Ok((
             value.expect("internal: a partition has at least one chunk"),
             report,

@@ -9,7 +9,7 @@
 use super::fold::{Folder, Take};
 use super::plan::Plan;
 use super::pool::Pool;
-use super::settings::{ProgressFn, Settings};
+use super::settings::{ProgressFn, Settings, StopFn};
 use super::state::{RoundSpec, deadline_after, guard};
 use crate::error::{Error, Result};
 use crate::job::{JobReport, Writes};
@@ -35,9 +35,10 @@ impl Pool {
         plan: Plan<'_>,
         settings: Settings,
         progress: Option<&ProgressFn<'_>>,
+        stop: Option<&StopFn<'_>>,
         reduce: &mut dyn FnMut(T, T) -> T,
     ) -> Result<(Option<T>, JobReport)> {
-        let result = self.rounds(plan, settings, progress, reduce);
+        let result = self.rounds(plan, settings, progress, stop, reduce);
         // Arrays dropped while this job held the pool are released now.
         self.inner.flush_if_idle();
         result
@@ -48,6 +49,7 @@ impl Pool {
         mut plan: Plan<'_>,
         settings: Settings,
         progress: Option<&ProgressFn<'_>>,
+        stop: Option<&StopFn<'_>>,
         reduce: &mut dyn FnMut(T, T) -> T,
     ) -> Result<(Option<T>, JobReport)> {
         settings.check()?;
@@ -129,6 +131,7 @@ impl Pool {
                     deadline,
                     locks: table.as_ref(),
                     progress: tick.as_ref().map(|t| t as &dyn Fn(u64)),
+                    stop: stop.map(|s| s as &dyn Fn() -> bool),
                 },
                 &mut folder,
             );

@@ -7,6 +7,10 @@ use std::time::Duration;
 /// A job's progress callback: chunks claimed so far, and chunks in all.
 pub type ProgressFn<'a> = dyn Fn(u64, u64) + Sync + 'a;
 
+/// A job's stop check ([`JobBuilder::stop_when`](crate::JobBuilder::stop_when)):
+/// `true` ends the job.
+pub type StopFn<'a> = dyn Fn() -> bool + Sync + 'a;
+
 /// What a job may cost before it fails: set on the pool, changed per job.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Settings {

@@ -362,11 +362,30 @@ impl State {
                 tick(self.slots.claimed());
                 wait = wait.min(PROGRESS_PERIOD);
             }
+            if let Some(stop) = spec.stop {
+                if stop() {
+                    abort(locks);
+                    let (chunk, killed) = self.cut_short(watch, spec);
+                    return Err(Error::Stopped {
+                        chunk,
+                        rows: chunk.map(|c| spec.partition.chunk(c)),
+                        killed,
+                    });
+                }
+                wait = wait.min(PROGRESS_PERIOD);
+            }
             if let Some((timeout, at)) = spec.deadline {
                 let left = at.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     abort(locks);
-                    return Err(self.time_out(watch, timeout, spec));
+                    let (chunk, killed) = self.cut_short(watch, spec);
+                    return Err(Error::Timeout {
+                        timeout,
+                        chunk,
+                        rows: chunk.map(|c| spec.partition.chunk(c)),
+                        killed,
+                        ranks: Vec::new(),
+                    });
                 }
                 wait = wait.min(left);
             }
@@ -535,11 +554,13 @@ impl State {
             .expect("internal: a pending worker is alive")
     }
 
-    /// The deadline passed: stop the job's claiming, kill the workers
-    /// still mapping (or claiming), and say which chunk was the oldest.
-    /// Pending workers that hold no chunk are spared: they reply soon (no
-    /// chunk is left to claim), or are replaced before the next round.
-    fn time_out(&mut self, watch: &mut Watch, timeout: Duration, spec: &RoundSpec<'_>) -> Error {
+    /// The job ends before its chunks are done (its deadline passed, or
+    /// it was told to stop): stop its claiming, kill the workers still
+    /// mapping (or claiming), and say which chunk was the oldest and how
+    /// many were killed. Pending workers that hold no chunk are spared:
+    /// they reply soon (no chunk is left to claim), or are replaced before
+    /// the next round.
+    fn cut_short(&mut self, watch: &mut Watch, spec: &RoundSpec<'_>) -> (Option<u64>, usize) {
         self.slots.stop_claims();
         let since = Instant::now();
         let mut stuck = Vec::new();
@@ -552,14 +573,7 @@ impl State {
                 stuck.push(self.bury(i).chunk);
             }
         }
-        let oldest = stuck.iter().flatten().min().copied();
-        Error::Timeout {
-            timeout,
-            chunk: oldest,
-            rows: oldest.map(|c| spec.partition.chunk(c)),
-            killed: stuck.len(),
-            ranks: Vec::new(),
-        }
+        (stuck.iter().flatten().min().copied(), stuck.len())
     }
 
     /// Workers that still owe the reply of an earlier round (they held no
@@ -656,6 +670,8 @@ pub(super) struct RoundSpec<'a> {
     pub(super) locks: Option<&'a LockTable<'a>>,
     /// Called with the chunk counter while the round runs.
     pub(super) progress: Option<&'a dyn Fn(u64)>,
+    /// Asked while the round runs whether to stop the job.
+    pub(super) stop: Option<&'a dyn Fn() -> bool>,
 }
 
 /// What happened to the workers in one round of a job.
