@@ -19,8 +19,7 @@ use pyo3::prelude::*;
 /// Serves as a worker of the pool that started this process, and exits;
 /// a process that is not one gets an error. The command a pool starts its
 /// workers with calls it first thing. The GIL is released while it serves:
-/// built-in jobs need none, and a Python mapper takes it for its call,
-/// after the thread that imports numpy at the worker's start is done.
+/// built-in jobs need none, and a Python mapper takes it for its call.
 #[pyfunction]
 fn _serve(py: Python<'_>) -> PyResult<()> {
     py.detach(shmr::init);
