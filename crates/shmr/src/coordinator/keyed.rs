@@ -26,7 +26,9 @@ use crate::job::keyed::{
     Value, finish, fold_records_start, fold_records_step, map_keyed_parts, map_keyed_records,
     map_records, merge, record_chunk_bytes,
 };
-use crate::job::{FoldWith, HeldMapper, Input, JobReport, MapWith, PerChunk, PerWorker, Ready};
+use crate::job::{
+    FoldWith, HeldMapper, Input, JobReport, Kind, MapWith, PerChunk, PerWorker, Ready,
+};
 use crate::memory::SharedArray;
 use crate::protocol::Func;
 use crate::shm::ChunkSize;
@@ -492,21 +494,33 @@ where
     H: HeldMapper<I, Acc = Table<K, V>> + 'static,
 {
     let job = PerWorker::<H, I>::new(held);
+    run_tables(opts, parts, Ready::reads(&job), combiner, max_keys)
+}
+
+/// The end of every keyed job: its tables (one per chunk or per worker)
+/// merged in chunk order, across ranks shuffled so that each rank keeps
+/// the keys it owns, then sorted.
+fn run_tables<'a, Kd, K: Key, V: Value, C: Combiner<V>>(
+    opts: JobOptions<'_>,
+    parts: &[InputPart<'a>],
+    job: Result<Ready<'a, Kd>>,
+    combiner: &C,
+    max_keys: usize,
+) -> Result<(Keyed<K, V>, JobReport)>
+where
+    Kd: Kind<Partial = Table<K, V>>,
+{
     let (table, report) = opts.run_shuffled(
         parts,
-        Ready::reads(&job),
+        job,
         &mut |a, b| merge(a, b, combiner, max_keys),
         &Table::cut,
     )?;
-    Ok((finish(table, max_keys)?.in_shard(shard(&opts)), report))
-}
-
-/// Which shard of the result this rank holds, in a job across ranks.
-fn shard(opts: &JobOptions<'_>) -> Option<Shard> {
-    opts.across.map(|r| Shard {
+    let shard = opts.across.map(|r| Shard {
         rank: r.rank(),
         ranks: r.size(),
-    })
+    });
+    Ok((finish(table, max_keys)?.in_shard(shard), report))
 }
 
 /// Runs a keyed job: its chunks' tables merged in chunk order, then sorted.
@@ -522,13 +536,7 @@ where
     J: Serialize + DeserializeOwned + 'static,
 {
     let job = PerChunk::<_, I>::with(job, map);
-    let (table, report) = opts.run_shuffled(
-        parts,
-        Ready::reads(&job),
-        &mut |a, b| merge(a, b, combiner, max_keys),
-        &Table::cut,
-    )?;
-    Ok((finish(table, max_keys)?.in_shard(shard(&opts)), report))
+    run_tables(opts, parts, Ready::reads(&job), combiner, max_keys)
 }
 
 /// A function over the records input's two views, as the mapper type of
