@@ -9,6 +9,7 @@
 
 #![deny(unsafe_code)]
 
+mod aggregate;
 mod array;
 mod errors;
 mod mapper;

@@ -222,4 +222,19 @@ impl Pool {
         let spec = mapper::spec(module, qualname, main_path, path);
         mapper::map_reduce(py, &self.pool, array, spec, reducer)
     }
+
+    /// `shmr.Pool.group_by`'s work: per key, the sum and count of values.
+    fn _group_by(
+        &self,
+        py: Python<'_>,
+        keys: &Array,
+        values: &Array,
+    ) -> PyResult<crate::aggregate::Groups> {
+        crate::aggregate::group_by(py, &self.pool, keys, values)
+    }
+
+    /// `shmr.Pool.word_count`'s work: every word of a file with its count.
+    fn _word_count(&self, py: Python<'_>, path: PathBuf) -> PyResult<crate::aggregate::Words> {
+        crate::aggregate::word_count(py, &self.pool, path)
+    }
 }

@@ -218,3 +218,39 @@ def test_ctrl_c_stops_the_job_with_keyboard_interrupt_and_the_pool_goes_on(pool)
     assert pool.map_reduce(shmr.from_numpy(np.ones(1000)), mappers.heavy, mappers.add) == pytest.approx(
         1000 * np.sin(1.0) * np.exp(-1.0)
     )
+
+
+def test_group_by_gives_each_key_s_sum_count_and_mean(pool):
+    rng = np.random.default_rng(8)
+    keys = rng.integers(0, 5000, size=2_000_000).astype(np.int32)
+    values = rng.normal(size=2_000_000)
+    got = pool.group_by(shmr.from_numpy(keys), shmr.from_numpy(values))
+    want_keys = np.unique(keys)
+    counts = np.bincount(keys)[want_keys]
+    sums = np.bincount(keys, weights=values)[want_keys]
+    assert np.array_equal(got["keys"], want_keys)
+    assert np.array_equal(got["count"], counts)
+    assert np.allclose(got["sum"], sums, rtol=1e-9, atol=1e-9)
+    assert np.allclose(got["mean"], sums / counts, rtol=1e-9, atol=1e-9)
+    with pytest.raises(shmr.InvalidInputError, match="keys may be"):
+        pool.group_by(shmr.from_numpy(values), shmr.from_numpy(values))
+    with pytest.raises(shmr.InvalidInputError, match="same length"):
+        pool.group_by(shmr.from_numpy(keys[:10]), shmr.from_numpy(values[:11]))
+
+
+def test_word_count_of_a_file_agrees_with_a_python_count(tmp_path):
+    import collections
+    import re
+
+    rng = np.random.default_rng(9)
+    vocabulary = ["the", "Shared", "memory", "don't", "o'clock", "MapReduce", "x", "numpy"]
+    words = rng.choice(vocabulary, size=300_000)
+    seps = rng.choice([" ", "\n", ", ", " 42 ", "-", "\t"], size=300_000)
+    text = "".join(w + s for w, s in zip(words, seps))
+    path = tmp_path / "text.txt"
+    path.write_text(text)
+    got = shmr.Pool(workers=2).word_count(path)
+    want = collections.Counter(m.upper() for m in re.findall(r"[A-Za-z][A-Za-z']*", text))
+    assert got == dict(want)
+    counts = list(got.values())
+    assert counts == sorted(counts, reverse=True)

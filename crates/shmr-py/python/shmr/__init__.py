@@ -41,6 +41,8 @@ __all__ = [
     "stats",
     "histogram",
     "map_reduce",
+    "group_by",
+    "word_count",
     "default_pool",
     "ShmrError",
     "InvalidInputError",
@@ -182,6 +184,31 @@ class Pool:
             array, module, qualname, main_path, list(_sys.path), reducer
         )
 
+    def group_by(self, keys, values):
+        """Per distinct key, the sum, count and mean of the values in the
+        same rows: a dict of numpy arrays `keys`, `sum`, `count`, `mean`,
+        sorted by key (as `pandas.Series(values).groupby(keys).agg(...)`).
+        Keys: int64, int32, uint32 or uint8; values: float64, float32, int64
+        or int32, summed in float64; the two arrays of the same length."""
+        _check(keys)
+        _check(values)
+        k, s, c = self._pool._group_by(keys, values)
+        k = _np.asarray(k, dtype=_np.int64)
+        s = _np.asarray(s, dtype=_np.float64)
+        c = _np.asarray(c, dtype=_np.int64)
+        return {"keys": k, "sum": s, "count": c, "mean": s / _np.maximum(c, 1)}
+
+    def word_count(self, path):
+        """Every word of a text file with its count, as a dict ordered by
+        count, most frequent first (ties by word); the file is mapped, not
+        read. A word is an ASCII letter followed by letters and
+        apostrophes, upper-cased (`"Don't"` counts as `"DON'T"`; digits and
+        every other byte separate words), as shmr's Rust word count and
+        Phoenix++'s define it. The words in all: `sum(counts.values())`."""
+        pairs, _total = self._pool._word_count(str(path))
+        pairs.sort(key=lambda p: (-p[1], p[0]))
+        return {w.decode("ascii"): n for w, n in pairs}
+
     def close(self):
         """Stops the workers now (they also stop when the pool is dropped)."""
         self._pool = None
@@ -243,6 +270,16 @@ def stats(array, axis=None):
 def histogram(array, bins=10, range=None):
     """`default_pool().histogram(array, bins, range)`."""
     return default_pool().histogram(array, bins, range)
+
+
+def group_by(keys, values):
+    """`default_pool().group_by(keys, values)`."""
+    return default_pool().group_by(keys, values)
+
+
+def word_count(path):
+    """`default_pool().word_count(path)`."""
+    return default_pool().word_count(path)
 
 
 def map_reduce(array, mapper, reducer):
