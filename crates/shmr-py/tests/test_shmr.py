@@ -39,6 +39,12 @@ def test_from_numpy_copies_once_and_keeps_dtype_and_shape():
     a = shmr.from_numpy(x)
     assert a.shape == [300, 7] and a.dtype == "<i2"
     assert np.array_equal(np.asarray(a), x)
+    # Large enough to be copied in slabs by several threads: a table, and
+    # a strided view (numpy gathers it), land whole and in order.
+    t = np.random.default_rng(1).random((3001, 700)).astype(np.float32)
+    assert np.array_equal(np.asarray(shmr.from_numpy(t)), t)
+    strided = np.arange(6_000_001, dtype=np.int64)[::3]
+    assert np.array_equal(np.asarray(shmr.from_numpy(strided)), strided)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "int32", "uint8", "uint16"])

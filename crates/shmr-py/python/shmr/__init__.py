@@ -11,7 +11,9 @@ array's bytes are never copied to a worker or pickled.
     np.asarray(a)[:3]               # a numpy view of the shared memory, no copy
 """
 
+import os as _os
 import sys as _sys
+from concurrent import futures as _futures
 
 import numpy as _np
 
@@ -73,7 +75,19 @@ def from_numpy(x):
             f"shmr stores little-endian elements; got {x.dtype}: use x.astype(x.dtype.newbyteorder('<'))"
         )
     a = _shmr.zeros(list(x.shape), x.dtype.str)
-    _np.asarray(a)[...] = x
+    view = _np.asarray(a)
+    # New shared memory faults in page by page as it is first written, and
+    # faults on different pages run in parallel: slabs copied by a few
+    # threads (numpy releases the GIL while it copies) took 2/3 of the
+    # time of one copy for 10^7 float64 on 2 cores.
+    threads = min(len(_os.sched_getaffinity(0)), 4, max(1, x.nbytes >> 22))
+    if threads > 1 and x.ndim > 0:
+        bounds = [len(x) * k // threads for k in range(threads + 1)]
+        slabs = [slice(bounds[k], bounds[k + 1]) for k in range(threads)]
+        with _futures.ThreadPoolExecutor(threads) as ex:
+            list(ex.map(lambda s: _np.copyto(view[s], x[s]), slabs))
+    else:
+        view[...] = x
     return a
 
 
