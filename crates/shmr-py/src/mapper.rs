@@ -14,10 +14,10 @@ use std::sync::Mutex;
 /// for `__main__`, and the caller's `sys.path`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct MapperSpec {
-    module: String,
-    qualname: String,
-    main_path: Option<String>,
-    path: Vec<String>,
+    pub(crate) module: String,
+    pub(crate) qualname: String,
+    pub(crate) main_path: Option<String>,
+    pub(crate) path: Vec<String>,
 }
 
 /// A chunk's result: pickled, as it crosses a worker's slot, or the
@@ -109,7 +109,8 @@ fn map_chunk<T: shmr::Element>(spec: &MapperSpec, chunk: ArrayView<'_, T, IxDyn>
     match outcome {
         Ok(Ok(bytes)) => Partial::Pickled(bytes),
         Ok(Err((kind, message, tb))) => panic!("{PYTHON_RAISED}{kind}\u{1f}{message}\u{1f}{tb}"),
-        Err(e) => panic!("{PYTHON_RAISED}{}\u{1f}{e}\u{1f}", "RuntimeError"),
+        // shmr._worker itself failed (not importable, say).
+        Err(e) => panic!("{PYTHON_RAISED}RuntimeError\u{1f}{e}\u{1f}"),
     }
 }
 
@@ -148,19 +149,4 @@ pub(crate) fn map_reduce(
         return Err(e);
     }
     result?.object(py)
-}
-
-/// The spec of a mapper as the Python layer describes it.
-pub(crate) fn spec(
-    module: String,
-    qualname: String,
-    main_path: Option<String>,
-    path: Vec<String>,
-) -> MapperSpec {
-    MapperSpec {
-        module,
-        qualname,
-        main_path,
-        path,
-    }
 }

@@ -219,7 +219,12 @@ impl Pool {
         path: Vec<String>,
         reducer: Py<PyAny>,
     ) -> PyResult<Py<PyAny>> {
-        let spec = mapper::spec(module, qualname, main_path, path);
+        let spec = mapper::MapperSpec {
+            module,
+            qualname,
+            main_path,
+            path,
+        };
         mapper::map_reduce(py, &self.pool, array, spec, reducer)
     }
 

@@ -227,10 +227,10 @@ impl<K: Key, V> Table<K, V> {
     /// across ranks. A table that overflowed is that fact in every part:
     /// every owner then fails the job.
     pub(crate) fn cut(self, ranks: usize) -> Vec<Table<K, V>> {
-        let mut parts: Vec<Table<K, V>> = (0..ranks).map(|_| Table::new()).collect();
         if self.overflowed {
             return (0..ranks).map(|_| Table::overflowed()).collect();
         }
+        let mut parts: Vec<Table<K, V>> = (0..ranks).map(|_| Table::new()).collect();
         let mut scratch = Vec::new();
         for (k, v) in self.list.into_iter().chain(self.map) {
             let owner = super::result::owner_of(&k, ranks, &mut scratch);
