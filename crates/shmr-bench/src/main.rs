@@ -162,16 +162,20 @@ fn time_ms<T>(reps: usize, mut f: impl FnMut() -> T) -> (T, f64) {
 }
 
 /// Median milliseconds of `f` and of `g`, run alternately (f, g, f, g, ...)
-/// so that drift in the machine's speed falls on both alike; otherwise as
-/// `time_ms`.
+/// so that drift in the machine's speed falls on both alike, after `warmup`
+/// untimed runs of each; otherwise as `time_ms`.
 fn time_pair_ms<T, U>(
     reps: usize,
+    warmup: usize,
     mut f: impl FnMut() -> T,
     mut g: impl FnMut() -> U,
 ) -> ((T, f64), (U, f64)) {
     let (mut tf, mut tg) = (Vec::new(), Vec::new());
-    let start = Instant::now();
     let (mut a, mut b) = (f(), g());
+    for _ in 1..warmup {
+        (a, b) = (f(), g());
+    }
+    let start = Instant::now();
     while tf.len() < reps || (start.elapsed() < Duration::from_millis(400) && tf.len() < 2000) {
         let t = Instant::now();
         a = f();
@@ -239,8 +243,14 @@ impl Bench {
             self.rayon(w)?;
             self.pool(w)?;
             let (threads, pool) = (&self.rayons[&w], &self.pools[&w]);
+            // Warm pools are timed: a worker fills its page tables for the
+            // chunks it meets the first time, and with chunks claimed in
+            // turn it meets new ones for several jobs (3 jobs per worker
+            // leave it about 1 chunk in 2^(3w) unmet). Those first jobs are
+            // measured on their own below ("first jobs", step 5).
             let ((r, rayon_ms), (s, shmr_ms)) = time_pair_ms(
                 reps,
+                3 * w,
                 || workloads::rayon(job, xs, chunk, threads),
                 || workloads::shmr(job, a, pool),
             );
@@ -366,8 +376,28 @@ fn run(o: &Options) -> Result<(Report, usize), String> {
         }
     }
 
-    eprintln!("[5/7] overheads: start-up, round trip, worker memory");
+    eprintln!("[5/7] overheads: start-up, first jobs, round trip, worker memory");
     let startup = overheads::startup(&o.workers, o.reps.max(5)).map_err(err)?;
+    let first_jobs = {
+        // A new pool, which has never seen `big`, against rayon's threads,
+        // which share the page tables of the process that wrote it.
+        let fresh = shmr::Pool::builder().workers(main_w).build().map_err(err)?;
+        b.rayon(main_w)?;
+        let threads = &b.rayons[&main_w];
+        let xs = big.view();
+        let xs = xs.as_slice().unwrap_or(&[]);
+        let chunk = shmr::DEFAULT_CHUNK_BYTES / size_of::<f64>();
+        Some(
+            overheads::first_jobs(
+                main_w,
+                big.len(),
+                if o.quick { 3 } else { 8 },
+                || workloads::shmr(Workload::Sum, &big, &fresh),
+                || workloads::rayon(Workload::Sum, xs, chunk, threads),
+            )
+            .map_err(err)?,
+        )
+    };
     let pool = b.pool(main_w)?;
     let round_trip =
         Some(overheads::round_trip(pool, if o.quick { 1000 } else { 10_000 }).map_err(err)?);
@@ -434,6 +464,7 @@ fn run(o: &Options) -> Result<(Report, usize), String> {
         sweep,
         crossover,
         startup,
+        first_jobs,
         round_trip,
         worker_memory,
         python,

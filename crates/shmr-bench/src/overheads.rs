@@ -1,5 +1,6 @@
-//! Costs measured on their own: starting workers, a job's round trip, and
-//! a worker's private memory while it processes a large array.
+//! Costs measured on their own: starting workers, the first jobs over an
+//! array, a job's round trip, and a worker's private memory while it
+//! processes a large array.
 
 use ndarray::Ix1;
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,47 @@ pub fn startup(workers: &[usize], reps: usize) -> Result<Vec<Startup>, shmr::Err
         });
     }
     Ok(out)
+}
+
+/// The first sums of an array on a new pool, job by job, each right after
+/// the same sum by rayon's threads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FirstJobs {
+    pub workers: usize,
+    pub len: usize,
+    /// Milliseconds of the 1st, 2nd, ... job.
+    pub shmr_ms: Vec<f64>,
+    pub rayon_ms: Vec<f64>,
+}
+
+/// Times the first `jobs` runs of `shmr` (on a pool that has not seen the
+/// array) and of `rayon`, alternately. A worker process fills its page
+/// tables for each chunk it maps the first time, and chunks are claimed in
+/// turn, so it keeps meeting new ones for several jobs; threads share the
+/// page tables of the process that wrote the array.
+pub fn first_jobs(
+    workers: usize,
+    len: usize,
+    jobs: usize,
+    mut shmr: impl FnMut() -> Result<f64, shmr::Error>,
+    mut rayon: impl FnMut() -> f64,
+) -> Result<FirstJobs, shmr::Error> {
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let (mut shmr_ms, mut rayon_ms) = (Vec::new(), Vec::new());
+    for _ in 0..jobs {
+        let t = Instant::now();
+        std::hint::black_box(rayon());
+        rayon_ms.push(ms(t));
+        let t = Instant::now();
+        std::hint::black_box(shmr()?);
+        shmr_ms.push(ms(t));
+    }
+    Ok(FirstJobs {
+        workers,
+        len,
+        shmr_ms,
+        rayon_ms,
+    })
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

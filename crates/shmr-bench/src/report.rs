@@ -2,7 +2,7 @@
 //! people), with each target of issue 3 checked against the numbers.
 
 use crate::machine::Machine;
-use crate::overheads::{RoundTrip, Startup, WorkerMemory};
+use crate::overheads::{FirstJobs, RoundTrip, Startup, WorkerMemory};
 use crate::python::PeerResult;
 use crate::workloads::Workload;
 use serde::{Deserialize, Serialize};
@@ -60,6 +60,9 @@ pub struct Report {
     pub sweep: Vec<Row>,
     pub crossover: Vec<Crossover>,
     pub startup: Vec<Startup>,
+    /// Absent from reports written before it was measured.
+    #[serde(default)]
+    pub first_jobs: Option<FirstJobs>,
     pub round_trip: Option<RoundTrip>,
     pub worker_memory: Option<WorkerMemory>,
     pub python: Vec<PeerResult>,
@@ -267,6 +270,25 @@ impl Report {
                 s,
                 "* pool start-up, {} worker(s): {:.2} ms ({:.2} ms per worker)",
                 st.workers, st.total_ms, st.per_worker_ms
+            );
+        }
+        if let Some(f) = &self.first_jobs {
+            let jobs: Vec<String> = f
+                .shmr_ms
+                .iter()
+                .zip(&f.rayon_ms)
+                .map(|(s, r)| format!("{s:.1} / {r:.1}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "* the first sums of {} f64 on a new pool of {} workers, job by job, shmr / rayon ms: {}. \
+                 Each worker process fills its page tables for the chunks it maps the first time, and \
+                 claiming in turn brings it new chunks for several jobs; rayon's threads share the page \
+                 tables of the process that wrote the array. The tables above time warm pools (3 \
+                 untimed jobs per worker first).",
+                f.len,
+                f.workers,
+                jobs.join(", ")
             );
         }
         if let Some(rt) = &self.round_trip {

@@ -103,6 +103,12 @@ fn a_report_survives_its_json_for_replotting() {
         ],
         crossover: Vec::new(),
         startup: Vec::new(),
+        first_jobs: Some(shmr_bench::overheads::FirstJobs {
+            workers: 2,
+            len: 1_000_000,
+            shmr_ms: vec![3.0, 1.5],
+            rayon_ms: vec![1.0, 1.0],
+        }),
         round_trip: None,
         worker_memory: None,
         python: Vec::new(),
@@ -117,4 +123,13 @@ fn a_report_survives_its_json_for_replotting() {
         report.markdown().contains("| sum vs rayon |"),
         "targets were checked"
     );
+    assert!(
+        report.markdown().contains("3.0 / 1.0, 1.5 / 1.0"),
+        "first jobs shown"
+    );
+    // A report written before the first jobs were measured still replots.
+    let mut old = serde_json::to_value(&report).unwrap();
+    old.as_object_mut().unwrap().remove("first_jobs");
+    let old: Report = serde_json::from_value(old).unwrap();
+    assert!(old.first_jobs.is_none());
 }
