@@ -40,6 +40,40 @@ fn from_array_copies_any_layout_into_standard_order() {
     assert_eq!(a.view(), c);
 }
 
+/// An array in standard layout is written into its segment's file whole,
+/// before the segment is mapped: the copy is the source's values, for
+/// every element type, empty and odd lengths and several dimensions; the
+/// segment is sealed, attaches with its header checked, and works in a
+/// pool.
+#[test]
+fn from_array_in_standard_layout_is_written_whole_and_sealed() {
+    fn check<A: shmr::Element>(values: Vec<A>) {
+        let n = values.len();
+        let a = SharedArray::from_array(&Array1::from(values.clone())).unwrap();
+        assert_eq!(a.view().to_vec(), values, "{}", A::DTYPE);
+        assert_eq!((a.len(), a.dtype()), (n, A::DTYPE));
+        let b = attach::<A, Ix1>(a.as_fd().try_clone_to_owned().unwrap()).unwrap();
+        assert_eq!(b.view(), a.view());
+        let err = rustix::fs::ftruncate(a.as_fd(), 0).unwrap_err();
+        assert_eq!(err, rustix::io::Errno::PERM, "sealed");
+    }
+    for n in [0, 1, 7, 4097, 100_003] {
+        check((0..n).map(|i| i as u8).collect());
+        check((0..n).map(|i| (i as i16).wrapping_neg()).collect());
+        check((0..n).map(|i| i as u32 * 3).collect());
+        check((0..n).map(|i| i as i64 - 5).collect());
+        check((0..n).map(|i| i as f32 / 3.0).collect());
+        check((0..n).map(|i| (i as f64).sqrt()).collect());
+    }
+    let cube = Array3::from_shape_fn((3, 5, 7), |(i, j, k)| (i * 100 + j * 10 + k) as i32);
+    let a = SharedArray::from_array(&cube).unwrap();
+    assert_eq!(a.view(), cube);
+    let big = Array1::from_iter((0..1_000_000).map(|i| i as f64));
+    let a = SharedArray::from_array(&big).unwrap();
+    let pool = shmr::Pool::builder().workers(2).build().unwrap();
+    assert_eq!(pool.on(&a).run(&shmr::builtin::Sum).unwrap(), big.sum());
+}
+
 #[test]
 fn oversized_shapes_are_refused() {
     let err = SharedArray::<f64, _>::zeros((usize::MAX / 2, 4)).unwrap_err();

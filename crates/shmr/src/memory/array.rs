@@ -90,12 +90,26 @@ impl<A: Element, D: Dimension> SharedArray<A, D> {
     /// the bytes never move). Any layout is accepted; the copy is in
     /// standard layout.
     pub fn from_array<S: Data<Elem = A>>(array: &ArrayBase<S, D>) -> Result<Self> {
-        let mut shared = Self::zeros(array.raw_dim())?;
-        match (array.as_slice(), shared.view_mut().as_slice_mut()) {
-            (Some(src), Some(dst)) => dst.copy_from_slice(src),
-            _ => shared.view_mut().assign(array),
-        }
-        Ok(shared)
+        let dim = array.raw_dim();
+        let Some(data) = array.as_slice() else {
+            let mut shared = Self::zeros(dim)?;
+            shared.view_mut().assign(array);
+            return Ok(shared);
+        };
+        // In standard layout: written into the segment's file before it is
+        // mapped, which is faster than copying through a new mapping (see
+        // `Segment::written`).
+        let header = Header::new(A::DTYPE, dim.slice())?;
+        let what = format!("an array of shape {:?} of {}", dim.slice(), A::DTYPE);
+        let segment = Segment::written(
+            HEADER_BYTES + header.data_len(),
+            &[
+                (0, &header.encode()),
+                (header.offset() as u64, A::as_bytes(data)),
+            ],
+            &what,
+        )?;
+        Ok(Self::from_parts(segment, header, dim, true))
     }
 
     /// Attaches to an array that another `SharedArray`, in this or another

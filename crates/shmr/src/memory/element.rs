@@ -196,6 +196,10 @@ pub trait Element:
     /// exactly. `xs.len()` is a multiple of `cols`.
     #[doc(hidden)]
     fn sum_columns(xs: &[Self], cols: usize) -> Vec<Self::Sum>;
+    /// The bytes of `xs`, in this machine's order (every element type is a
+    /// plain number: no padding, every bit pattern a value).
+    #[doc(hidden)]
+    fn as_bytes(xs: &[Self]) -> &[u8];
 }
 
 /// Rows per block of a column kernel: enough that a block holds 32 lanes
@@ -242,6 +246,9 @@ macro_rules! float_element {
             }
             fn sum_columns(xs: &[Self], cols: usize) -> Vec<f64> {
                 sum_float_columns(xs, cols)
+            }
+            fn as_bytes(xs: &[Self]) -> &[u8] {
+                bytemuck::cast_slice(xs)
             }
         }
     };
@@ -330,6 +337,9 @@ macro_rules! int_element {
                     total += acc.iter().map(|&a| a as $sum).sum::<$sum>();
                 }
                 total
+            }
+            fn as_bytes(xs: &[Self]) -> &[u8] {
+                bytemuck::cast_slice(xs)
             }
             fn sum_columns(xs: &[Self], cols: usize) -> Vec<$sum> {
                 // As `sum_slice`, a lane per (row of a block, column): each
