@@ -284,6 +284,69 @@ pub(crate) fn zeros(shape: Vec<usize>, dtype: &str) -> PyResult<Array> {
     Ok(Array::new(inner, None))
 }
 
+/// A shared copy of the numpy array `x`, which must be a `numpy.ndarray`
+/// (no subclass: its array interface is numpy's own) in C order, aligned
+/// and in native byte order (`shmr.from_numpy` makes it so). Its bytes are
+/// written into the new segment's file before it is mapped, with the GIL
+/// released: the caller must not write `x` meanwhile.
+#[pyfunction]
+pub(crate) fn copy_of(py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<Array> {
+    let refuse = |why: String| to_py(shmr::Error::InvalidConfig(why));
+    let ndarray = py.import("numpy")?.getattr("ndarray")?;
+    if !x.get_type().is(&ndarray) {
+        return Err(refuse(format!(
+            "copy_of takes a numpy.ndarray, not {}: use shmr.from_numpy",
+            x.get_type().name()?
+        )));
+    }
+    let interface = x.getattr("__array_interface__")?;
+    if !interface.get_item("strides")?.is_none() {
+        return Err(refuse(
+            "copy_of takes an array in C order: use shmr.from_numpy".into(),
+        ));
+    }
+    let shape: Vec<usize> = interface.get_item("shape")?.extract()?;
+    let dtype = dtype_of(&interface.get_item("typestr")?.extract::<String>()?)?;
+    let (address, _read_only): (usize, bool) = interface.get_item("data")?.extract()?;
+    let len = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| refuse(format!("an array of shape {shape:?} has too many elements")))?;
+    let inner = make_array!(dtype, T => {
+        // (An empty array's address is never read.)
+        if len > 0 && address % std::mem::align_of::<T>() != 0 {
+            Err(shmr::Error::InvalidConfig(
+                "copy_of takes an aligned array: use shmr.from_numpy".into(),
+            ))
+        } else {
+            let start = if len == 0 {
+                std::ptr::NonNull::<T>::dangling().as_ptr().cast_const()
+            } else {
+                address as *const T
+            };
+            #[allow(unsafe_code)]
+            // SAFETY: `x` is a numpy.ndarray (checked exactly, so the
+            // interface is numpy's), in C order (no strides) and aligned
+            // (checked), so its data is `len` initialized elements of `T`
+            // (the type its typestr names; every bit pattern is a value) at
+            // `address`; `x` is borrowed for this call, so its buffer lives
+            // until it returns (numpy refuses to resize an array others
+            // reference). The bytes are only read, by the kernel (pwrite);
+            // that no one writes them meanwhile is the caller's promise,
+            // as for any array shmr reads.
+            let data = unsafe { std::slice::from_raw_parts(start, len) };
+            match ndarray::ArrayView::from_shape(IxDyn(&shape), data) {
+                Ok(view) => py.detach(|| SharedArray::<T, IxDyn>::from_array(&view)),
+                Err(e) => Err(shmr::Error::InvalidConfig(format!(
+                    "an array of shape {shape:?}: {e}"
+                ))),
+            }
+        }
+    })
+    .map_err(to_py)?;
+    Ok(Array::new(inner, None))
+}
+
 fn mode(writable: bool) -> NpyMode {
     if writable {
         NpyMode::ReadWrite

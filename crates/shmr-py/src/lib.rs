@@ -34,6 +34,7 @@ fn _shmr(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<array::Array>()?;
     m.add_class::<pool::Pool>()?;
     m.add_function(wrap_pyfunction!(array::zeros, m)?)?;
+    m.add_function(wrap_pyfunction!(array::copy_of, m)?)?;
     m.add_function(wrap_pyfunction!(array::open_npy, m)?)?;
     m.add_function(wrap_pyfunction!(array::open_raw, m)?)?;
     m.add_function(wrap_pyfunction!(array::create, m)?)?;

@@ -9,18 +9,66 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use shmr::builtin::{Columns, Histogram, Stats, Sum, Summary};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// A pool of worker processes. Each worker is this Python interpreter,
 /// started again, that imports this same shmr and serves jobs; built-in
 /// jobs run in Rust there, without the GIL of the caller.
+///
+/// Its workers start on a thread of its own, so that the caller goes on
+/// meanwhile (copying its data into shared memory, say): the first use
+/// waits for them, and a start that failed is raised there, and at every
+/// use after.
 #[pyclass(module = "shmr._shmr", name = "Pool", frozen)]
 pub(crate) struct Pool {
-    pub(crate) pool: shmr::Pool,
+    /// The pool, once the start has been waited for.
+    started: OnceLock<Result<shmr::Pool, PyErr>>,
+    /// The thread starting the workers, until someone waits for it.
+    starting: Mutex<Option<JoinHandle<shmr::Result<shmr::Pool>>>>,
 }
 
-/// How a worker is started: this interpreter, loading this extension
+impl Pool {
+    /// The pool, waiting (without the GIL) for its workers to start if
+    /// nobody has yet.
+    pub(crate) fn pool(&self, py: Python<'_>) -> PyResult<&shmr::Pool> {
+        if self.started.get().is_none() {
+            py.detach(|| {
+                // Whoever holds the lock joins; the others find the result.
+                let mut starting = self.starting.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(thread) = starting.take() {
+                    let started = thread.join().unwrap_or_else(|_| {
+                        Err(shmr::Error::WorkerStart(
+                            "the thread starting the workers panicked".into(),
+                        ))
+                    });
+                    let _ = self.started.set(started.map_err(to_py));
+                }
+            });
+        }
+        match self.started.get() {
+            Some(Ok(pool)) => Ok(pool),
+            Some(Err(e)) => Err(e.clone_ref(py)),
+            None => Err(to_py(shmr::Error::WorkerStart(
+                "the pool's start was lost".into(),
+            ))),
+        }
+    }
+}
+
+impl Drop for Pool {
+    /// Waits for a start still under way, so that the workers it made are
+    /// stopped and reaped before the pool is gone.
+    fn drop(&mut self) {
+        let starting = self.starting.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(thread) = starting.take() {
+            drop(thread.join());
+        }
+    }
+}
+
+/// How a worker is started: this interpreter, without `site`, loading this extension
 /// module alone from its file (not the `shmr` package, whose numpy import
 /// took 0.15 s of every worker's start), registered under its name so
 /// that a later `import shmr` finds it loaded, then serving at once. The folder that
@@ -48,7 +96,10 @@ fn worker_command(py: Python<'_>) -> PyResult<(PathBuf, Vec<String>)> {
          sys.modules['shmr._shmr'] = m; s.loader.exec_module(m); m._serve()",
         library = library.display().to_string()
     );
-    Ok((exe, vec!["-c".to_string(), code]))
+    // `-S`: no `site` at start, whose `.pth` files took 25 ms of the 30 ms
+    // an interpreter took to start here; built-in jobs need none of it, and
+    // `shmr._worker` runs it before a Python mapper's first chunk.
+    Ok((exe, vec!["-S".to_string(), "-c".to_string(), code]))
 }
 
 fn summary<'py>(py: Python<'py>, s: &Summary) -> PyResult<Bound<'py, PyDict>> {
@@ -125,14 +176,24 @@ impl Pool {
                 .map_err(|e| to_py(shmr::Error::InvalidConfig(format!("timeout={t}: {e}"))))?;
             b = b.timeout(t);
         }
-        let pool = py.detach(|| b.build()).map_err(to_py)?;
-        Ok(Pool { pool })
+        let thread = std::thread::Builder::new()
+            .name("shmr-pool-start".into())
+            .spawn(move || b.build())
+            .map_err(|e| {
+                to_py(shmr::Error::WorkerStart(format!(
+                    "could not start a thread to start the workers: {e}"
+                )))
+            })?;
+        Ok(Pool {
+            started: OnceLock::new(),
+            starting: Mutex::new(Some(thread)),
+        })
     }
 
-    /// How many worker processes it has.
+    /// How many worker processes it has (once they have started).
     #[getter]
-    fn workers(&self) -> usize {
-        self.pool.workers()
+    fn workers(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.pool(py)?.workers())
     }
 
     /// The sum of every element (`axis=None`), or of each column of a table
@@ -145,7 +206,7 @@ impl Pool {
         axis: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let columns = along(axis, array)?;
-        let pool = &self.pool;
+        let pool = self.pool(py)?;
         with_array!(&array.inner, a: T => {
             if columns {
                 let v = interruptible(py, |stop| pool.on(a).stop_when(stop).run(&Columns(Sum)))?;
@@ -167,7 +228,7 @@ impl Pool {
         axis: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let columns = along(axis, array)?;
-        let pool = &self.pool;
+        let pool = self.pool(py)?;
         if columns {
             let all =
                 with_array!(&array.inner, a: T => py.detach(|| pool.on(a).run(&Columns(Stats))))
@@ -200,7 +261,7 @@ impl Pool {
             ))));
         }
         let h = Histogram::new(bins, lo..hi);
-        let pool = &self.pool;
+        let pool = self.pool(py)?;
         let c = with_array!(&array.inner, a: T => interruptible(py, |stop| pool.on(a).stop_when(stop).run(&h)))?;
         Ok((c.counts().to_vec(), c.below(), c.above(), c.nan()))
     }
@@ -225,7 +286,7 @@ impl Pool {
             main_path,
             path,
         };
-        mapper::map_reduce(py, &self.pool, array, spec, reducer)
+        mapper::map_reduce(py, self.pool(py)?, array, spec, reducer)
     }
 
     /// `shmr.Pool.group_by`'s work: per key, the sum and count of values.
@@ -235,11 +296,11 @@ impl Pool {
         keys: &Array,
         values: &Array,
     ) -> PyResult<crate::aggregate::Groups> {
-        crate::aggregate::group_by(py, &self.pool, keys, values)
+        crate::aggregate::group_by(py, self.pool(py)?, keys, values)
     }
 
     /// `shmr.Pool.word_count`'s work: every word of a file with its count.
     fn _word_count(&self, py: Python<'_>, path: PathBuf) -> PyResult<crate::aggregate::Words> {
-        crate::aggregate::word_count(py, &self.pool, path)
+        crate::aggregate::word_count(py, self.pool(py)?, path)
     }
 }

@@ -39,12 +39,32 @@ def test_from_numpy_copies_once_and_keeps_dtype_and_shape():
     a = shmr.from_numpy(x)
     assert a.shape == [300, 7] and a.dtype == "<i2"
     assert np.array_equal(np.asarray(a), x)
-    # Large enough to be copied in slabs by several threads: a table, and
-    # a strided view (numpy gathers it), land whole and in order.
+    # Every layout lands whole and in C order: a large table (written into
+    # the shared memory's file in one piece), a strided view, Fortran
+    # order, an unaligned buffer, a subclass, a 0-d array, an empty one.
     t = np.random.default_rng(1).random((3001, 700)).astype(np.float32)
     assert np.array_equal(np.asarray(shmr.from_numpy(t)), t)
     strided = np.arange(6_000_001, dtype=np.int64)[::3]
     assert np.array_equal(np.asarray(shmr.from_numpy(strided)), strided)
+    fortran = np.asfortranarray(t[:50, :30])
+    assert np.array_equal(np.asarray(shmr.from_numpy(fortran)), fortran)
+    unaligned = np.frombuffer(b"\0" + np.arange(100.0).tobytes(), dtype=np.float64, offset=1)
+    assert not unaligned.flags.aligned
+    assert np.array_equal(np.asarray(shmr.from_numpy(unaligned)), np.arange(100.0))
+    masked = np.ma.masked_array(np.arange(10), mask=[0, 1] * 5)
+    assert np.array_equal(np.asarray(shmr.from_numpy(masked)), np.arange(10))
+    scalar = shmr.from_numpy(np.float64(2.5))
+    assert scalar.shape == [] and np.asarray(scalar)[()] == 2.5
+    empty = shmr.from_numpy(np.zeros((0, 3), np.uint16))
+    assert empty.shape == [0, 3] and np.asarray(empty).size == 0
+    with pytest.raises(shmr.InvalidInputError, match="little-endian"):
+        shmr.from_numpy(np.arange(3, dtype=">i4"))
+    # The copy's own entry point takes nothing but numpy's arrays in C
+    # order, whose memory it may trust.
+    with pytest.raises(shmr.InvalidInputError, match="numpy.ndarray"):
+        shmr._shmr.copy_of(memoryview(b"12345678"))
+    with pytest.raises(shmr.InvalidInputError, match="C order"):
+        shmr._shmr.copy_of(strided)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32", "int64", "int32", "uint8", "uint16"])
@@ -188,6 +208,34 @@ def test_a_named_array_is_attached_by_another_process_and_goes_with_its_creator(
     assert os.path.exists(f"/dev/shm/{name}")
     del a
     assert not os.path.exists(f"/dev/shm/{name}")
+
+
+def _children():
+    """This process's child processes, from /proc."""
+    me, kids = str(os.getpid()), []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] != "Z":
+            kids.append(int(pid))
+    return kids
+
+
+def test_a_pool_starts_in_the_background_and_leaves_nothing_when_closed_early():
+    before = set(_children())
+    # Closed while its workers may still be starting: they are reaped.
+    shmr.Pool(workers=2).close()
+    assert set(_children()) - before == set()
+    pool = shmr.Pool(workers=2)
+    a = shmr.from_numpy(np.arange(1000.0))  # while the workers start
+    assert pool.sum(a) == 499500.0
+    assert pool.workers == 2
+    assert len(set(_children()) - before) == 2
+    pool.close()
+    assert set(_children()) - before == set()
 
 
 def test_bad_input_is_an_exception_with_shmr_s_message(pool):
