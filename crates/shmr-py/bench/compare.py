@@ -7,6 +7,11 @@ arrays for its workers); and shmr, on a started pool and including its
 start (and the one copy into shared memory that from_numpy makes).
 
     python3 crates/shmr-py/bench/compare.py [--sizes 1e6,1e7,1e8] [--workers 2] [--reps 3]
+        [--start-method fork|spawn|forkserver]
+
+`--start-method` is how the multiprocessing ways start their processes
+(Linux's default is fork up to Python 3.13, forkserver from 3.14); shmr's
+workers always start as spawn does, a new interpreter.
 
 Prints a Markdown table of median milliseconds and shmr's speed-up against
 each way; checks every way's answer against numpy's.
@@ -162,7 +167,10 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--jobs", default="stats,histogram,mapper")
+    ap.add_argument("--start-method", choices=["fork", "spawn", "forkserver"])
     args = ap.parse_args()
+    if args.start_method:
+        mp.set_start_method(args.start_method)
     w = args.workers
     print(
         f"python {sys.version.split()[0]}, numpy {np.__version__}, start method "

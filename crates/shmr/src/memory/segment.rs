@@ -292,6 +292,7 @@ impl Segment {
     /// than 46-53 ms, 800 MB in 282-392 ms rather than 516-577 ms). Running
     /// out of memory is an error, as in [`Segment::create`].
     pub(crate) fn written(len: usize, parts: &[(u64, &[u8])], what: &str) -> Result<Segment> {
+        use std::os::unix::fs::FileExt;
         let len = len.max(1);
         check_memory(len as u64, what, None)?;
         let file = new_memfd()?;
@@ -302,14 +303,17 @@ impl Segment {
                 offset as usize + bytes.len() <= len,
                 "internal: a part past the segment"
             );
-            write_all_at(&file, bytes, offset).map_err(|e| {
-                let full = [rustix::io::Errno::NOSPC, rustix::io::Errno::NOMEM].contains(&e);
+            // pwrite, again after a short write or an interruption.
+            file.write_all_at(bytes, offset).map_err(|e| {
+                let full = [rustix::io::Errno::NOSPC, rustix::io::Errno::NOMEM]
+                    .map(|n| Some(n.raw_os_error()))
+                    .contains(&e.raw_os_error());
                 if full {
-                    out_of_memory(what, len as u64, e.into())
+                    out_of_memory(what, len as u64, e)
                 } else {
                     Error::Io {
                         context: "writing an array into shared memory",
-                        source: e.into(),
+                        source: e,
                     }
                 }
             })?;
@@ -611,23 +615,6 @@ impl Segment {
 /// A new anonymous memfd, sealable. The creator's pid in its name lets
 /// anyone find (in /proc/*/fd and /proc/*/maps) which program a segment
 /// came from.
-/// Writes all of `bytes` at `offset` of `file`: `pwrite` may write less
-/// than asked (at most about 2 GiB a call) or be interrupted.
-fn write_all_at(file: &File, mut bytes: &[u8], mut offset: u64) -> rustix::io::Result<()> {
-    while !bytes.is_empty() {
-        match rustix::io::pwrite(file, bytes, offset) {
-            Ok(0) => return Err(rustix::io::Errno::NOSPC),
-            Ok(n) => {
-                bytes = &bytes[n..];
-                offset += n as u64;
-            }
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 fn new_memfd() -> Result<File> {
     let name = format!("shmr-{}", std::process::id());
     let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
