@@ -238,6 +238,19 @@ def test_a_pool_starts_in_the_background_and_leaves_nothing_when_closed_early():
     assert set(_children()) - before == set()
 
 
+def test_a_pool_whose_workers_cannot_start_raises_at_its_first_use(monkeypatch):
+    # The workers are this interpreter started again: make it one that
+    # does not exist. The pool returns at once (the start is in the
+    # background); its first use raises, and so does every use after.
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    pool = shmr.Pool(workers=2)
+    a = shmr.from_numpy(np.arange(10.0))
+    for _ in range(2):
+        with pytest.raises(shmr.WorkerError, match="nonexistent"):
+            pool.sum(a)
+    pool.close()
+
+
 def test_bad_input_is_an_exception_with_shmr_s_message(pool):
     with pytest.raises(shmr.InvalidInputError, match="element type"):
         shmr.zeros(10, "complex128")
