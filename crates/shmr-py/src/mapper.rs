@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Where a worker finds the mapper: `module.qualname`, the caller's script
 /// for `__main__`, and the caller's `sys.path`.
@@ -77,6 +78,24 @@ impl Partial {
     }
 }
 
+/// In a worker: `shmr._worker`, imported the first time after `site` has
+/// run. Workers start without it (`python -S`: its `.pth` files took most
+/// of an interpreter's start), and a mapper may need what it sets up: the
+/// paths of packages (numpy itself, for the `shmr` package) and the import
+/// hooks of editable installs.
+fn worker_module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    static SITE_RUN: AtomicBool = AtomicBool::new(false);
+    let no_site: i64 = py
+        .import("sys")?
+        .getattr("flags")?
+        .getattr("no_site")?
+        .extract()?;
+    if no_site != 0 && !SITE_RUN.swap(true, Ordering::Relaxed) {
+        py.import("site")?.call_method0("main")?;
+    }
+    py.import("shmr._worker")
+}
+
 /// In a worker: one chunk through the Python mapper. A mapper that raises
 /// is reported as this mapper's panic, with the exception's type, message
 /// and traceback after [`PYTHON_RAISED`], which the caller turns back into
@@ -84,7 +103,7 @@ impl Partial {
 fn map_chunk<T: shmr::Element>(spec: &MapperSpec, chunk: ArrayView<'_, T, IxDyn>) -> Partial {
     let outcome = Python::attach(
         |py| -> PyResult<Result<Vec<u8>, (String, String, String)>> {
-            let run = py.import("shmr._worker")?.getattr("run_chunk")?;
+            let run = worker_module(py)?.getattr("run_chunk")?;
             let reply = run.call1((
                 &spec.module,
                 &spec.qualname,

@@ -3,22 +3,13 @@ caller named (module and qualified name, as `multiprocessing`'s spawn
 does), hand it a numpy view of its chunk, and return its result pickled,
 or the exception it raised."""
 
+import importlib
+import pickle
+import runpy
 import sys
+import traceback
 
-# Workers start without `site` (`python -S`: its `.pth` files took most of
-# an interpreter's start); a mapper may need what they set up (paths,
-# import hooks of editable installs), so it runs before the first one.
-if sys.flags.no_site:
-    import site
-
-    site.main()
-
-import importlib  # noqa: E402
-import pickle  # noqa: E402
-import runpy  # noqa: E402
-import traceback  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 _functions = {}
 _mains = {}
