@@ -604,3 +604,54 @@ fn programs_a_mapper_starts_do_not_inherit_the_control_socket() {
     // ...but not the socket.
     assert!(!fd3.starts_with("socket:"), "child inherited fd 3: {fd3}");
 }
+
+/// Rings that hold one partial each, thousands of chunks, and workers
+/// that claim out of turn (some chunks sleep): a worker may map a later
+/// chunk of a block before an earlier one, and the fold still moves (the
+/// next chunk's block is taken early), to the sequential fold's bits.
+#[test]
+fn the_fold_moves_with_rings_of_one_partial_and_claims_out_of_turn() {
+    let v = random(20_000, 7);
+    let a = SharedArray::from_array(&v).unwrap();
+    let rows = 10;
+    // Four f64, 48 bytes with the record's header: one to a 64-byte ring.
+    let part = |c: &[f64]| [c.iter().sum::<f64>(), c[0], c.len() as f64, 1.0];
+    let add = |x: [f64; 4], y: [f64; 4]| [x[0] + y[0], x[1] * 0.5 + y[1], x[2] + y[2], x[3] + y[3]];
+    let want = v
+        .as_slice()
+        .unwrap()
+        .chunks(rows)
+        .map(part)
+        .reduce(add)
+        .unwrap();
+    for workers in [2, 3] {
+        let pool = shmr::Pool::builder()
+            .workers(workers)
+            .slot_bytes(128)
+            .max_slot_bytes(128)
+            // A fold that stopped moving ends in a timeout, not a hang.
+            .timeout(Duration::from_secs(60))
+            .start_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let got = pool
+            .on(&a)
+            .chunk_size(shmr::ChunkSize::Rows(rows))
+            .map_reduce(
+                |c: ArrayView1<'_, f64>| {
+                    let c = c.as_slice().expect("contiguous");
+                    if c[0].to_bits().is_multiple_of(5) {
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                    [c.iter().sum::<f64>(), c[0], c.len() as f64, 1.0]
+                },
+                add,
+            )
+            .unwrap();
+        assert_eq!(
+            got.map(f64::to_bits),
+            want.map(f64::to_bits),
+            "{workers} workers"
+        );
+    }
+}

@@ -20,8 +20,13 @@ pub(crate) trait Take {
 /// 1, ..., each folded as soon as it and all before it have arrived, so the
 /// result is the same left fold whatever the workers and their timing.
 /// Partials that arrive early stay in their worker's ring (where the
-/// worker waits for room once it is full), unless the round can no longer
-/// fold in order (a chunk was lost), when they are decoded and kept here.
+/// worker waits for room once it is full), unless they are of the next
+/// chunk's block or the round can no longer fold in order (a chunk was
+/// lost): then they are decoded and kept here. A worker claims chunks in
+/// blocks of one per worker, increasing, but within a block in any order
+/// (`Slots::claim`), so the next chunk can only be behind chunks of its
+/// own block in a ring: taking those, fewer than one per worker, the next
+/// chunk always comes to a ring's head.
 pub(crate) struct Folder<'r, T> {
     next: u64,
     acc: Option<T>,
@@ -171,6 +176,8 @@ fn held_last<T: DeserializeOwned>(before: Option<Vec<u8>>, record: &[u8]) -> Res
 impl<T: DeserializeOwned> Take for Folder<'_, T> {
     fn pass(&mut self, slots: &Slots, drain: bool) -> Result<()> {
         let chunks = self.done.len() as u64;
+        // A block's chunks: one per worker (see `Slots::claim`).
+        let block = slots.workers() as u64;
         loop {
             let mut took = false;
             for w in 0..slots.workers() {
@@ -216,7 +223,7 @@ impl<T: DeserializeOwned> Take for Folder<'_, T> {
                                 "chunk {chunk} was mapped twice"
                             ))));
                         }
-                        if chunk != next && !drain {
+                        if !drain && chunk / block != next / block {
                             return None;
                         }
                         *taken_bytes += bytes.len() as u64;

@@ -289,7 +289,7 @@ impl State {
     /// the deadline passing (or the wait failing) is the error, and then
     /// every worker that could still write its slot has been killed.
     pub(super) fn run(&mut self, spec: RoundSpec<'_>, take: &mut dyn Take) -> Result<Round> {
-        self.slots.reset();
+        self.slots.reset(spec.chunks);
         let mut watch = Watch {
             pending: Vec::new(),
             deaths: Vec::new(),

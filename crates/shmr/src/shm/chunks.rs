@@ -30,6 +30,8 @@ pub(crate) struct JobMemory<'a> {
     locks: Option<LockTable<'a>>,
     partition: Partition,
     selection: &'a Selection,
+    /// How many chunks the selection holds: the round's claims.
+    claims: u64,
     slot: JobSlot<'a>,
     guard: bool,
 }
@@ -52,6 +54,7 @@ impl<'a> JobMemory<'a> {
             written: false,
             output,
             locks,
+            claims: selection.count(&partition),
             partition,
             selection,
             slot,
@@ -76,14 +79,23 @@ impl<'a> JobMemory<'a> {
     pub(crate) fn claim(&self) -> Option<Claim> {
         let slot = &self.slot;
         slot.in_progress.store(CLAIMING, Ordering::SeqCst);
-        let k = slot.claims.fetch_add(1, Ordering::SeqCst);
-        let chunk = self.selection.nth(&self.partition, k);
+        let chunk = self.next_claim();
         slot.in_progress
             .store(chunk.map_or(0, |i| i + 1), Ordering::SeqCst);
         chunk.map(|chunk| Claim {
             chunk,
             rows: self.partition.chunk(chunk),
         })
+    }
+
+    /// The chunk of this worker's next claim, if any is left. A round over
+    /// every chunk keeps each worker to its own chunks of each block (see
+    /// `Slots::claim`); a round over some chunks (lost ones, mapped again)
+    /// takes them in order.
+    fn next_claim(&self) -> Option<u64> {
+        let affine = matches!(self.selection, Selection::All);
+        let k = self.slot.claim(self.claims, affine)?;
+        self.selection.nth(&self.partition, k)
     }
 
     /// Commits the partial result of a claimed chunk to the slot, which
@@ -109,8 +121,7 @@ impl<'a> JobMemory<'a> {
         if held.is_none() {
             return self.claim();
         }
-        let k = self.slot.claims.fetch_add(1, Ordering::SeqCst);
-        let chunk = self.selection.nth(&self.partition, k)?;
+        let chunk = self.next_claim()?;
         self.slot.in_progress.store(chunk + 1, Ordering::SeqCst);
         Some(Claim {
             chunk,

@@ -169,6 +169,18 @@ impl Selection {
         Selection::Runs(runs)
     }
 
+    /// How many chunks are selected: the claims of a round, numbered as
+    /// [`nth`](Selection::nth) takes them.
+    pub(crate) fn count(&self, p: &Partition) -> u64 {
+        match self {
+            Selection::All => p.len(),
+            Selection::Runs(runs) => runs
+                .iter()
+                .map(|&(start, end)| end.saturating_sub(start))
+                .sum(),
+        }
+    }
+
     /// The `k`-th selected chunk of `p`, if there are more than `k`.
     pub(crate) fn nth(&self, p: &Partition, k: u64) -> Option<u64> {
         match self {

@@ -1,9 +1,15 @@
 //! Result slots: where workers leave their partial results.
 //!
-//! One segment per pool. The first page holds the job's chunk counter, which
+//! One segment per pool. The first page holds the job's claim counter, which
 //! workers bump to claim chunks (dynamic load balancing without a message per
-//! chunk). After it, each worker owns one region of `slot_bytes`: a 64-byte
-//! region header, then a ring of records, one per chunk it mapped:
+//! chunk); the pages after it, a bit per chunk saying which chunks of the
+//! round are taken. Claims come in blocks of one per worker, and worker *w*
+//! takes the *w*-th chunk of its claim's block when it is free (any free one
+//! of the block otherwise): so a worker maps the same chunks of an array job
+//! after job, and its page tables already hold their pages (docs/design.md,
+//! "Page tables and the claim order"). After them, each worker owns one
+//! region of `slot_bytes`: a 64-byte region header, then a ring of records,
+//! one per chunk it mapped:
 //!
 //! ```text
 //! region header: | committed: u64 | chunk in progress + 1 (0: none): u64 | locks taken: u64 |
@@ -40,8 +46,15 @@ use rustix::thread::futex;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
-/// The control page before the worker regions.
-const CONTROL_BYTES: usize = 4096;
+/// The page of control words (each on its own cache line).
+const WORDS_BYTES: usize = 4096;
+/// The bits of taken chunks, after the control words.
+const TAKEN_BYTES: usize = 60 << 10;
+/// The control pages before the worker regions.
+const CONTROL_BYTES: usize = WORDS_BYTES + TAKEN_BYTES;
+/// The most chunks a round may have for its claims to keep to their
+/// workers (one bit each); a round with more is claimed in plain order.
+pub(crate) const MAX_AFFINE_CHUNKS: u64 = (TAKEN_BYTES * 8) as u64;
 const RECORD_HEADER: usize = 16;
 /// The chunk index of a padding record, which fills the ring to its end.
 const PAD: u64 = u64::MAX;
@@ -170,10 +183,60 @@ impl Slots {
         self.workers
     }
 
-    /// The shared chunk counter: the next claim's index, for the workers'
-    /// `fetch_add` (`JobMemory::claim`).
-    pub(super) fn claims(&self) -> &AtomicU64 {
+    /// The shared claim counter: the next claim's index, for the workers'
+    /// `fetch_add` ([`Slots::claim`]).
+    fn claims(&self) -> &AtomicU64 {
         self.control_word(0)
+    }
+
+    /// The next claim of `worker` in a round of `total` claims, if any is
+    /// left: a claim index in `0..total` that no other claim of the round
+    /// gets. With `affine`, the claim's block (claims `b*W..(b+1)*W` of `W`
+    /// workers) gives `worker` its `worker`-th index if no other claim of
+    /// the block took it first, and the block's first free one otherwise;
+    /// the block's `W` claims take its `W` indices, one each. Without, the
+    /// index is the claim's own (a round over some chunks only, or over
+    /// more than [`MAX_AFFINE_CHUNKS`]).
+    ///
+    /// Each worker's claims come in increasing blocks, so the fold's next
+    /// chunk is never behind more than the rest of its block in a ring
+    /// (`coordinator/fold.rs` takes those early). The counter is bumped
+    /// `SeqCst`, in one total order with the `in progress` words: see
+    /// `JobMemory::claim` for what the coordinator concludes.
+    pub(crate) fn claim(&self, worker: usize, total: u64, affine: bool) -> Option<u64> {
+        let k = self.claims().fetch_add(1, Ordering::SeqCst);
+        if k >= total {
+            return None;
+        }
+        if !affine || total > MAX_AFFINE_CHUNKS {
+            return Some(k);
+        }
+        let w = self.workers as u64;
+        let start = k / w * w;
+        let end = (start + w).min(total);
+        let own = start + worker as u64;
+        // A block has as many claims as indices, each taking one, so a
+        // claim finds one free: at most the others have taken theirs.
+        (own < end)
+            .then_some(own)
+            .into_iter()
+            .chain(start..end)
+            .find(|&i| self.take_index(i))
+    }
+
+    /// Takes index `i` of the round: whether it was free. Only claimers
+    /// of its block race for it; read-modify-writes of one word are in one
+    /// order whatever their ordering, so `Relaxed` lets one of them win.
+    fn take_index(&self, i: u64) -> bool {
+        let word = self.taken_word(i as usize / 64);
+        let bit = 1u64 << (i % 64);
+        word.fetch_or(bit, Ordering::Relaxed) & bit == 0
+    }
+
+    /// Word `i` of the taken bits.
+    fn taken_word(&self, i: usize) -> &AtomicU64 {
+        debug_assert!(WORDS_BYTES + i * 8 + 8 <= CONTROL_BYTES);
+        self.segment.atomic_u64(WORDS_BYTES + i * 8)
     }
 
     /// How many claims have been made this job (past the selection's end
@@ -215,7 +278,7 @@ impl Slots {
     /// Word `i` of the control page, each on its own cache line so that
     /// claiming chunks and finishing do not contend.
     fn control_word(&self, i: usize) -> &AtomicU64 {
-        debug_assert!(i * 64 + 8 <= CONTROL_BYTES);
+        debug_assert!(i * 64 + 8 <= WORDS_BYTES);
         self.segment.atomic_u64(i * 64)
     }
 
@@ -281,9 +344,14 @@ impl Slots {
             .sum()
     }
 
-    /// Clears every region header before a job, visibly to the workers
-    /// the coordinator tells of it next.
-    pub(crate) fn reset(&self) {
+    /// Clears every region header, and the taken bits of a round of
+    /// `total` claims, before a job, visibly to the workers the coordinator
+    /// tells of it next.
+    pub(crate) fn reset(&self, total: u64) {
+        let bits = total.min(MAX_AFFINE_CHUNKS) as usize;
+        for i in 0..bits.div_ceil(64) {
+            self.taken_word(i).store(0, Ordering::Relaxed);
+        }
         for w in 0..self.workers {
             self.committed(w).store(0, Ordering::Relaxed);
             self.in_progress(w).store(0, Ordering::Relaxed);
@@ -525,7 +593,8 @@ impl WorkerSlot {
                 consumed_count: slots.consumed_count(w),
                 waiting: slots.waiting(),
             },
-            claims: slots.claims(),
+            slots,
+            worker: w,
             in_progress: slots.in_progress(w),
             locks_taken: slots.locks_taken(w),
             holder: w as u32 + 1,
@@ -537,8 +606,11 @@ impl WorkerSlot {
 /// One worker's part of the slot segment during one job.
 pub(crate) struct JobSlot<'a> {
     pub(crate) writer: SlotWriter<'a>,
-    /// The job's chunk counter, shared by all workers.
-    pub(crate) claims: &'a AtomicU64,
+    /// The segment, for the claim counter and taken bits every worker
+    /// shares.
+    slots: &'a Slots,
+    /// This worker's index: which chunk of a block it takes first.
+    worker: usize,
     /// The chunk this worker maps, plus one (see [`Slots::in_progress`]).
     pub(crate) in_progress: &'a AtomicU64,
     /// This worker's count of lock acquisitions.
@@ -547,6 +619,13 @@ pub(crate) struct JobSlot<'a> {
     pub(crate) holder: u32,
     /// Tells the coordinator this worker waits for room in its ring.
     pub(crate) notify: &'a dyn Fn(),
+}
+
+impl JobSlot<'_> {
+    /// This worker's next claim (see [`Slots::claim`]).
+    pub(crate) fn claim(&self, total: u64, affine: bool) -> Option<u64> {
+        self.slots.claim(self.worker, total, affine)
+    }
 }
 
 /// What a worker holds, as its slot says.

@@ -80,7 +80,7 @@ fn records_stream_through_the_ring_in_order() {
     assert_eq!(slots.take_if(0, |_, _| Some(())).unwrap(), None);
     // A record larger than the whole ring is refused, with its size
     // (in a new job: the coordinator resets the slots first).
-    slots.reset();
+    slots.reset(0);
     let fd = rustix::io::fcntl_dupfd_cloexec(slots.segment().fd(), 0).unwrap();
     let theirs = Slots::from_segment(Segment::from_fd(0, fd, true).unwrap(), 1024, 1).unwrap();
     // SAFETY: the writer above is gone; this is the only one.
@@ -91,4 +91,50 @@ fn records_stream_through_the_ring_in_order() {
         matches!(err, Error::SlotOverflow { chunk: 7, needed, .. } if needed as usize > cap),
         "{err:?}"
     );
+}
+
+proptest! {
+    #![proptest_config(crate::fuzz_config())]
+
+    /// However the workers' claims interleave, a round's claims hand out
+    /// each index once, all of them, in blocks of one per worker: the
+    /// i-th claim lies in block i / W, and is the claimer's own index of
+    /// the block when that was still free. A reset frees them all again.
+    #[test]
+    fn claims_keep_to_their_blocks_and_their_workers(
+        workers in 1usize..6,
+        total in 0u64..300,
+        order in prop::collection::vec(0usize..6, 0..400),
+        affine in any::<bool>(),
+    ) {
+        let slots = Slots::create(workers, MIN_SLOT_BYTES).unwrap();
+        for _ in 0..2 {
+            slots.reset(total);
+            let mut taken = vec![false; total as usize];
+            let w64 = workers as u64;
+            for (i, w) in order.iter().map(|w| w % workers).enumerate() {
+                let i = i as u64;
+                let got = slots.claim(w, total, affine);
+                if i >= total {
+                    prop_assert_eq!(got, None);
+                    continue;
+                }
+                let k = got.expect("a claim while indices are left gets one");
+                prop_assert!(k < total && !taken[k as usize], "{} twice or out of range", k);
+                if affine {
+                    prop_assert_eq!(k / w64, i / w64, "claim {} left its block", i);
+                    let own = i / w64 * w64 + w as u64;
+                    if own < total && !taken[own as usize] {
+                        prop_assert_eq!(k, own, "worker {} passed over its own index", w);
+                    }
+                } else {
+                    prop_assert_eq!(k, i);
+                }
+                taken[k as usize] = true;
+            }
+            prop_assert_eq!(slots.claimed(), order.len() as u64);
+            let handed = taken.iter().filter(|&&t| t).count() as u64;
+            prop_assert_eq!(handed, total.min(order.len() as u64));
+        }
+    }
 }
