@@ -68,8 +68,8 @@ impl Drop for Pool {
     }
 }
 
-/// How a worker is started: this interpreter, without `site`, loading this extension
-/// module alone from its file (not the `shmr` package, whose numpy import
+/// How a worker is started: this interpreter, without `site`, loading this
+/// extension module alone from its file (not the `shmr` package, whose numpy import
 /// took 0.15 s of every worker's start), registered under its name so
 /// that a later `import shmr` finds it loaded, then serving at once. The folder that
 /// holds the package goes first on the worker's path, as the caller may
@@ -98,7 +98,7 @@ fn worker_command(py: Python<'_>) -> PyResult<(PathBuf, Vec<String>)> {
     );
     // `-S`: no `site` at start, whose `.pth` files took 25 ms of the 30 ms
     // an interpreter took to start here; built-in jobs need none of it, and
-    // `shmr._worker` runs it before a Python mapper's first chunk.
+    // a worker runs it before its first Python mapper (`mapper.rs`).
     Ok((exe, vec!["-S".to_string(), "-c".to_string(), code]))
 }
 
