@@ -3,13 +3,9 @@
 //! One segment per pool. The first page holds the job's claim counter, which
 //! workers bump to claim chunks (dynamic load balancing without a message per
 //! chunk); the pages after it, a bit per chunk saying which chunks of the
-//! round are taken. Claims come in blocks of one per worker, and worker *w*
-//! takes the *w*-th chunk of its claim's block when it is free (any free one
-//! of the block otherwise): so a worker maps the same chunks of an array job
-//! after job, and its page tables already hold their pages (docs/design.md,
-//! "Page tables and the claim order"). After them, each worker owns one
-//! region of `slot_bytes`: a 64-byte region header, then a ring of records,
-//! one per chunk it mapped:
+//! round are taken (how claims use them: `claims.rs`). After them, each
+//! worker owns one region of `slot_bytes`: a 64-byte region header, then a
+//! ring of records, one per chunk it mapped:
 //!
 //! ```text
 //! region header: | committed: u64 | chunk in progress + 1 (0: none): u64 | locks taken: u64 |
@@ -46,15 +42,13 @@ use rustix::thread::futex;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
+mod claims;
+
 /// The page of control words (each on its own cache line).
 const WORDS_BYTES: usize = 4096;
-/// The bits of taken chunks, after the control words.
-const TAKEN_BYTES: usize = 60 << 10;
-/// The control pages before the worker regions.
-const CONTROL_BYTES: usize = WORDS_BYTES + TAKEN_BYTES;
-/// The most chunks a round may have for its claims to keep to their
-/// workers (one bit each); a round with more is claimed in plain order.
-pub(crate) const MAX_AFFINE_CHUNKS: u64 = (TAKEN_BYTES * 8) as u64;
+/// The control pages before the worker regions: the control words, then
+/// the taken bits of claims (`claims.rs`).
+const CONTROL_BYTES: usize = WORDS_BYTES + claims::TAKEN_BYTES;
 const RECORD_HEADER: usize = 16;
 /// The chunk index of a padding record, which fills the ring to its end.
 const PAD: u64 = u64::MAX;
@@ -183,76 +177,6 @@ impl Slots {
         self.workers
     }
 
-    /// The shared claim counter: the next claim's index, for the workers'
-    /// `fetch_add` ([`Slots::claim`]).
-    fn claims(&self) -> &AtomicU64 {
-        self.control_word(0)
-    }
-
-    /// The next claim of `worker` in a round of `total` claims, if any is
-    /// left: a claim index in `0..total` that no other claim of the round
-    /// gets. With `affine`, the claim's block (claims `b*W..(b+1)*W` of `W`
-    /// workers) gives `worker` its `worker`-th index if no other claim of
-    /// the block took it first, and the block's first free one otherwise;
-    /// the block's `W` claims take its `W` indices, one each. Without, the
-    /// index is the claim's own (a round over some chunks only, or over
-    /// more than [`MAX_AFFINE_CHUNKS`]).
-    ///
-    /// Each worker's claims come in increasing blocks, so the fold's next
-    /// chunk is never behind more than the rest of its block in a ring
-    /// (`coordinator/fold.rs` takes those early). The counter is bumped
-    /// `SeqCst`, in one total order with the `in progress` words: see
-    /// `JobMemory::claim` for what the coordinator concludes.
-    pub(crate) fn claim(&self, worker: usize, total: u64, affine: bool) -> Option<u64> {
-        let k = self.claims().fetch_add(1, Ordering::SeqCst);
-        if k >= total {
-            return None;
-        }
-        if !affine || total > MAX_AFFINE_CHUNKS {
-            return Some(k);
-        }
-        let w = self.workers as u64;
-        let start = k / w * w;
-        let end = (start + w).min(total);
-        let own = start + worker as u64;
-        // A block has as many claims as indices, each taking one, so a
-        // claim finds one free: at most the others have taken theirs.
-        (own < end)
-            .then_some(own)
-            .into_iter()
-            .chain(start..end)
-            .find(|&i| self.take_index(i))
-    }
-
-    /// Takes index `i` of the round: whether it was free. Only claimers
-    /// of its block race for it; read-modify-writes of one word are in one
-    /// order whatever their ordering, so `Relaxed` lets one of them win.
-    fn take_index(&self, i: u64) -> bool {
-        let word = self.taken_word(i as usize / 64);
-        let bit = 1u64 << (i % 64);
-        word.fetch_or(bit, Ordering::Relaxed) & bit == 0
-    }
-
-    /// Word `i` of the taken bits.
-    fn taken_word(&self, i: usize) -> &AtomicU64 {
-        debug_assert!(WORDS_BYTES + i * 8 + 8 <= CONTROL_BYTES);
-        self.segment.atomic_u64(WORDS_BYTES + i * 8)
-    }
-
-    /// How many claims have been made this job (past the selection's end
-    /// once every chunk is claimed, or once claiming was stopped). `SeqCst`,
-    /// in one total order with the workers' claims and `in progress`
-    /// words: see `JobMemory::claim` for what the coordinator concludes.
-    pub(crate) fn claimed(&self) -> u64 {
-        self.claims().load(Ordering::SeqCst)
-    }
-
-    /// Stops the job's claiming: every later claim is past any selection.
-    /// Workers that hold a chunk finish it; none takes another.
-    pub(crate) fn stop_claims(&self) {
-        self.claims().fetch_max(STOP_CLAIMS, Ordering::SeqCst);
-    }
-
     /// How many workers have finished the current job. Only a hint that
     /// lets the coordinator spin briefly instead of sleeping until the
     /// replies wake it; the replies on the sockets remain the truth.
@@ -348,10 +272,7 @@ impl Slots {
     /// `total` claims, before a job, visibly to the workers the coordinator
     /// tells of it next.
     pub(crate) fn reset(&self, total: u64) {
-        let bits = total.min(MAX_AFFINE_CHUNKS) as usize;
-        for i in 0..bits.div_ceil(64) {
-            self.taken_word(i).store(0, Ordering::Relaxed);
-        }
+        self.clear_taken(total);
         for w in 0..self.workers {
             self.committed(w).store(0, Ordering::Relaxed);
             self.in_progress(w).store(0, Ordering::Relaxed);
